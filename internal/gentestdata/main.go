@@ -1,0 +1,92 @@
+// Command gentestdata regenerates the checked-in pcaps under testdata/ from
+// real conversations of the official Go MCP SDK (see internal/scenario).
+//
+//	go run ./internal/gentestdata            # writes testdata/*.pcap
+//	go run ./internal/gentestdata -dir /tmp  # somewhere else
+//
+// Each pcap gets a sibling .sdk.jsonl with what the client SDK logged of
+// every JSON-RPC message, the ground truth for decode tests.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
+)
+
+func main() {
+	dir := flag.String("dir", "testdata", "directory to write the pcaps to")
+	flag.Parse()
+	if err := generate(*dir); err != nil {
+		fmt.Fprintln(os.Stderr, "gentestdata:", err)
+		os.Exit(1)
+	}
+}
+
+// captures names every generated capture and the conversations in it.
+var captures = []struct {
+	name  string
+	convs []scenario.Conversation
+}{
+	{"demo", scenario.Demo},
+}
+
+func generate(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, c := range captures {
+		res, err := scenario.Run(ctx, c.convs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		if err := writeCapture(filepath.Join(dir, c.name+".pcap"), res.Recorder); err != nil {
+			return err
+		}
+		if err := writeLog(filepath.Join(dir, c.name+".sdk.jsonl"), res.Logs); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s.pcap (%d connections)\n", filepath.Join(dir, c.name), res.Recorder.Conversations())
+	}
+	return nil
+}
+
+func writeCapture(path string, rec *tcprec.Recorder) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rec.WriteTo(f, tcprec.Pcap); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func writeLog(path string, logs []*scenario.Log) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, l := range logs {
+		msgs, err := l.Messages()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		for _, m := range msgs {
+			if err := enc.Encode(m); err != nil {
+				f.Close()
+				return err
+			}
+		}
+	}
+	return f.Close()
+}
