@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every mcpwatch test against real services: installs Debian's
+# clickhouse-server when it is missing, starts ClickHouse and a NATS server
+# (built from the Go module cache) on temporary directories, runs go vet,
+# the tests (fuzz seed corpora included) and every benchmark once, then stops
+# what it started. Needs root (or sudo) only to install ClickHouse.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d -t mcpwatch-test-XXXXXX)
+cleanup() {
+	scripts/clickhouse.sh stop "$work/clickhouse" >/dev/null 2>&1 || true
+	scripts/nats.sh stop "$work/nats" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v clickhouse-server >/dev/null; then
+	echo "== installing clickhouse-server (Debian package)"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+fi
+
+echo "== starting ClickHouse and NATS"
+MCPWATCH_TEST_CLICKHOUSE=$(scripts/clickhouse.sh start "$work/clickhouse")
+MCPWATCH_TEST_NATS_URL=$(scripts/nats.sh start "$work/nats")
+export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL
+echo "ClickHouse at $MCPWATCH_TEST_CLICKHOUSE, NATS at $MCPWATCH_TEST_NATS_URL"
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== benchmarks (one iteration each, so they cannot rot)"
+if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$work/bench.txt" 2>&1; then
+	cat "$work/bench.txt"
+	exit 1
+fi
+grep -E '^Benchmark' "$work/bench.txt" || echo "(no benchmarks)"
