@@ -1,0 +1,93 @@
+// Package bus carries events and alerts between the mcpwatch stages over NATS
+// JetStream: decode publishes events, detect consumes events and publishes
+// alerts, the store and the alert feed consume both. It is the only package
+// that speaks NATS; the stages see event.Event and event.Alert values.
+//
+// # Streams and subjects
+//
+// Connect ensures two streams (file storage, limits retention, the
+// replicas, age and size limits and the duplicate window of Config):
+//
+//	MCPWATCH_EVENTS  mcpwatch.events.<kind>.<partition>
+//	MCPWATCH_ALERTS  mcpwatch.alerts.<severity>
+//
+// The partition of an event is FNV-1a 32 of its server_key modulo
+// Config.Partitions (Partition, Subject). Every message carries the header
+// Nats-Msg-Id = event_id / alert_id, so a message published twice within the
+// duplicate window is stored once: retries after a lost ack and a replayed
+// pcap do not create duplicates.
+//
+// # Publishing, back-pressure and loss
+//
+// PublishEvent and PublishAlert are asynchronous: they return once the message
+// is handed to the connection, and the stream's ack arrives later. At most
+// Config.PublishAsyncMax messages are in flight; when that many are unacked,
+// Publish blocks until one is acked or its ctx ends. That block is the
+// back-pressure the capture stage sees: a live sensor then drops packets and
+// counts them, it never buffers without bound.
+//
+// A publish whose ack is an error, times out (Config.PublishTimeout) or is lost
+// to a disconnect is published again, with the same Nats-Msg-Id, after an
+// exponential backoff (30 ms doubling to 5 s), up to Config.PublishRetries
+// times; then it is counted as failed (Stats.PublishFailed) and Flush reports
+// it. Retries can reorder messages: consumers must not rely on arrival order
+// (event time is in the event). Flush waits until every publish made before it
+// is acked or has failed for good; call it before exiting.
+//
+// If NATS goes away the connection reconnects forever (every 2 s). Publishes
+// made meanwhile are buffered by the client (up to 8 MiB), retried as above,
+// and Publish blocks once PublishAsyncMax are outstanding. Consumers keep
+// fetching with backoff and resume where their durable consumer left off; the
+// server redelivers whatever was delivered but not acked.
+//
+// The streams are ring buffers: a consumer that falls more than MaxAge or
+// MaxBytes behind loses the oldest events it has not read. Size them for the
+// longest outage of a consumer you want to survive.
+//
+// # Consuming
+//
+// ConsumeEvents and ConsumeAlerts run a durable pull consumer: they fetch
+// batches of up to BatchSize messages (or what arrived within MaxWait), decode
+// them, and call the handler once per batch. Every message of the batch is
+// acked only after the handler returned nil; on error all of them are nacked
+// with a backoff that grows with the delivery count, so the batch comes back.
+// While the handler runs, the messages are kept alive (in progress) so a slow
+// downstream write does not trigger a redelivery to another process. A message
+// that does not decode or validate is logged, counted (Stats.Malformed) and
+// terminated: it never blocks the stream. Delivery is at least once; handlers
+// deduplicate by event_id / alert_id.
+//
+// Several processes using the same durable name share its messages: the server
+// hands each fetched message to one of them, and messages a process fetched but
+// never acked (it was killed) are redelivered to the others after AckWait. All
+// processes sharing a durable must pass the same ConsumerConfig, because the
+// last one to start rewrites the consumer's configuration.
+//
+// # Partition ownership for detect replicas
+//
+// A shared durable spreads every server's events over every process, which is
+// fine for stateless work (the store) but splits per-server rule state. For
+// detect, run R replicas and give replica i its own durable (e.g. "detect-<i>-of-<R>")
+// filtered to the partitions it owns, p mod R == i (OwnedPartitions,
+// EventSubjects). All events of a server_key then reach one replica, in
+// stream order apart from retries. For failover, run a standby process with
+// the same replica index: it shares that durable, and takes over the
+// partitions' unacked and future messages when the active one dies (while both
+// run, they split the partitions' messages, so run the standby only as a
+// standby or accept split state). The partition count is part of the subject
+// scheme: changing Config.Partitions moves servers between partitions.
+//
+// # Draining
+//
+// WaitDrained blocks until named durable consumers have acked everything in
+// their stream that matches their filter. `mcpwatch run --pcap` flushes its
+// publishes, then waits for the detect and store consumers to drain, before it
+// exits.
+//
+// # Embedded server
+//
+// StartEmbedded runs nats-server in-process with JetStream storing files under
+// a data directory and a listener on 127.0.0.1 at a random port, so the
+// all-in-one mode needs no external service and external tools (the nats CLI)
+// can still attach to ClientURL.
+package bus
