@@ -24,21 +24,23 @@ type Recorder struct {
 	MSS int
 
 	mu       sync.Mutex
-	conns    []*recordedConn
+	conns    []*Conversation
 	nextPort uint16
 }
 
-type segment struct {
-	at   time.Time
-	c2s  bool
-	data []byte
+// Segment is payload one side wrote, as it was handed to the socket.
+type Segment struct {
+	At   time.Time
+	C2S  bool
+	Data []byte
 }
 
-type recordedConn struct {
-	client, server netip.AddrPort
-	opened         time.Time
-	closed         time.Time
-	segments       []segment
+// Conversation is one recorded TCP connection. Closed is zero when the
+// connection was still open at the end of the recording.
+type Conversation struct {
+	Client, Server netip.AddrPort
+	Opened, Closed time.Time
+	Segments       []Segment
 }
 
 // DialContext returns a dial function for http.Transport that ignores the
@@ -57,10 +59,10 @@ func (r *Recorder) DialContext(realAddr string, clientIP netip.Addr, serverAs ne
 		r.mu.Lock()
 		port := 40000 + r.nextPort
 		r.nextPort++
-		rc := &recordedConn{
-			client: netip.AddrPortFrom(clientIP, port),
-			server: serverAs,
-			opened: time.Now(),
+		rc := &Conversation{
+			Client: netip.AddrPortFrom(clientIP, port),
+			Server: serverAs,
+			Opened: time.Now(),
 		}
 		r.conns = append(r.conns, rc)
 		r.mu.Unlock()
@@ -71,7 +73,7 @@ func (r *Recorder) DialContext(realAddr string, clientIP netip.Addr, serverAs ne
 type conn struct {
 	net.Conn
 	rec *Recorder
-	rc  *recordedConn
+	rc  *Conversation
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -96,8 +98,8 @@ func (c *conn) Close() error {
 
 func (c *conn) markClosed() {
 	c.rec.mu.Lock()
-	if c.rc.closed.IsZero() {
-		c.rc.closed = time.Now()
+	if c.rc.Closed.IsZero() {
+		c.rc.Closed = time.Now()
 	}
 	c.rec.mu.Unlock()
 }
@@ -107,7 +109,7 @@ func (c *conn) record(c2s bool, p []byte) {
 		return
 	}
 	c.rec.mu.Lock()
-	c.rc.segments = append(c.rc.segments, segment{at: time.Now(), c2s: c2s, data: append([]byte(nil), p...)})
+	c.rc.Segments = append(c.rc.Segments, Segment{At: time.Now(), C2S: c2s, Data: append([]byte(nil), p...)})
 	c.rec.mu.Unlock()
 }
 
@@ -118,79 +120,97 @@ func (r *Recorder) Conversations() int {
 	return len(r.conns)
 }
 
-// packet is one synthesised frame before serialisation.
-type packet struct {
-	at   time.Time
-	conn int // index in conns, to keep per-connection order stable
-	seq  int // position within the connection
-	c2s  bool
-	tcp  layers.TCP
-	data []byte
-}
-
-// Packets synthesises the frames of every recorded conversation, in time order.
-func (r *Recorder) packets() ([]packet, []*recordedConn) {
+// Recorded returns a copy of every recorded conversation, in dial order.
+func (r *Recorder) Recorded() []Conversation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	mss := r.MSS
+	out := make([]Conversation, len(r.conns))
+	for i, c := range r.conns {
+		out[i] = *c
+		out[i].Segments = append([]Segment(nil), c.Segments...)
+	}
+	return out
+}
+
+// WriteTo writes every recorded conversation to w in the given format,
+// segmented at r.MSS.
+func (r *Recorder) WriteTo(w io.Writer, format Format) error {
+	pw, err := NewWriter(w, format)
+	if err != nil {
+		return err
+	}
+	convs := r.Recorded()
+	var pkts []Packet
+	for i := range convs {
+		pkts = append(pkts, Synthesize(&convs[i], r.MSS)...)
+	}
+	// Stable: packets of one connection at the same instant keep their order.
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].At.Before(pkts[j].At) })
+	for _, p := range pkts {
+		if err := pw.Write(p); err != nil {
+			return err
+		}
+	}
+	return pw.Flush()
+}
+
+// Packet is one synthesised TCP segment of a conversation.
+type Packet struct {
+	At   time.Time
+	Conv *Conversation
+	C2S  bool
+	TCP  layers.TCP
+	Data []byte
+}
+
+// Synthesize returns the segments a span port would see for conv: the
+// three-way handshake, every payload cut at mss (0 = DefaultMSS) with
+// consistent sequence and ack numbers, and a client-initiated FIN exchange
+// when the conversation was closed. Times never go backwards.
+func Synthesize(conv *Conversation, mss int) []Packet {
 	if mss <= 0 {
 		mss = DefaultMSS
 	}
-	var out []packet
-	for ci, rc := range r.conns {
-		b := builder{conn: ci, rc: rc, clientSeq: 1000, serverSeq: 5000}
-		b.add(rc.opened, true, layers.TCP{SYN: true}, nil)
-		b.clientSeq++
-		b.add(rc.opened.Add(time.Microsecond), false, layers.TCP{SYN: true, ACK: true}, nil)
-		b.serverSeq++
-		b.add(rc.opened.Add(2*time.Microsecond), true, layers.TCP{ACK: true}, nil)
-		for _, s := range rc.segments {
-			for off := 0; off < len(s.data); off += mss {
-				end := min(off+mss, len(s.data))
-				b.add(s.at, s.c2s, layers.TCP{ACK: true, PSH: end == len(s.data)}, s.data[off:end])
-			}
+	b := builder{conv: conv, clientSeq: 1000, serverSeq: 5000}
+	b.add(conv.Opened, true, layers.TCP{SYN: true}, nil)
+	b.clientSeq++
+	b.add(conv.Opened.Add(time.Microsecond), false, layers.TCP{SYN: true, ACK: true}, nil)
+	b.serverSeq++
+	b.add(conv.Opened.Add(2*time.Microsecond), true, layers.TCP{ACK: true}, nil)
+	for _, s := range conv.Segments {
+		for off := 0; off < len(s.Data); off += mss {
+			end := min(off+mss, len(s.Data))
+			b.add(s.At, s.C2S, layers.TCP{ACK: true, PSH: end == len(s.Data)}, s.Data[off:end])
 		}
-		if !rc.closed.IsZero() {
-			// Model a clean client-initiated FIN exchange.
-			b.add(rc.closed, true, layers.TCP{FIN: true, ACK: true}, nil)
-			b.clientSeq++
-			b.add(rc.closed.Add(time.Microsecond), false, layers.TCP{FIN: true, ACK: true}, nil)
-			b.serverSeq++
-			b.add(rc.closed.Add(2*time.Microsecond), true, layers.TCP{ACK: true}, nil)
-		}
-		out = append(out, b.out...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].at.Equal(out[j].at) {
-			return out[i].at.Before(out[j].at)
-		}
-		if out[i].conn != out[j].conn {
-			return out[i].conn < out[j].conn
-		}
-		return out[i].seq < out[j].seq
-	})
-	return out, r.conns
+	if !conv.Closed.IsZero() {
+		b.add(conv.Closed, true, layers.TCP{FIN: true, ACK: true}, nil)
+		b.clientSeq++
+		b.add(conv.Closed.Add(time.Microsecond), false, layers.TCP{FIN: true, ACK: true}, nil)
+		b.serverSeq++
+		b.add(conv.Closed.Add(2*time.Microsecond), true, layers.TCP{ACK: true}, nil)
+	}
+	return b.out
 }
 
 type builder struct {
-	conn                 int
-	rc                   *recordedConn
+	conv                 *Conversation
 	clientSeq, serverSeq uint32
 	lastAt               time.Time
-	out                  []packet
+	out                  []Packet
 }
 
 // add appends a segment from one side and advances that side's sequence
-// number by the payload. Times never go backwards within a connection.
+// number by the payload.
 func (b *builder) add(at time.Time, c2s bool, tcp layers.TCP, data []byte) {
 	if at.Before(b.lastAt) {
 		at = b.lastAt
 	}
 	b.lastAt = at
-	src, dst := b.rc.server, b.rc.client
+	src, dst := b.conv.Server, b.conv.Client
 	seq, ack := b.serverSeq, b.clientSeq
 	if c2s {
-		src, dst = b.rc.client, b.rc.server
+		src, dst = b.conv.Client, b.conv.Server
 		seq, ack = b.clientSeq, b.serverSeq
 	}
 	tcp.SrcPort = layers.TCPPort(src.Port())
@@ -200,7 +220,7 @@ func (b *builder) add(at time.Time, c2s bool, tcp layers.TCP, data []byte) {
 		tcp.Ack = ack
 	}
 	tcp.Window = 65535
-	b.out = append(b.out, packet{at: at, conn: b.conn, seq: len(b.out), c2s: c2s, tcp: tcp, data: data})
+	b.out = append(b.out, Packet{At: at, Conv: b.conv, C2S: c2s, TCP: tcp, Data: data})
 	if c2s {
 		b.clientSeq += uint32(len(data))
 	} else {
@@ -217,45 +237,57 @@ const (
 	PcapNG
 )
 
-// WriteTo writes every recorded conversation to w in the given format.
-func (r *Recorder) WriteTo(w io.Writer, format Format) error {
-	pkts, conns := r.packets()
-	var write func(ci gopacket.CaptureInfo, data []byte) error
+// Writer serialises Packets as Ethernet/IP/TCP frames into a capture file.
+type Writer struct {
+	write func(ci gopacket.CaptureInfo, data []byte) error
+	flush func() error
+	buf   gopacket.SerializeBuffer
+	// Bytes counts the frame bytes written.
+	Bytes int64
+}
+
+// NewWriter writes the file header for format and returns a Writer.
+func NewWriter(w io.Writer, format Format) (*Writer, error) {
+	pw := &Writer{buf: gopacket.NewSerializeBuffer(), flush: func() error { return nil }}
 	switch format {
 	case Pcap:
-		pw := pcapgo.NewWriterNanos(w)
-		if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-			return fmt.Errorf("write pcap header: %w", err)
+		pcapw := pcapgo.NewWriterNanos(w)
+		if err := pcapw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+			return nil, fmt.Errorf("write pcap header: %w", err)
 		}
-		write = pw.WritePacket
+		pw.write = pcapw.WritePacket
 	case PcapNG:
-		nw, err := pcapgo.NewNgWriter(w, layers.LinkTypeEthernet)
+		ngw, err := pcapgo.NewNgWriter(w, layers.LinkTypeEthernet)
 		if err != nil {
-			return fmt.Errorf("write pcapng header: %w", err)
+			return nil, fmt.Errorf("write pcapng header: %w", err)
 		}
-		defer nw.Flush()
-		write = nw.WritePacket
+		pw.write, pw.flush = ngw.WritePacket, ngw.Flush
 	default:
-		return fmt.Errorf("unknown capture format %d", format)
+		return nil, fmt.Errorf("unknown capture format %d", format)
 	}
-	buf := gopacket.NewSerializeBuffer()
-	for _, p := range pkts {
-		rc := conns[p.conn]
-		src, dst := rc.server, rc.client
-		if p.c2s {
-			src, dst = rc.client, rc.server
-		}
-		if err := serialize(buf, src, dst, p.tcp, p.data); err != nil {
-			return err
-		}
-		frame := buf.Bytes()
-		ci := gopacket.CaptureInfo{Timestamp: p.at, CaptureLength: len(frame), Length: len(frame)}
-		if err := write(ci, frame); err != nil {
-			return fmt.Errorf("write packet: %w", err)
-		}
+	return pw, nil
+}
+
+// Write serialises one packet.
+func (w *Writer) Write(p Packet) error {
+	src, dst := p.Conv.Server, p.Conv.Client
+	if p.C2S {
+		src, dst = p.Conv.Client, p.Conv.Server
 	}
+	if err := serialize(w.buf, src, dst, p.TCP, p.Data); err != nil {
+		return err
+	}
+	frame := w.buf.Bytes()
+	ci := gopacket.CaptureInfo{Timestamp: p.At, CaptureLength: len(frame), Length: len(frame)}
+	if err := w.write(ci, frame); err != nil {
+		return fmt.Errorf("write packet: %w", err)
+	}
+	w.Bytes += int64(len(frame))
 	return nil
 }
+
+// Flush writes out anything the format buffers.
+func (w *Writer) Flush() error { return w.flush() }
 
 func serialize(buf gopacket.SerializeBuffer, src, dst netip.AddrPort, tcp layers.TCP, data []byte) error {
 	eth := layers.Ethernet{
