@@ -1,0 +1,277 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// Publisher is what a producing stage needs from the bus.
+type Publisher interface {
+	PublishEvent(ctx context.Context, ev *event.Event) error
+	PublishAlert(ctx context.Context, a *event.Alert) error
+	Flush(ctx context.Context) error
+}
+
+var _ Publisher = (*Bus)(nil)
+
+// ErrClosed is returned by operations on a closed Bus.
+var ErrClosed = errors.New("bus closed")
+
+// Bus is a connection to NATS JetStream with the mcpwatch streams in place.
+// It is safe for concurrent use.
+type Bus struct {
+	cfg   Config
+	log   *slog.Logger
+	where string // the URL without credentials, for errors
+	nc    *nats.Conn
+	js    jetstream.JetStream
+
+	pub    publisher
+	stats  counters
+	closed atomic.Bool
+}
+
+// Stats are counters since Connect.
+type Stats struct {
+	// Published is publishes acked by the stream; Duplicates of them were
+	// already stored (same Nats-Msg-Id within the duplicate window).
+	Published, Duplicates uint64
+	// PublishRetries counts re-sends after an error, timeout or disconnect;
+	// PublishFailed counts publishes given up after PublishRetries.
+	PublishRetries, PublishFailed uint64
+	// InFlight is publishes not yet acked or failed.
+	InFlight int
+	// Consumed is messages acked after their handler returned nil, in
+	// Batches handler calls; FailedBatches were nacked for redelivery.
+	Consumed, Batches, FailedBatches uint64
+	// Malformed is messages that did not decode and were terminated.
+	Malformed uint64
+}
+
+type counters struct {
+	published, duplicates, retries, failed atomic.Uint64
+	consumed, batches, failedBatches       atomic.Uint64
+	malformed                              atomic.Uint64
+}
+
+// Connect connects to cfg.URL and ensures the streams MCPWATCH_EVENTS and
+// MCPWATCH_ALERTS exist with cfg's limits. An unreachable server fails within
+// cfg.ConnectTimeout with "connect to NATS at <url>: …"; once connected, the
+// connection reconnects forever.
+func Connect(ctx context.Context, cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL)}
+	b.pub.init(cfg.PublishAsyncMax)
+
+	timeout := cfg.ConnectTimeout
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
+		timeout = max(time.Until(deadline), time.Millisecond)
+	}
+	nc, err := nats.Connect(cfg.URL,
+		nats.Name("mcpwatch"),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(2*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				b.log.Warn("NATS disconnected, reconnecting", "url", b.where, "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			b.log.Info("NATS reconnected", "url", b.where)
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.log.Warn("NATS error", "url", b.where, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", b.where, err)
+	}
+	b.nc = nc
+	b.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncAckHandler(b.onPublishAck),
+		jetstream.WithPublishAsyncErrHandler(b.onPublishErr),
+		// Our own semaphore bounds what is in flight and blocks with a ctx;
+		// the client's limit only has to stay out of its way.
+		jetstream.WithPublishAsyncMaxPending(cfg.PublishAsyncMax+1),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
+	)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("JetStream at %s: %w", b.where, err)
+	}
+	if err := b.ensureStreams(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bus) ensureStreams(ctx context.Context) error {
+	for _, s := range []struct{ name, subjects string }{
+		{EventsStream, eventsRoot + ".>"},
+		{AlertsStream, alertsRoot + ".>"},
+	} {
+		_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        s.name,
+			Description: "mcpwatch " + strings.ToLower(strings.TrimPrefix(s.name, "MCPWATCH_")) + " (docs/events.md)",
+			Subjects:    []string{s.subjects},
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			Storage:     jetstream.FileStorage,
+			Replicas:    b.cfg.Replicas,
+			MaxAge:      b.cfg.MaxAge,
+			MaxBytes:    b.cfg.MaxBytes,
+			Duplicates:  b.cfg.DuplicateWindow,
+		})
+		if err != nil {
+			return fmt.Errorf("ensure stream %s at %s: %w", s.name, b.where, err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the counters since Connect.
+func (b *Bus) Stats() Stats {
+	return Stats{
+		Published:      b.stats.published.Load(),
+		Duplicates:     b.stats.duplicates.Load(),
+		PublishRetries: b.stats.retries.Load(),
+		PublishFailed:  b.stats.failed.Load(),
+		InFlight:       b.pub.inFlight(),
+		Consumed:       b.stats.consumed.Load(),
+		Batches:        b.stats.batches.Load(),
+		FailedBatches:  b.stats.failedBatches.Load(),
+		Malformed:      b.stats.malformed.Load(),
+	}
+}
+
+// Close closes the connection. Publishes not yet acked are abandoned (call
+// Flush first); consumers return ErrClosed; unacked messages are redelivered
+// to other processes after their AckWait.
+func (b *Bus) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.nc.Close()
+	return nil
+}
+
+// WaitDrained blocks until every named durable consumer has acked everything
+// in its stream that matches its filter, or ctx ends. A durable that does not
+// exist yet is waited for, because consumers are created by their own
+// goroutine or process. Call Flush first so that what was published is in
+// the stream.
+func (b *Bus) WaitDrained(ctx context.Context, durables ...string) error {
+	for _, d := range durables {
+		if err := b.waitDrained(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bus) waitDrained(ctx context.Context, durable string) error {
+	const minPoll, maxPoll = 10 * time.Millisecond, 250 * time.Millisecond
+	poll := minPoll
+	for {
+		drained, st, err := b.drained(ctx, durable)
+		if err == nil && drained {
+			return nil
+		}
+		status := st
+		if err != nil {
+			status = err.Error()
+		}
+		if !sleep(ctx, poll) {
+			return fmt.Errorf("wait for consumer %s at %s to drain (%s): %w", durable, b.where, status, ctx.Err())
+		}
+		poll = min(2*poll, maxPoll)
+	}
+}
+
+// drained looks the durable up in both streams: it is drained when it exists
+// in at least one and nothing is pending or unacked in any.
+func (b *Bus) drained(ctx context.Context, durable string) (bool, string, error) {
+	if b.closed.Load() {
+		return false, "", ErrClosed
+	}
+	found, drained := false, true
+	var status []string
+	for _, stream := range []string{EventsStream, AlertsStream} {
+		cons, err := b.js.Consumer(ctx, stream, durable)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+		}
+		info := cons.CachedInfo()
+		found = true
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			drained = false
+		}
+		status = append(status, fmt.Sprintf("%s: %d pending, %d unacked", stream, info.NumPending, info.NumAckPending))
+	}
+	if !found {
+		return false, "consumer does not exist yet", nil
+	}
+	return drained, strings.Join(status, "; "), nil
+}
+
+// redactURL drops passwords and tokens from a (comma-separated) NATS URL so it
+// can appear in errors and logs.
+func redactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		if err != nil || u.User == nil {
+			parts[i] = p
+			continue
+		}
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			// A bare user part is a token.
+			u.User = url.User("REDACTED")
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
+}
+
+// backoff is the wait before retry number attempt (1-based): 30 ms doubling to
+// 5 s, like Prometheus' remote-write queues.
+func backoff(attempt int) time.Duration {
+	const first, limit = 30 * time.Millisecond, 5 * time.Second
+	d := first
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// sleep waits d or until ctx ends, reporting whether it waited the full d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

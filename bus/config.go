@@ -1,0 +1,174 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of Config and ConsumerConfig.
+const (
+	DefaultPartitions      = 16
+	DefaultReplicas        = 1
+	DefaultMaxAge          = 24 * time.Hour
+	DefaultMaxBytes        = 1 << 30
+	DefaultPublishAsyncMax = 4096
+	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultPublishTimeout  = 5 * time.Second
+	DefaultPublishRetries  = 8
+	DefaultConnectTimeout  = 3 * time.Second
+
+	DefaultBatchSize = 256
+	DefaultMaxWait   = time.Second
+	DefaultAckWait   = 30 * time.Second
+)
+
+// Config says where NATS is and how the streams and the publisher behave.
+// Zero fields take the defaults above (see WithDefaults).
+type Config struct {
+	// URL of an external NATS server or cluster (comma-separated seeds). The
+	// all-in-one mode passes Embedded.ClientURL.
+	URL string
+	// Partitions is N in mcpwatch.events.<kind>.<hash(server_key) mod N>.
+	Partitions int
+	// Replicas of both streams: 1 on a single server, 3 in a cluster.
+	Replicas int
+	// MaxAge and MaxBytes bound each stream; the oldest messages go first.
+	MaxAge   time.Duration
+	MaxBytes int64
+	// PublishAsyncMax caps unacked publishes; Publish blocks beyond it.
+	PublishAsyncMax int
+	// DuplicateWindow is how long the streams remember Nats-Msg-Id values.
+	// It must cover the longest retry of a publish.
+	DuplicateWindow time.Duration
+	// PublishTimeout is how long a publish waits for its ack before it is
+	// retried.
+	PublishTimeout time.Duration
+	// PublishRetries is how often a failed publish is retried before it is
+	// counted as failed.
+	PublishRetries int
+	// ConnectTimeout bounds the first connection attempt.
+	ConnectTimeout time.Duration
+	// Logger receives malformed-message and retry logs; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.PublishAsyncMax == 0 {
+		c.PublishAsyncMax = DefaultPublishAsyncMax
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.PublishRetries == 0 {
+		c.PublishRetries = DefaultPublishRetries
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c after defaults are applied.
+func (c *Config) Validate() error {
+	d := c.WithDefaults()
+	switch {
+	case d.URL == "":
+		return errors.New("bus config: no NATS URL (start the embedded server or set one)")
+	case d.Partitions < 1 || d.Partitions > 1024:
+		return fmt.Errorf("bus config: partitions %d, want 1..1024", d.Partitions)
+	case d.Replicas < 1 || d.Replicas > 5:
+		return fmt.Errorf("bus config: replicas %d, want 1..5", d.Replicas)
+	case d.MaxAge < 0:
+		return fmt.Errorf("bus config: max age %s is negative", d.MaxAge)
+	case d.MaxBytes < 0:
+		return fmt.Errorf("bus config: max bytes %d is negative", d.MaxBytes)
+	case d.PublishAsyncMax < 1:
+		return fmt.Errorf("bus config: publish async max %d, want ≥ 1", d.PublishAsyncMax)
+	case d.DuplicateWindow < 0 || (d.MaxAge > 0 && d.DuplicateWindow > d.MaxAge):
+		return fmt.Errorf("bus config: duplicate window %s, want 0..max age %s", d.DuplicateWindow, d.MaxAge)
+	case d.PublishTimeout < 0:
+		return fmt.Errorf("bus config: publish timeout %s is negative", d.PublishTimeout)
+	case d.PublishRetries < 0:
+		return fmt.Errorf("bus config: publish retries %d is negative", d.PublishRetries)
+	case d.ConnectTimeout < 0:
+		return fmt.Errorf("bus config: connect timeout %s is negative", d.ConnectTimeout)
+	}
+	return nil
+}
+
+// ConsumerConfig describes one durable pull consumer. Processes sharing a
+// durable must pass the same values.
+type ConsumerConfig struct {
+	// Durable names the consumer; it survives restarts and is shared by every
+	// process that uses the same name.
+	Durable string
+	// FilterSubjects restricts the consumer to these subjects (see
+	// EventSubjects, AlertSubjects); empty means the whole stream.
+	FilterSubjects []string
+	// BatchSize is the most messages handed to one handler call.
+	BatchSize int
+	// MaxWait is how long a fetch waits to fill a batch before handing over
+	// what it has.
+	MaxWait time.Duration
+	// AckWait is how long the server waits for an ack before redelivering to
+	// any process sharing the durable; handlers running longer keep their
+	// messages alive.
+	AckWait time.Duration
+	// MaxDeliver caps deliveries per message; 0 means unlimited, so a
+	// downstream outage never drops events.
+	MaxDeliver int
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c ConsumerConfig) WithDefaults() ConsumerConfig {
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c after defaults are applied.
+func (c *ConsumerConfig) Validate() error {
+	d := c.WithDefaults()
+	switch {
+	case d.Durable == "" || !validToken(d.Durable):
+		return fmt.Errorf("consumer config: durable name %q must be a non-empty token without spaces, dots or wildcards", d.Durable)
+	case d.BatchSize < 1:
+		return fmt.Errorf("consumer %s: batch size %d, want ≥ 1", d.Durable, d.BatchSize)
+	case d.MaxWait < 10*time.Millisecond:
+		return fmt.Errorf("consumer %s: max wait %s, want ≥ 10ms", d.Durable, d.MaxWait)
+	case d.AckWait < time.Second/2:
+		return fmt.Errorf("consumer %s: ack wait %s, want ≥ 500ms", d.Durable, d.AckWait)
+	case d.MaxDeliver < 0:
+		return fmt.Errorf("consumer %s: max deliver %d is negative", d.Durable, d.MaxDeliver)
+	}
+	return nil
+}

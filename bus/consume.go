@@ -1,0 +1,217 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// ConsumeEvents runs the durable pull consumer c on MCPWATCH_EVENTS and calls
+// handle with each batch of decoded events until ctx is cancelled (then it
+// returns nil). The batch is acked only after handle returned nil; on error
+// it is nacked and redelivered after a backoff. Malformed messages are
+// terminated and counted. It returns an error only if the consumer cannot be
+// created or the Bus is closed.
+func (b *Bus) ConsumeEvents(ctx context.Context, c ConsumerConfig, handle func(ctx context.Context, evs []*event.Event) error) error {
+	return consume(ctx, b, EventsStream, c, event.DecodeEvent, handle)
+}
+
+// ConsumeAlerts is ConsumeEvents for MCPWATCH_ALERTS.
+func (b *Bus) ConsumeAlerts(ctx context.Context, c ConsumerConfig, handle func(ctx context.Context, as []*event.Alert) error) error {
+	return consume(ctx, b, AlertsStream, c, event.DecodeAlert, handle)
+}
+
+func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, decode func([]byte) (T, error), handle func(context.Context, []T) error) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c = c.WithDefaults()
+	cons, err := b.ensureConsumer(ctx, stream, c)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		if b.closed.Load() {
+			return fmt.Errorf("consumer %s on %s: %w", c.Durable, stream, ErrClosed)
+		}
+		msgs, err := fetch(ctx, cons, c)
+		if len(msgs) > 0 {
+			if ctx.Err() != nil {
+				// Hand them back at once so a process sharing the durable
+				// takes them now rather than after AckWait.
+				for _, m := range msgs {
+					_ = m.Nak()
+				}
+				return nil
+			}
+			process(ctx, b, stream, c, msgs, decode, handle)
+		}
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil || b.closed.Load() {
+			continue
+		}
+		failures++
+		b.log.Warn("fetch failed, retrying", "stream", stream, "durable", c.Durable, "url", b.where, "attempt", failures, "err", err)
+		if !sleep(ctx, backoff(failures)) {
+			continue
+		}
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			// Deleted by an operator or lost with a non-persistent server:
+			// recreate it and go on from whatever the stream still holds.
+			if c2, err := b.ensureConsumer(ctx, stream, c); err == nil {
+				cons = c2
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfig) (jetstream.Consumer, error) {
+	maxDeliver := c.MaxDeliver
+	if maxDeliver == 0 {
+		maxDeliver = -1
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:    c.Durable,
+		AckPolicy:  jetstream.AckExplicitPolicy,
+		AckWait:    c.AckWait,
+		MaxDeliver: maxDeliver,
+		// A batch must fit among the unacked messages the server allows.
+		MaxAckPending: max(1000, 4*c.BatchSize),
+	}
+	switch len(c.FilterSubjects) {
+	case 0:
+	case 1:
+		cc.FilterSubject = c.FilterSubjects[0]
+	default:
+		cc.FilterSubjects = c.FilterSubjects
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s at %s: %w", c.Durable, stream, b.where, err)
+	}
+	return cons, nil
+}
+
+// fetch returns up to c.BatchSize messages, or what arrived within c.MaxWait.
+func fetch(ctx context.Context, cons jetstream.Consumer, c ConsumerConfig) ([]jetstream.Msg, error) {
+	fctx, cancel := context.WithTimeout(ctx, c.MaxWait)
+	defer cancel()
+	batch, err := cons.Fetch(c.BatchSize, jetstream.FetchContext(fctx))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	err = batch.Error()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nil // MaxWait ran out: a short batch, not a failure
+	}
+	return msgs, err
+}
+
+// process decodes msgs, terminates the malformed ones, hands the rest to
+// handle and acks or nacks them by its result.
+func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, msgs []jetstream.Msg, decode func([]byte) (T, error), handle func(context.Context, []T) error) {
+	items := make([]T, 0, len(msgs))
+	good := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := decode(m.Data())
+		if err != nil {
+			b.stats.malformed.Add(1)
+			var seq uint64
+			if md, mdErr := m.Metadata(); mdErr == nil {
+				seq = md.Sequence.Stream
+			}
+			b.log.Warn("malformed message terminated", "stream", stream, "durable", c.Durable, "subject", m.Subject(), "seq", seq, "err", err)
+			if err := m.TermWithReason("malformed"); err != nil {
+				b.log.Warn("terminate malformed message", "stream", stream, "seq", seq, "err", err)
+			}
+			continue
+		}
+		items = append(items, v)
+		good = append(good, m)
+	}
+	if len(items) == 0 {
+		return
+	}
+
+	stop := keepAlive(good, c.AckWait)
+	err := handle(ctx, items)
+	stop()
+
+	if err == nil {
+		for _, m := range good {
+			if err := m.Ack(); err != nil {
+				// The message comes back after AckWait; the handler's
+				// dedup by id absorbs the second delivery.
+				b.log.Warn("ack failed", "stream", stream, "durable", c.Durable, "err", err)
+			}
+		}
+		// Acks are fire-and-forget; a round trip makes sure the server has
+		// them before the next fetch, so WaitDrained sees them promptly.
+		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+			b.log.Warn("flush acks", "stream", stream, "durable", c.Durable, "err", err)
+		}
+		b.stats.consumed.Add(uint64(len(good)))
+		b.stats.batches.Add(1)
+		return
+	}
+
+	b.stats.failedBatches.Add(1)
+	delay := time.Duration(0)
+	if ctx.Err() == nil {
+		delivered := uint64(1)
+		if md, err := good[0].Metadata(); err == nil {
+			delivered = md.NumDelivered
+		}
+		delay = backoff(int(min(delivered, 16)))
+	}
+	b.log.Warn("handler failed, batch will be redelivered", "stream", stream, "durable", c.Durable, "messages", len(good), "delay", delay, "err", err)
+	for _, m := range good {
+		if err := m.NakWithDelay(delay); err != nil {
+			b.log.Warn("nak failed", "stream", stream, "durable", c.Durable, "err", err)
+		}
+	}
+}
+
+// keepAlive tells the server, every third of AckWait, that msgs are still
+// being worked on, so a slow handler does not get its batch redelivered to
+// another process. The returned func stops it.
+func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress() // a lost one only risks a redelivery
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
