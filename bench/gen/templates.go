@@ -1,0 +1,243 @@
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
+)
+
+// Template is one recorded real conversation the generator replicates.
+type Template struct {
+	Name string
+	// Weight is how often the template is picked relative to the others.
+	Weight int
+	Convs  []tcprec.Conversation
+}
+
+// mcpTemplate is an MCP conversation recorded from the real Go SDK: a
+// session that lists tools and calls one returning results of the given
+// sizes.
+type mcpTemplate struct {
+	name        string
+	weight      int
+	server      scenario.ServerSpec
+	protocol    string
+	resultSizes []int
+}
+
+var mcpTemplates = []mcpTemplate{
+	{"sse-small", 6, scenario.ServerSpec{Name: "docs", Version: "1.0.0", As: netip.MustParseAddrPort("10.0.0.5:8080"), Host: "docs.corp.example:8080"}, "2025-11-25", []int{1 << 10, 2 << 10, 1 << 10, 4 << 10, 1 << 10}},
+	{"sse-medium", 3, scenario.ServerSpec{Name: "search", Version: "2.3.1", As: netip.MustParseAddrPort("10.0.0.6:8080"), Host: "search.corp.example:8080"}, "2025-06-18", []int{10 << 10, 20 << 10, 10 << 10}},
+	{"json-large", 2, scenario.ServerSpec{Name: "warehouse", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.7:3000"), Options: mcp.StreamableHTTPOptions{JSONResponse: true}}, "2025-06-18", []int{50 << 10, 200 << 10}},
+	{"stateless", 3, scenario.ServerSpec{Name: "tickets", Version: "3.1.0", As: netip.MustParseAddrPort("10.0.0.8:8443"), Host: "tickets.corp.example:8443", Options: mcp.StreamableHTTPOptions{Stateless: true}}, "", []int{5 << 10, 100 << 10}},
+}
+
+type reportArgs struct {
+	Bytes int `json:"bytes" jsonschema:"size of the report to produce"`
+}
+
+// benchTools registers a tool whose result size the client chooses, so a
+// template has realistic 1 KB–200 KB tools/call results.
+func benchTools(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "fetch_report", Description: "Fetch a generated report."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in reportArgs) (*mcp.CallToolResult, any, error) {
+			line := "2026-11-27T10:00:00Z order=81723 customer=acme amount=1299.00 status=shipped\n"
+			text := strings.Repeat(line, in.Bytes/len(line)+1)[:in.Bytes]
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "lookup", Description: "Look up a record.", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(_ context.Context, _ *mcp.CallToolRequest, in reportArgs) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+		})
+}
+
+// recordTemplates runs every template against real servers once.
+func recordTemplates(ctx context.Context) ([]Template, error) {
+	var out []Template
+	for _, mt := range mcpTemplates {
+		convs, err := recordMCP(ctx, mt)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", mt.name, err)
+		}
+		out = append(out, Template{Name: mt.name, Weight: mt.weight, Convs: convs})
+	}
+	rest, err := recordREST(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("template rest: %w", err)
+	}
+	out = append(out, Template{Name: "rest-json", Weight: 2, Convs: rest})
+	tlsConvs, err := recordTLS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("template tls: %w", err)
+	}
+	out = append(out, Template{Name: "tls", Weight: 2, Convs: tlsConvs})
+	return out, nil
+}
+
+func recordMCP(ctx context.Context, mt mcpTemplate) ([]tcprec.Conversation, error) {
+	spec := mt.server
+	spec.Setup = benchTools
+	srv, err := scenario.StartServer(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	rec := &tcprec.Recorder{}
+	cs, err := srv.Connect(ctx, rec, scenario.ClientSpec{
+		Name: "agent", Version: "1.0.0", IP: netip.MustParseAddr("10.1.0.1"),
+		ProtocolVersion: mt.protocol, DisableStandaloneSSE: true,
+	}, &scenario.Log{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		return nil, err
+	}
+	for _, n := range mt.resultSizes {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "fetch_report", Arguments: map[string]any{"bytes": n}}); err != nil {
+			return nil, err
+		}
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "lookup", Arguments: map[string]any{"bytes": 0}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := cs.Close(); err != nil {
+		return nil, err
+	}
+	return rec.Recorded(), nil
+}
+
+// recordREST records plain JSON REST traffic that must not become MCP.
+func recordREST(ctx context.Context) ([]tcprec.Conversation, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/orders/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":81723,"status":"shipped","items":[{"sku":"A-1","qty":2}]}`)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(l)
+	defer hs.Close()
+	rec := &tcprec.Recorder{}
+	client := &http.Client{Transport: &http.Transport{DialContext: rec.DialContext(l.Addr().String(), netip.MustParseAddr("10.1.0.1"), netip.MustParseAddrPort("10.0.0.20:80"))}}
+	for i := range 5 {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://orders.corp.example/api/v1/orders/%d", 81720+i), nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	return rec.Recorded(), nil
+}
+
+// recordTLS records a real TLS 1.3 session (SNI, ALPN, encrypted payload),
+// the shape of MCP traffic to a remote server on a span port.
+func recordTLS(ctx context.Context) ([]tcprec.Conversation, error) {
+	cert, err := selfSigned("mcp.saas.example")
+	if err != nil {
+		return nil, err
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(strings.Repeat(`{"jsonrpc":"2.0","id":1,"result":{}}`, 200)))
+	})}
+	go hs.Serve(l)
+	defer hs.Close()
+	rec := &tcprec.Recorder{}
+	dial := rec.DialContext(l.Addr().String(), netip.MustParseAddr("10.1.0.1"), netip.MustParseAddrPort("203.0.113.10:443"))
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:     dial,
+		TLSClientConfig: &tls.Config{ServerName: "mcp.saas.example", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}},
+	}}
+	for range 3 {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "https://mcp.saas.example/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	return rec.Recorded(), nil
+}
+
+func selfSigned(name string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+func saveTemplates(path string, ts []Template) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(f)
+	if err := json.NewEncoder(zw).Encode(ts); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func loadTemplates(path string) ([]Template, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w (record them with -record)", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("templates %s: %w", path, err)
+	}
+	var ts []Template
+	if err := json.NewDecoder(zr).Decode(&ts); err != nil {
+		return nil, fmt.Errorf("templates %s: %w", path, err)
+	}
+	return ts, nil
+}
