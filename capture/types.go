@@ -40,13 +40,18 @@ type Request struct {
 	Body []byte
 	// BodyLen counts every decoded body byte, including those beyond the cap.
 	BodyLen int64
-	// Truncated is set when Body is not the whole body (cap or capture gap).
-	Truncated bool
+	// Truncated is set when Body is not the whole body (cap or capture gap);
+	// TruncatedBy says why (TruncBodyCap, TruncGap, …).
+	Truncated   bool
+	TruncatedBy string
 }
 
 // Response is one HTTP/1.1 response, matched to its Request.
 type Response struct {
-	Conn       *Conn
+	Conn *Conn
+	// Seq is the Seq of the Request answered; for a response without one
+	// (one-sided capture, request lost) it is the response's position on
+	// the connection.
 	Seq        int
 	Time       time.Time
 	End        time.Time
@@ -55,9 +60,10 @@ type Response struct {
 	Header     http.Header
 	// Body is the decoded body; empty for an event stream, whose events are
 	// delivered one by one through Handler.SSEEvent as they complete.
-	Body      []byte
-	BodyLen   int64
-	Truncated bool
+	Body        []byte
+	BodyLen     int64
+	Truncated   bool
+	TruncatedBy string
 	// EventStream is set for Content-Type text/event-stream responses.
 	EventStream bool
 }
@@ -107,11 +113,17 @@ type ConnEnd struct {
 	GapBytes int64
 	// Exchanges counts HTTP requests parsed on the connection.
 	Exchanges int
+	// Upgrade is the protocol a 101 response switched to ("websocket"), or
+	// "tunnel" after a CONNECT; parsing stops there.
+	Upgrade string
 }
 
 // Handler receives what the Engine reconstructs. One goroutine calls it, in
 // packet-time order; the Handler must not retain Body slices past the call
 // unless it copies them.
+//
+// The *Request passed with a response is nil when no request was seen for
+// it: a one-sided capture, a mid-stream start, or a request lost to a gap.
 type Handler interface {
 	// Request is called when a request is complete (headers and body).
 	Request(req *Request)

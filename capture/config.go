@@ -1,0 +1,107 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config bounds what the Engine keeps. The zero value of a field means its
+// default; DefaultConfig spells the defaults out.
+type Config struct {
+	// MaxBodyBytes caps the decoded body kept per message and the data of
+	// one SSE event; longer ones are cut and flagged Truncated. It is also
+	// the decompression cap: a gzip bomb stops inflating there.
+	MaxBodyBytes int
+	// MaxHeaderBytes caps a message's start line plus headers; longer
+	// headers are dropped, counted, and parsing resyncs at the next message.
+	MaxHeaderBytes int
+	// MaxFlows caps the connections tracked at once; beyond it the least
+	// recently active ones are ended with ConnEndEvicted.
+	MaxFlows int
+	// MaxPages caps the 1900-byte reassembly pages buffered for
+	// out-of-order data across all connections; MaxPagesPerConn per
+	// connection. At a cap the oldest buffered data is delivered and the
+	// missing bytes before it become a gap (Stats.PageCapGaps).
+	MaxPages        int
+	MaxPagesPerConn int
+	// GapTimeout is how long (packet time) out-of-order data waits for a
+	// missing segment before the hole is declared a gap.
+	GapTimeout time.Duration
+	// IdleTimeout ends a connection with no packet for that long (packet
+	// time) with ConnEndIdle.
+	IdleTimeout time.Duration
+	// Tick, when set, is called from the Handler goroutine at least once per
+	// second of packet time, with the packet clock. Decode uses it to expire
+	// sessions.
+	Tick func(now time.Time)
+}
+
+// DefaultConfig returns the defaults every zero field of a Config gets.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:    16 << 20,
+		MaxHeaderBytes:  64 << 10,
+		MaxFlows:        100_000,
+		MaxPages:        64 << 10, // ≈ 120 MiB of out-of-order data
+		MaxPagesPerConn: 1 << 10,  // ≈ 1.9 MiB
+		GapTimeout:      2 * time.Second,
+		IdleTimeout:     5 * time.Minute,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if c.MaxFlows == 0 {
+		c.MaxFlows = d.MaxFlows
+	}
+	if c.MaxPages == 0 {
+		c.MaxPages = d.MaxPages
+	}
+	if c.MaxPagesPerConn == 0 {
+		c.MaxPagesPerConn = d.MaxPagesPerConn
+	}
+	if c.GapTimeout == 0 {
+		c.GapTimeout = d.GapTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	return c
+}
+
+// Validate reports the first field that is out of range, after defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	positive := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("capture config: %s must be positive, got %d", name, v))
+		}
+	}
+	positive("MaxBodyBytes", c.MaxBodyBytes)
+	positive("MaxHeaderBytes", c.MaxHeaderBytes)
+	positive("MaxFlows", c.MaxFlows)
+	positive("MaxPages", c.MaxPages)
+	positive("MaxPagesPerConn", c.MaxPagesPerConn)
+	if c.MaxPagesPerConn > c.MaxPages {
+		errs = append(errs, fmt.Errorf("capture config: MaxPagesPerConn (%d) exceeds MaxPages (%d)", c.MaxPagesPerConn, c.MaxPages))
+	}
+	if c.MaxHeaderBytes < 256 {
+		errs = append(errs, fmt.Errorf("capture config: MaxHeaderBytes must be at least 256, got %d", c.MaxHeaderBytes))
+	}
+	if c.GapTimeout < 0 || c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s", c.GapTimeout, c.IdleTimeout))
+	}
+	if c.IdleTimeout < c.GapTimeout {
+		errs = append(errs, fmt.Errorf("capture config: IdleTimeout (%s) shorter than GapTimeout (%s)", c.IdleTimeout, c.GapTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,198 @@
+package capture
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+)
+
+// Engine reassembles the TCP connections of one packet stream and parses
+// HTTP/1.1 and SSE from them. It is not safe for concurrent use: one
+// goroutine runs it, and that goroutine calls the Handler.
+type Engine struct {
+	cfg Config
+	h   Handler
+	asm *reassembly.Assembler
+	dec packetDecoder
+	ac  captureContext
+
+	stats  Stats
+	nextID uint64
+	// now is the packet clock: the latest packet timestamp seen.
+	now      time.Time
+	lastTick time.Time
+	// lru orders streams by last activity, least recent first, for
+	// eviction at MaxFlows.
+	lru list.List
+	// tracked counts streams in the reassembly pool, ended or not (an RST
+	// ends a stream before reassembly lets go of it).
+	tracked int
+	// cur is the stream of the packet being assembled.
+	cur *stream
+	// closeReason is the ConnEnd reason for streams that reassembly
+	// completes during one of the Engine's own flushes; "" inside Assemble,
+	// where FIN and RST close streams.
+	closeReason string
+	inAssemble  bool
+}
+
+// captureContext hands packet metadata to reassembly without allocating.
+type captureContext struct{ ci gopacket.CaptureInfo }
+
+func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+// streamFactory keeps reassembly's New out of Engine's method set.
+type streamFactory struct{ e *Engine }
+
+func (f streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	return f.e.newStream(netFlow, tcpFlow, tcp)
+}
+
+// NewEngine returns an Engine that reports to h.
+func NewEngine(cfg Config, h Handler) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("capture: NewEngine needs a Handler")
+	}
+	e := &Engine{cfg: cfg.withDefaults(), h: h}
+	e.asm = reassembly.NewAssembler(reassembly.NewStreamPool(streamFactory{e}))
+	e.asm.MaxBufferedPagesTotal = e.cfg.MaxPages
+	e.asm.MaxBufferedPagesPerConnection = e.cfg.MaxPagesPerConn
+	return e, nil
+}
+
+// Run feeds every packet of src to the Engine until src is exhausted
+// (nil), ctx is done (ctx.Err()) or src fails (its error; errors.Is(err,
+// ErrTruncated) for a cut file, whose packets before the cut were all
+// processed). Run does not end the connections still open: call Finish at
+// the end of the input.
+func (e *Engine) Run(ctx context.Context, src Source) error {
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		p, err := src.ReadPacket()
+		switch {
+		case err == nil:
+			e.packet(p)
+		case errors.Is(err, ErrNoPacket):
+			e.advance(time.Now())
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// packet processes one frame.
+func (e *Engine) packet(p Packet) {
+	e.stats.Packets++
+	e.stats.Bytes += uint64(p.Info.Length)
+	flow, tcp, err := e.dec.decode(p.LinkType, p.Data)
+	if err != nil {
+		switch {
+		case errors.Is(err, errNotTCP), errors.Is(err, errNotIP):
+			e.stats.NonTCP++
+		case errors.Is(err, errFragment):
+			e.stats.Fragments++
+		default:
+			e.stats.DecodeErrors++
+		}
+		return
+	}
+	e.advance(p.Info.Timestamp)
+	e.ac.ci = p.Info
+	e.cur = nil
+	e.inAssemble = true
+	e.asm.AssembleWithContext(flow, tcp, &e.ac)
+	e.inAssemble = false
+	if s := e.cur; s != nil && s.rst && !s.ended {
+		// A RST closes only its own direction in reassembly; the
+		// connection is over all the same.
+		s.finish(ConnEndRST)
+	}
+	if e.tracked > e.cfg.MaxFlows {
+		e.evict()
+	}
+}
+
+// advance moves the packet clock and runs the once-a-second work: flush
+// out-of-order data stuck behind a hole, close idle connections, Tick.
+func (e *Engine) advance(t time.Time) {
+	if t.After(e.now) {
+		e.now = t
+	}
+	if e.lastTick.IsZero() {
+		e.lastTick = e.now
+	}
+	if e.now.Sub(e.lastTick) < time.Second {
+		return
+	}
+	e.lastTick = e.now
+	e.closeReason = ConnEndIdle
+	e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
+	e.closeReason = ""
+	if e.cfg.Tick != nil {
+		e.cfg.Tick(e.now)
+	}
+}
+
+// evict ends the least recently active connections, down to 90% of
+// MaxFlows so a flood pays for a flush every tenth of the table, not on
+// every new flow.
+func (e *Engine) evict() {
+	target := e.cfg.MaxFlows - e.cfg.MaxFlows/10
+	el := e.lru.Front()
+	for i := e.tracked - target; i > 1 && el != nil; i-- {
+		el = el.Next()
+	}
+	if el == nil {
+		return
+	}
+	// Reassembly can only close by age: everything as old as the last
+	// stream to go goes too.
+	cutoff := el.Value.(*stream).lastSeen.Add(time.Nanosecond)
+	e.closeReason = ConnEndEvicted
+	e.asm.FlushWithOptions(reassembly.FlushOptions{T: cutoff, TC: cutoff})
+	e.closeReason = ""
+}
+
+// Finish ends every connection still open, with ConnEndInputEnd: bodies
+// delimited by the connection's close complete, others are cut.
+func (e *Engine) Finish() {
+	e.closeReason = ConnEndInputEnd
+	e.asm.FlushAll()
+	e.closeReason = ""
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.PagesInUse = e.pagesInUse()
+	return s
+}
+
+// pagesInUse reads the page count from Assembler.Dump, the only place
+// gopacket v1.1.19 exposes it.
+func (e *Engine) pagesInUse() int {
+	var used, size, free int
+	d := e.asm.Dump()
+	if i := strings.Index(d, "used:"); i >= 0 {
+		fmt.Sscanf(d[i:], "used: %d, size: %d, free: %d", &used, &size, &free)
+	}
+	return used
+}

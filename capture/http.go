@@ -1,0 +1,681 @@
+package capture
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// role is what one direction of a connection carries.
+type role uint8
+
+const (
+	roleUnknown  role = iota // not yet seen a start line (mid-stream start)
+	roleRequest              // the client side: request lines
+	roleResponse             // the server side: status lines
+)
+
+func (r role) opposite() role {
+	switch r {
+	case roleRequest:
+		return roleResponse
+	case roleResponse:
+		return roleRequest
+	}
+	return roleUnknown
+}
+
+// parseState is where a halfParser is in its byte stream.
+type parseState uint8
+
+const (
+	// stateStart: nothing seen; the first bytes decide what the
+	// connection carries (HTTP, TLS, something else).
+	stateStart parseState = iota
+	// stateResync: looking for the next start line after lost bytes or a
+	// mid-stream start; whole lines are examined and dropped.
+	stateResync
+	stateHeader // reading a start line and headers
+	stateBody   // reading a body
+	stateDead   // not HTTP (any more): bytes are only counted
+)
+
+// framing is how a message body is delimited (RFC 9112 §6.3).
+type framing uint8
+
+const (
+	framingNone framing = iota
+	framingLength
+	framingChunked
+	framingClose // until the connection closes
+)
+
+// Truncation reasons, for Request/Response.TruncatedBy and Stats.
+const (
+	TruncBodyCap       = "body-cap"       // body longer than Config.MaxBodyBytes
+	TruncDecompressCap = "decompress-cap" // inflated body longer than the cap
+	TruncDecodeError   = "decode-error"   // bad content-encoding data
+	TruncGap           = "gap"            // capture gap inside the message
+	TruncConnEnd       = "conn-end"       // connection ended before the message did
+	TruncEarlyResponse = "early-response" // final response came before the request ended
+)
+
+// halfParser parses the HTTP messages of one direction of a connection.
+type halfParser struct {
+	c     *stream
+	dir   int // index into stream.halves
+	role  role
+	state parseState
+	// buf holds a header block in progress (stateHeader) or the partial
+	// line being examined (stateResync).
+	buf []byte
+	// midLine is set in stateResync when buf starts inside a line, whose
+	// remainder must not be taken for a start line.
+	midLine bool
+	msg     *message
+}
+
+// message is the request or response a halfParser is reading.
+type message struct {
+	req  *Request  // set when reading a request
+	resp *Response // set when reading a response
+	// answers is the request resp answers; nil for a one-sided capture or
+	// when the request was lost.
+	answers *Request
+	framing framing
+	remain  int64 // framingLength: body bytes still to come
+	chunked chunkedDecoder
+	// encoding is the gzip/deflate content-coding still on raw.
+	encoding string
+	raw      []byte // body as framed, up to the cap
+	rawLen   int64
+	reason   string // first truncation reason, "" when complete
+	sse      *sseParser
+	// emitted is set when the request was handed to the Handler before its
+	// body ended (an early final response).
+	emitted bool
+}
+
+func (m *message) truncate(reason string) {
+	if m.reason == "" {
+		m.reason = reason
+	}
+}
+
+// feed parses the next bytes of the direction, seen at t.
+func (h *halfParser) feed(p []byte, t time.Time) {
+	for len(p) > 0 {
+		switch h.state {
+		case stateDead:
+			return
+		case stateStart:
+			if !h.sniff(p) {
+				return
+			}
+		case stateResync:
+			p = h.resync(p, t)
+		case stateHeader:
+			p = h.header(p, t)
+		case stateBody:
+			p = h.body(p, t)
+		}
+	}
+}
+
+// sniff decides from a connection's first bytes whether it carries HTTP.
+// It reports whether parsing goes on.
+func (h *halfParser) sniff(p []byte) bool {
+	if h.role != roleResponse && isTLSHandshake(p) {
+		h.c.startTLS(h.dir, p)
+		return false
+	}
+	if !plausibleStart(p, h.role) {
+		h.c.notHTTP()
+		return false
+	}
+	h.state = stateHeader
+	return true
+}
+
+// resync drops whole lines until one is a start line of the right kind.
+func (h *halfParser) resync(p []byte, t time.Time) []byte {
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if len(h.buf)+len(p) > h.c.e.cfg.MaxHeaderBytes {
+				h.buf, h.midLine = h.buf[:0], true
+			} else {
+				h.buf = append(h.buf, p...)
+			}
+			return nil
+		}
+		line := p[:i+1]
+		if len(h.buf) > 0 {
+			h.buf = append(h.buf, line...)
+			line = h.buf
+		}
+		mid := h.midLine
+		h.midLine = false
+		if !mid {
+			if r := startLineRole(line); r != roleUnknown && (h.role == roleUnknown || h.role == r) {
+				// Re-read the line as the start of a message.
+				start := append([]byte(nil), line...)
+				h.buf = h.buf[:0]
+				h.state = stateHeader
+				h.header(start, t)
+				return p[i+1:]
+			}
+		}
+		h.buf = h.buf[:0]
+		p = p[i+1:]
+		if len(p) == 0 {
+			return nil
+		}
+	}
+}
+
+// header collects a header block; at its end the message starts.
+func (h *halfParser) header(p []byte, t time.Time) []byte {
+	if len(h.buf) == 0 {
+		// Stray line ends between messages (RFC 9112 §2.2).
+		for len(p) > 0 && (p[0] == '\r' || p[0] == '\n') {
+			p = p[1:]
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		h.c.msgStart[h.dir] = t
+	}
+	from := max(0, len(h.buf)-3)
+	h.buf = append(h.buf, p...)
+	end := headerEnd(h.buf, from)
+	if end < 0 {
+		if len(h.buf) > h.c.e.cfg.MaxHeaderBytes {
+			h.c.e.stats.HeaderCapDrops++
+			h.toResync(true)
+		}
+		return nil
+	}
+	// The block's end lies in p (it would have been found before
+	// otherwise), so what follows it is a suffix of p.
+	rest := p[len(p)-(len(h.buf)-end):]
+	if end > h.c.e.cfg.MaxHeaderBytes {
+		h.c.e.stats.HeaderCapDrops++
+		h.toResync(false)
+		return rest
+	}
+	block := h.buf[:end]
+	h.buf = h.buf[:0]
+	if err := h.startMessage(block, t); err != nil {
+		h.c.e.stats.ParseErrors++
+		h.toResync(false)
+	}
+	return rest
+}
+
+func (h *halfParser) toResync(midLine bool) {
+	h.buf, h.midLine, h.msg = h.buf[:0], midLine, nil
+	h.state = stateResync
+}
+
+// startMessage parses a complete header block and sets up body framing.
+func (h *halfParser) startMessage(block []byte, t time.Time) error {
+	lines := strings.Split(strings.TrimRight(string(block), "\r\n"), "\n")
+	start := strings.TrimSuffix(lines[0], "\r")
+	r := startLineRole([]byte(start))
+	if r == roleUnknown || (h.role != roleUnknown && r != h.role) {
+		return fmt.Errorf("bad start line %q", truncateString(start, 64))
+	}
+	hdr, err := parseHeaderLines(lines[1:])
+	if err != nil {
+		return err
+	}
+	if h.role == roleUnknown {
+		h.c.setRole(h.dir, r)
+	}
+	h.c.sawHTTP = true
+	m := &message{}
+	begun := h.c.msgStart[h.dir]
+	if r == roleRequest {
+		method, rest, _ := strings.Cut(start, " ")
+		target, proto, _ := strings.Cut(rest, " ")
+		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
+		if m.framing, m.remain, err = requestFraming(hdr); err != nil {
+			return err
+		}
+		h.c.requestStarted(m)
+	} else {
+		proto, rest, _ := strings.Cut(start, " ")
+		code, _, _ := strings.Cut(rest, " ")
+		status, _ := strconv.Atoi(code)
+		m.resp = &Response{Conn: &h.c.conn, Time: begun, StatusCode: status, Proto: proto, Header: hdr}
+		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+			// Interim responses (100 Continue, 103 Early Hints) answer
+			// nothing on their own: the final response follows.
+			h.c.e.stats.InterimResponses++
+			h.state = stateHeader
+			return nil
+		}
+		m.answers = h.c.responseStarted(m)
+		if m.framing, m.remain, err = responseFraming(m.answers, status, hdr); err != nil {
+			return err
+		}
+	}
+	m.encoding = contentCoding(hdr)
+	if m.resp != nil {
+		if mt, _, err := mime.ParseMediaType(hdr.Get("Content-Type")); err == nil && mt == "text/event-stream" {
+			m.resp.EventStream = true
+		}
+	}
+	h.msg = m
+	if m.resp != nil && m.resp.EventStream && m.encoding == "" {
+		// Identity event streams are parsed as they arrive; encoded ones
+		// (rare: SSE is usually sent uncompressed so it can stream) are
+		// parsed when the body is complete.
+		m.sse = newSSEParser(h.c.e.cfg.MaxBodyBytes)
+		h.c.e.stats.Responses++
+		h.c.e.h.Response(m.answers, m.resp)
+	}
+	if m.framing == framingNone {
+		h.finishMessage(t)
+		return nil
+	}
+	h.state = stateBody
+	return nil
+}
+
+// body consumes body bytes according to the framing.
+func (h *halfParser) body(p []byte, t time.Time) []byte {
+	m := h.msg
+	switch m.framing {
+	case framingLength:
+		k := int(min(m.remain, int64(len(p))))
+		h.bodyBytes(p[:k], t)
+		m.remain -= int64(k)
+		if m.remain == 0 {
+			h.finishMessage(t)
+		}
+		return p[k:]
+	case framingChunked:
+		n, done, err := m.chunked.decode(p, func(b []byte) { h.bodyBytes(b, t) })
+		if err != nil {
+			h.c.e.stats.ParseErrors++
+			m.truncate(TruncDecodeError)
+			h.finishMessage(t)
+			h.toResync(true)
+			return p[n:]
+		}
+		if done {
+			h.finishMessage(t)
+		}
+		return p[n:]
+	case framingClose:
+		h.bodyBytes(p, t)
+		return nil
+	}
+	h.finishMessage(t) // framingNone: startMessage finished it already
+	return p
+}
+
+// bodyBytes takes decoded-framing body bytes (still content-encoded).
+func (h *halfParser) bodyBytes(p []byte, t time.Time) {
+	m := h.msg
+	m.rawLen += int64(len(p))
+	if m.sse != nil {
+		m.sse.feed(p, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
+		return
+	}
+	limit := h.c.e.cfg.MaxBodyBytes
+	if len(m.raw)+len(p) > limit {
+		p = p[:max(0, limit-len(m.raw))]
+		m.truncate(TruncBodyCap)
+	}
+	m.raw = append(m.raw, p...)
+}
+
+// gap accounts for n bytes of this direction lost to the capture.
+func (h *halfParser) gap(n int, t time.Time) {
+	switch h.state {
+	case stateStart, stateResync:
+		h.toResync(true)
+	case stateHeader:
+		if len(h.buf) > 0 {
+			h.c.e.stats.GapsInHeaders++
+		}
+		h.toResync(true)
+	case stateBody:
+		h.c.e.stats.GapsInBody++
+		m := h.msg
+		m.truncate(TruncGap)
+		if m.sse != nil {
+			m.sse.gap()
+		}
+		switch m.framing {
+		case framingLength:
+			if int64(n) < m.remain {
+				m.remain -= int64(n)
+				m.rawLen += int64(n)
+				return
+			}
+			next := int64(n) - m.remain
+			m.rawLen += m.remain
+			h.finishMessage(t)
+			if next > 0 {
+				h.toResync(true)
+			}
+		case framingChunked:
+			if m.chunked.skip(n) {
+				m.rawLen += int64(n)
+				return
+			}
+			h.finishMessage(t)
+			h.toResync(true)
+		case framingClose:
+			m.rawLen += int64(n)
+		}
+	}
+}
+
+// end is the end of the direction (FIN, RST, idle, eviction, input end).
+func (h *halfParser) end(t time.Time) {
+	switch h.state {
+	case stateHeader:
+		if len(h.buf) > 0 {
+			h.c.e.stats.IncompleteHeaders++
+		}
+	case stateBody:
+		if h.msg.framing != framingClose {
+			h.msg.truncate(TruncConnEnd)
+		}
+		h.finishMessage(t)
+	}
+	h.state, h.buf, h.msg = stateDead, nil, nil
+}
+
+// finishMessage completes the message in progress and readies the next.
+func (h *halfParser) finishMessage(t time.Time) {
+	m := h.msg
+	h.msg = nil
+	h.state = stateHeader
+	if m.emitted {
+		return // the request went out early (responseStarted)
+	}
+	cfg := &h.c.e.cfg
+	body, bodyLen := m.raw, m.rawLen
+	if m.encoding != "" {
+		body, bodyLen = h.c.e.inflate(m, cfg.MaxBodyBytes)
+	}
+	h.c.e.stats.Truncations.count(m.reason)
+	if m.req != nil {
+		m.req.End, m.req.Body, m.req.BodyLen = t, body, bodyLen
+		m.req.Truncated, m.req.TruncatedBy = m.reason != "", m.reason
+		h.c.requestDone(m)
+		return
+	}
+	resp := m.resp
+	resp.End, resp.BodyLen = t, bodyLen
+	resp.Truncated, resp.TruncatedBy = m.reason != "", m.reason
+	if resp.EventStream && m.sse == nil {
+		// An encoded event stream: parse it now that it is whole.
+		m.sse = newSSEParser(cfg.MaxBodyBytes)
+		h.c.e.stats.Responses++
+		h.c.e.h.Response(m.answers, resp)
+		m.sse.feed(body, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
+	}
+	if !resp.EventStream {
+		resp.Body = body
+		h.c.e.stats.Responses++
+		h.c.e.h.Response(m.answers, resp)
+	} else if m.sse.pending() {
+		// The stream stopped inside an event, which is never dispatched.
+		h.c.e.stats.SSEIncomplete++
+	}
+	h.c.responseDone(m)
+	if resp.StatusCode == http.StatusSwitchingProtocols || (m.answers != nil && m.answers.Method == http.MethodConnect && resp.StatusCode/100 == 2) {
+		h.c.upgrade(resp.Header.Get("Upgrade"))
+	}
+}
+
+// inflate removes a gzip or deflate content-coding, stopping at limit so a
+// compression bomb costs no more than limit bytes of memory and work.
+func (e *Engine) inflate(m *message, limit int) ([]byte, int64) {
+	var r io.ReadCloser
+	var err error
+	src := bytes.NewReader(m.raw)
+	switch m.encoding {
+	case "gzip":
+		r, err = gzip.NewReader(src)
+	case "deflate":
+		// "deflate" is zlib-wrapped per RFC 9110, but some servers send raw
+		// deflate; the zlib header tells.
+		if r, err = zlib.NewReader(src); err != nil {
+			src.Reset(m.raw)
+			r, err = flate.NewReader(src), nil
+		}
+	}
+	if err != nil {
+		m.truncate(TruncDecodeError)
+		return nil, 0
+	}
+	defer r.Close()
+	out := bytes.NewBuffer(make([]byte, 0, min(limit, 4*len(m.raw)+512)))
+	n, err := io.Copy(out, io.LimitReader(r, int64(limit)+1))
+	switch {
+	case n > int64(limit):
+		m.truncate(TruncDecompressCap)
+		return out.Bytes()[:limit], int64(limit)
+	case err != nil && m.reason == "":
+		// Corrupt data, not a body we cut ourselves.
+		m.truncate(TruncDecodeError)
+	}
+	return out.Bytes(), n
+}
+
+// headerEnd returns the index just past the blank line ending a header
+// block in b, searching from from, or -1.
+func headerEnd(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// parseHeaderLines parses field lines, folding obsolete line continuations.
+func parseHeaderLines(lines []string) (http.Header, error) {
+	hdr := make(http.Header, len(lines))
+	var last string
+	for _, line := range lines {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if last == "" {
+				return nil, errors.New("continuation line before any header")
+			}
+			vs := hdr[last]
+			vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("bad header line %q", truncateString(line, 64))
+		}
+		last = textproto.CanonicalMIMEHeaderKey(name)
+		hdr[last] = append(hdr[last], strings.TrimSpace(value))
+	}
+	return hdr, nil
+}
+
+var errFraming = errors.New("bad message framing")
+
+func requestFraming(h http.Header) (framing, int64, error) {
+	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+		if isChunked(te) {
+			return framingChunked, 0, nil
+		}
+		return 0, 0, fmt.Errorf("%w: request transfer-coding %q", errFraming, te)
+	}
+	n, ok, err := contentLength(h)
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !ok || n == 0:
+		return framingNone, 0, nil
+	}
+	return framingLength, n, nil
+}
+
+func responseFraming(req *Request, status int, h http.Header) (framing, int64, error) {
+	if status < 200 || status == http.StatusNoContent || status == http.StatusNotModified ||
+		(req != nil && (req.Method == http.MethodHead || (req.Method == http.MethodConnect && status/100 == 2))) {
+		return framingNone, 0, nil
+	}
+	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+		if isChunked(te) {
+			return framingChunked, 0, nil
+		}
+		return framingClose, 0, nil
+	}
+	n, ok, err := contentLength(h)
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !ok:
+		return framingClose, 0, nil
+	case n == 0:
+		return framingNone, 0, nil
+	}
+	return framingLength, n, nil
+}
+
+// isChunked reports whether chunked is the final transfer-coding.
+func isChunked(te []string) bool {
+	codings := strings.Split(te[len(te)-1], ",")
+	return strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+}
+
+// contentLength parses Content-Length; repeated equal values are allowed.
+func contentLength(h http.Header) (int64, bool, error) {
+	vs := h.Values("Content-Length")
+	if len(vs) == 0 {
+		return 0, false, nil
+	}
+	var n int64 = -1
+	for _, v := range vs {
+		for _, part := range strings.Split(v, ",") {
+			k, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+			if err != nil || k < 0 || (n >= 0 && k != n) {
+				return 0, false, fmt.Errorf("%w: Content-Length %q", errFraming, vs)
+			}
+			n = k
+		}
+	}
+	return n, true, nil
+}
+
+// contentCoding returns the gzip or deflate coding to remove, or "" for
+// identity and for codings left as sent (br, zstd: the Header says which).
+func contentCoding(h http.Header) string {
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))) {
+	case "gzip", "x-gzip":
+		return "gzip"
+	case "deflate":
+		return "deflate"
+	}
+	return ""
+}
+
+// startLineRole tells a request line from a status line; anything else is
+// roleUnknown. It is strict on purpose: resync must not lock onto body text.
+func startLineRole(line []byte) role {
+	line = bytes.TrimRight(line, "\r\n")
+	if bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		if len(line) >= 12 && (line[7] == '0' || line[7] == '1') && line[8] == ' ' &&
+			isDigit(line[9]) && isDigit(line[10]) && isDigit(line[11]) && (len(line) == 12 || line[12] == ' ') {
+			return roleResponse
+		}
+		return roleUnknown
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || !isToken(line[:sp]) {
+		return roleUnknown
+	}
+	rest := line[sp+1:]
+	sp2 := bytes.LastIndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return roleUnknown
+	}
+	if v := rest[sp2+1:]; len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/1.")) && (v[7] == '0' || v[7] == '1') {
+		return roleRequest
+	}
+	return roleUnknown
+}
+
+// plausibleStart reports whether p could begin a message of role r (or of
+// either role, for roleUnknown). Only the first few bytes are looked at, so
+// other protocols are given up on at their first segment.
+func plausibleStart(p []byte, r role) bool {
+	const httpPrefix = "HTTP/1."
+	k := min(len(p), len(httpPrefix))
+	if r != roleRequest && string(p[:k]) == httpPrefix[:k] {
+		return true
+	}
+	if r == roleResponse {
+		return false
+	}
+	for i, c := range p {
+		switch {
+		case c == ' ':
+			return i > 0
+		case i >= 20 || !isTokenByte(c):
+			return false
+		}
+	}
+	return true
+}
+
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !isTokenByte(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// isTokenByte is RFC 9110 tchar.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

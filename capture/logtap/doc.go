@@ -1,0 +1,50 @@
+// Package logtap reads the logs of TLS-terminating proxies — Envoy HTTP tap
+// traces, HAR 1.2 files and header-only JSON access logs — and hands every
+// logged HTTP exchange to a capture.Handler exactly as the packet engine
+// hands a reassembled one. Package decode is therefore shared: MCP traffic
+// that a span port only sees as TLS produces the same events from the log
+// of the proxy that terminated it (only `source` and the addresses a log
+// does not record differ).
+//
+// Interface:
+//
+//	Config   — Format ("envoy-tap", "har", "access-log"), caps, and for
+//	           access logs the FieldMap naming which JSON key holds what.
+//	Reader   — NewReader(cfg, name, r).Run(ctx, h) reads one input to its
+//	           end; for each record, in file order: h.Request,
+//	           h.Response, h.SSEEvent for each event of an event-stream
+//	           body, h.ResponseEnd. Connections get h.ConnEnd when they
+//	           idle out (log time), are evicted at the cap, or when the
+//	           input ends.
+//	Follow   — tail -F a file: appended records, rotation (rename + new
+//	           file) and truncation, with a checkpoint so a restart
+//	           resumes without loss or duplicates.
+//
+// Connections: a log has no TCP, so capture.Conn is synthetic. Records that
+// name their connection (Envoy's downstream_connection, HAR's connection,
+// an access-log connection-id field, or a client ip:port) share one Conn per
+// connection; records that name none share one Conn per client address and
+// server. A Conn per record would be simpler but wrong: decode ends a
+// stateful MCP session when its last connection closes, so closing a Conn
+// after every record would cut every session after its first exchange.
+// Conn IDs are derived from the byte offset of the record that opened the
+// Conn (and, when following, the generation of the file), so they are
+// deterministic for an input and never repeat across rotations or restarts —
+// decode folds them into event ids, which the bus deduplicates on.
+//
+// Times are the proxy's: Envoy's headers_received_time, HAR's
+// startedDateTime plus timings, the access log's mapped time and duration.
+// A record without a time gets the previous record's, so log time never
+// goes backwards for decode's idle sweeps.
+//
+// Bad records (unparsable JSON, a missing method or status, a bad base64
+// body) are counted in Stats and reported through Config.OnBadRecord with
+// name:line; they never stop the reader. A record larger than
+// Config.MaxRecordBytes is skipped whole — its JSON is not buffered, only
+// scanned to its end — and counted; a body larger than Config.MaxBodyBytes
+// is cut to the cap and flagged Truncated with BodyLen still the full size.
+// Envoy's own truncated flags (max_buffered_rx/tx_bytes) also set Truncated.
+// Header-only access-log records carry no body: Body is empty, BodyLen is
+// the logged byte count and Truncated is set when that count is non-zero.
+// See accesslog.go for what decode can and cannot derive from them.
+package logtap

@@ -1,0 +1,151 @@
+package capture
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+)
+
+// sseParser parses a text/event-stream body as it arrives (the WHATWG
+// event-stream grammar): lines end in CRLF, LF or CR; "data" lines join with
+// "\n"; ":" starts a comment; an empty line dispatches the event.
+//
+// Unlike a browser it dispatches a block that carried any field, even
+// without data (an "id"-only priming event is worth seeing on the wire), and
+// ID is the id field of this event, not the stream's last event id.
+type sseParser struct {
+	max  int    // cap on one line and on one event's data
+	line []byte // the line in progress
+	// skipLF drops the LF of a CRLF split across two reads.
+	skipLF bool
+	// discard drops the rest of the current line: it began before a gap or
+	// grew past max.
+	discard bool
+
+	ev        SSEEvent
+	data      []byte
+	hasData   bool
+	hasFields bool
+	index     int
+}
+
+func newSSEParser(max int) *sseParser { return &sseParser{max: max} }
+
+// feed parses p, calling emit for each completed event.
+func (s *sseParser) feed(p []byte, t time.Time, emit func(*SSEEvent)) {
+	for len(p) > 0 {
+		if s.skipLF {
+			s.skipLF = false
+			if p[0] == '\n' {
+				p = p[1:]
+				continue
+			}
+		}
+		i := bytes.IndexAny(p, "\r\n")
+		if i < 0 {
+			s.appendLine(p)
+			return
+		}
+		s.appendLine(p[:i])
+		s.skipLF = p[i] == '\r'
+		p = p[i+1:]
+		if s.discard {
+			s.discard = false
+			s.line = s.line[:0]
+			continue
+		}
+		s.processLine(t, emit)
+		s.line = s.line[:0]
+	}
+}
+
+func (s *sseParser) appendLine(p []byte) {
+	if s.discard {
+		return
+	}
+	if len(s.line)+len(p) > s.max {
+		s.ev.Truncated = true
+		s.discard = true
+		s.line = s.line[:0]
+		return
+	}
+	s.line = append(s.line, p...)
+}
+
+func (s *sseParser) processLine(t time.Time, emit func(*SSEEvent)) {
+	line := s.line
+	if len(line) == 0 {
+		s.dispatch(t, emit)
+		return
+	}
+	if line[0] == ':' {
+		return
+	}
+	name, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(name) {
+	case "data":
+		if s.hasData {
+			s.appendData([]byte{'\n'})
+		}
+		s.appendData(value)
+		s.hasData = true
+	case "event":
+		s.ev.Event = string(value)
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			s.ev.ID = string(value)
+		}
+	case "retry":
+		if v, err := strconv.Atoi(string(value)); err == nil && v >= 0 {
+			s.ev.Retry = v
+		}
+	default:
+		return // unknown fields are ignored, as by browsers
+	}
+	s.hasFields = true
+}
+
+func (s *sseParser) appendData(p []byte) {
+	if len(s.data)+len(p) > s.max {
+		p = p[:max(0, s.max-len(s.data))]
+		s.ev.Truncated = true
+	}
+	s.data = append(s.data, p...)
+}
+
+func (s *sseParser) dispatch(t time.Time, emit func(*SSEEvent)) {
+	if s.hasFields {
+		ev := s.ev
+		ev.Data = string(s.data)
+		if ev.Event == "" {
+			ev.Event = "message"
+		}
+		ev.Time = t
+		ev.Index = s.index
+		s.index++
+		emit(&ev)
+	}
+	s.ev = SSEEvent{}
+	s.data = s.data[:0]
+	s.hasData, s.hasFields = false, false
+}
+
+// gap records lost bytes: the event in progress is marked Truncated and the
+// partial line is dropped up to the next line end.
+func (s *sseParser) gap() {
+	s.ev.Truncated = true
+	s.hasFields = true
+	s.discard = true
+	s.line = s.line[:0]
+	s.skipLF = false
+}
+
+// pending reports whether an undispatched event is in progress; the stream
+// ending now cuts it off.
+func (s *sseParser) pending() bool { return s.hasFields || len(s.line) > 0 }

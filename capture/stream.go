@@ -1,0 +1,299 @@
+package capture
+
+import (
+	"container/list"
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+)
+
+// stream is one TCP connection: the reassembly.Stream gopacket calls, the
+// two HTTP half parsers, and the requests waiting for their responses.
+//
+// Directions are indexed as reassembly numbers them: 0 is the sender of the
+// connection's first packet, 1 the other side. Which one is the client is
+// known from a SYN, or learnt from the first start line parsed.
+type stream struct {
+	e        *Engine
+	conn     Conn
+	addr     [2]netip.AddrPort // endpoint that sends in direction i
+	halves   [2]halfParser
+	msgStart [2]time.Time // when the message in progress in direction i began
+	// clientDir is the direction the client sends in.
+	clientDir int
+
+	lru      *list.Element
+	lastSeen time.Time
+	fin, rst bool
+	ended    bool
+
+	bytes   [2]int64
+	packets int64
+	gap     int64
+
+	// pending are requests, in order, whose response has not started;
+	// bounded by maxPending.
+	pending  []*Request
+	reqSeq   int
+	respSeq  int
+	sawHTTP  bool
+	app      string // AppTLS once a ClientHello was seen, AppOther when given up
+	tls      clientHello
+	tlsBuf   []byte
+	upgraded string
+}
+
+// maxPending bounds requests awaiting responses on one connection
+// (pipelining, or a one-sided capture that only sees requests).
+const maxPending = 64
+
+var _ reassembly.Stream = (*stream)(nil)
+
+func dirIndex(d reassembly.TCPFlowDirection) int {
+	if d == reassembly.TCPDirClientToServer {
+		return 0
+	}
+	return 1
+}
+
+// newStream builds the connection for its first packet.
+func (e *Engine) newStream(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) *stream {
+	src, _ := netip.AddrFromSlice(netFlow.Src().Raw())
+	dst, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
+	s := &stream{e: e}
+	s.addr[0] = netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
+	s.addr[1] = netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort))
+	e.nextID++
+	s.conn = Conn{ID: e.nextID, Start: e.now}
+	for i := range s.halves {
+		s.halves[i] = halfParser{c: s, dir: i, state: stateResync}
+	}
+	switch {
+	case tcp.SYN && !tcp.ACK:
+		s.setRole(0, roleRequest)
+	case tcp.SYN && tcp.ACK:
+		s.setRole(1, roleRequest)
+	default:
+		// Mid-stream: a provisional guess (ephemeral ports are high) until
+		// a start line shows who is who.
+		s.clientDir = 1
+		if tcp.SrcPort > tcp.DstPort {
+			s.clientDir = 0
+		}
+		s.setEndpoints()
+	}
+	s.lru = e.lru.PushBack(s)
+	s.lastSeen = e.now
+	e.tracked++
+	e.stats.FlowsCreated++
+	e.stats.FlowsActive++
+	return s
+}
+
+// setRole records that direction dir carries r, and so the other direction
+// the opposite.
+func (s *stream) setRole(dir int, r role) {
+	s.halves[dir].role = r
+	s.halves[1-dir].role = r.opposite()
+	s.clientDir = dir
+	if r == roleResponse {
+		s.clientDir = 1 - dir
+	}
+	s.setEndpoints()
+}
+
+func (s *stream) setEndpoints() {
+	s.conn.Client, s.conn.Server = s.addr[s.clientDir], s.addr[1-s.clientDir]
+}
+
+// Accept implements reassembly.Stream: every packet of the connection
+// passes here first, in capture order.
+func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	e := s.e
+	e.cur = s
+	d := dirIndex(dir)
+	s.packets++
+	s.bytes[d] += int64(len(tcp.Payload))
+	s.lastSeen = e.now
+	e.lru.MoveToBack(s.lru)
+	s.rst = s.rst || tcp.RST
+	s.fin = s.fin || tcp.FIN
+	if tcp.SYN && nextSeq == -1 {
+		s.halves[d].state = stateStart
+	} else if nextSeq == -1 && !*start {
+		// No SYN seen in this direction: start here rather than wait for
+		// one forever. The parser resyncs at the next start line.
+		*start = true
+		e.stats.MidStreamStarts++
+	}
+	return true
+}
+
+// ReassembledSG implements reassembly.Stream: in-order bytes of one
+// direction, after skip lost ones.
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
+	e := s.e
+	dir, _, end, skip := sg.Info()
+	st := sg.Stats()
+	e.stats.OutOfOrderPackets += uint64(st.QueuedPackets)
+	e.stats.OverlapBytes += uint64(st.OverlapBytes)
+	if s.ended {
+		return
+	}
+	d := dirIndex(dir)
+	h := &s.halves[d]
+	if skip > 0 {
+		e.stats.Gaps++
+		e.stats.GapBytes += uint64(skip)
+		if e.inAssemble {
+			// Inside Assemble only a page cap makes reassembly skip.
+			e.stats.PageCapGaps++
+		}
+		s.gap += int64(skip)
+		h.gap(skip, e.now)
+	}
+	if n, _ := sg.Lengths(); n > 0 {
+		if s.app == AppTLS && d == s.clientDir && s.tlsBuf != nil {
+			s.feedTLS(sg.Fetch(n))
+		} else {
+			h.feed(sg.Fetch(n), e.now)
+		}
+	}
+	if end {
+		h.end(e.now)
+	}
+}
+
+// ReassemblyComplete implements reassembly.Stream: both directions are
+// closed, by FIN/RST or by one of the Engine's flushes.
+func (s *stream) ReassemblyComplete(reassembly.AssemblerContext) bool {
+	e := s.e
+	e.tracked--
+	e.lru.Remove(s.lru)
+	if !s.ended {
+		reason := e.closeReason
+		switch {
+		case reason != "":
+		case s.rst:
+			reason = ConnEndRST
+		default:
+			reason = ConnEndFIN
+		}
+		s.finish(reason)
+	}
+	return true
+}
+
+// finish ends the connection: what is in progress is completed or cut,
+// then the Handler gets ConnEnd.
+func (s *stream) finish(reason string) {
+	e := s.e
+	s.halves[s.clientDir].end(e.now)
+	s.halves[1-s.clientDir].end(e.now)
+	end := ConnEnd{
+		Time:        e.now,
+		Reason:      reason,
+		AppProtocol: s.appProtocol(),
+		BytesC2S:    s.bytes[s.clientDir],
+		BytesS2C:    s.bytes[1-s.clientDir],
+		Packets:     s.packets,
+		GapBytes:    s.gap,
+		Exchanges:   s.reqSeq,
+		Upgrade:     s.upgraded,
+	}
+	if s.app == AppTLS {
+		end.TLSSNI, end.TLSALPN = s.tls.sni, s.tls.alpn
+	}
+	s.ended = true
+	s.pending, s.tlsBuf = nil, nil
+	e.stats.FlowsActive--
+	e.stats.FlowsEnded.count(reason)
+	e.h.ConnEnd(&s.conn, &end)
+}
+
+func (s *stream) appProtocol() string {
+	switch {
+	case s.app == AppTLS:
+		return AppTLS
+	case s.sawHTTP:
+		return AppHTTP
+	}
+	return AppOther
+}
+
+// notHTTP gives up parsing: the connection carries something else.
+func (s *stream) notHTTP() {
+	if s.app == "" {
+		s.app = AppOther
+	}
+	s.halves[0].state, s.halves[1].state = stateDead, stateDead
+}
+
+// upgrade stops parsing after 101 Switching Protocols or a CONNECT tunnel.
+func (s *stream) upgrade(proto string) {
+	if proto == "" {
+		proto = "tunnel"
+	}
+	s.upgraded = proto
+	s.e.stats.Upgrades++
+	s.halves[0].state, s.halves[1].state = stateDead, stateDead
+}
+
+// requestStarted numbers a request whose headers are complete.
+func (s *stream) requestStarted(m *message) {
+	m.req.Seq = s.reqSeq
+	s.reqSeq++
+}
+
+// requestDone hands a complete request to the Handler and queues it for
+// its response.
+func (s *stream) requestDone(m *message) {
+	s.e.stats.Requests++
+	s.e.h.Request(m.req)
+	if len(s.pending) == maxPending {
+		s.e.stats.UnansweredDropped++
+		s.pending = s.pending[1:]
+	}
+	s.pending = append(s.pending, m.req)
+}
+
+// responseStarted matches a final response to the oldest unanswered
+// request. When that request is still being read (its body has not ended),
+// it is handed over now, truncated, so the Handler never sees a response
+// before its request.
+func (s *stream) responseStarted(m *message) *Request {
+	seq := s.respSeq
+	s.respSeq++
+	if len(s.pending) > 0 {
+		req := s.pending[0]
+		s.pending = s.pending[1:]
+		m.resp.Seq = req.Seq
+		return req
+	}
+	if rm := s.halves[s.clientDir].msg; rm != nil && rm.req != nil && !rm.emitted {
+		rm.truncate(TruncEarlyResponse)
+		s.e.stats.Truncations.count(TruncEarlyResponse)
+		rm.req.End, rm.req.Body, rm.req.BodyLen = s.e.now, rm.raw, rm.rawLen
+		rm.req.Truncated, rm.req.TruncatedBy = true, rm.reason
+		rm.emitted = true
+		s.e.stats.Requests++
+		s.e.h.Request(rm.req)
+		m.resp.Seq = rm.req.Seq
+		return rm.req
+	}
+	m.resp.Seq = seq
+	s.e.stats.UnmatchedResponses++
+	return nil
+}
+
+func (s *stream) sseEvent(m *message, ev *SSEEvent) {
+	s.e.stats.SSEEvents++
+	s.e.h.SSEEvent(m.answers, m.resp, ev)
+}
+
+func (s *stream) responseDone(m *message) {
+	s.e.h.ResponseEnd(m.answers, m.resp)
+}
