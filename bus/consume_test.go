@@ -1,0 +1,285 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpwatch/mcpwatch/bus"
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// A handler that fails once gets the same batch again; every event is
+// committed exactly once.
+func TestHandlerErrorRedelivers(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		b := connect(t, url)
+		evs := r.events(200)
+		publishAll(t, b, evs)
+
+		rec := &recorder{run: r}
+		var failed atomic.Bool
+		var mu sync.Mutex
+		var refused []string
+		c := bus.ConsumerConfig{Durable: r.durable("retry"), BatchSize: 50}
+		consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+			if !failed.Swap(true) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ev := range evs {
+					refused = append(refused, ev.EventID)
+				}
+				return errors.New("downstream unavailable")
+			}
+			rec.add(evs)
+			return nil
+		})
+		waitDrained(t, b, c.Durable)
+
+		got := rec.sorted()
+		if d := diffIDs(got, ids(evs)); d != "" {
+			t.Error(d)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(refused) == 0 {
+			t.Fatal("the handler never failed")
+		}
+		for _, id := range refused {
+			if _, found := slices.BinarySearch(got, id); !found {
+				t.Errorf("event %s of the failed batch was not redelivered", id)
+			}
+		}
+		if st := b.Stats(); st.FailedBatches != 1 || st.Consumed < uint64(len(evs)) {
+			t.Errorf("stats: %+v, want 1 failed batch and ≥ %d consumed", st, len(evs))
+		}
+	})
+}
+
+// Two processes sharing a durable split its messages: together they see
+// every message once.
+func TestSharedDurableSplitsWork(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		c := bus.ConsumerConfig{Durable: r.durable("shared"), BatchSize: 10, MaxWait: 100 * time.Millisecond}
+		recs := []*recorder{{run: r}, {run: r}}
+		for _, rec := range recs {
+			b := connect(t, url)
+			consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+				rec.add(evs)
+				// Hold the batch a little, as a real write would, so the
+				// other process gets to fetch too.
+				time.Sleep(5 * time.Millisecond)
+				return nil
+			})
+		}
+		pub := connect(t, url)
+		evs := r.events(400)
+		publishAll(t, pub, evs)
+		waitDrained(t, pub, c.Durable)
+
+		a, b := recs[0].sorted(), recs[1].sorted()
+		if d := diffIDs(append(a, b...), ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if len(a) == 0 || len(b) == 0 {
+			t.Errorf("work not shared: %d and %d events", len(a), len(b))
+		}
+	})
+}
+
+// A process killed while it holds a batch loses nothing: the server
+// redelivers the unacked messages to the process sharing the durable.
+func TestKilledConsumerRedeliversToOther(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		c := bus.ConsumerConfig{Durable: r.durable("failover"), BatchSize: 25, AckWait: time.Second}
+		evs := r.events(200)
+
+		victim := connect(t, url)
+		holding := make(chan []string, 1)
+		stopVictim := consumer(t, victim, c, func(ctx context.Context, evs []*event.Event) error {
+			var held []string
+			for _, ev := range evs {
+				if ev.Sensor == r.name {
+					held = append(held, ev.EventID)
+				}
+			}
+			holding <- held
+			<-ctx.Done() // stuck until the process dies
+			return ctx.Err()
+		})
+		publishAll(t, connect(t, url), evs)
+
+		var held []string
+		select {
+		case held = <-holding:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the victim got no batch")
+		}
+		// Kill: the connection drops while the batch is unacked.
+		victim.Close()
+		if err := stopVictim(); !errors.Is(err, bus.ErrClosed) && err != nil {
+			t.Fatalf("victim consumer: %v", err)
+		}
+
+		survivor := connect(t, url)
+		rec := &recorder{run: r}
+		consumer(t, survivor, c, func(_ context.Context, evs []*event.Event) error {
+			rec.add(evs)
+			return nil
+		})
+		waitDrained(t, survivor, c.Durable)
+
+		got := rec.sorted()
+		if d := diffIDs(got, ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if len(held) == 0 {
+			t.Fatal("the victim held none of this run's events")
+		}
+		for _, id := range held {
+			if _, found := slices.BinarySearch(got, id); !found {
+				t.Errorf("event %s held by the killed process was not redelivered", id)
+			}
+		}
+	})
+}
+
+// Garbage and events that fail validation are terminated and counted; the
+// events around them arrive and the consumer drains.
+func TestMalformedTerminated(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		b := connect(t, url)
+		evs := r.events(40)
+		publishAll(t, b, evs[:20])
+
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		for i, data := range []string{
+			`not json at all`,
+			`{"schema":2,"event_id":"x","kind":"message","ts":"2026-07-28T12:00:00Z"}`,
+		} {
+			msg := &nats.Msg{Subject: "mcpwatch.events.message.3", Data: []byte(data), Header: nats.Header{}}
+			msg.Header.Set("Nats-Msg-Id", r.name+"-bad-"+string(rune('a'+i)))
+			if _, err := nc.RequestMsg(msg, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publishAll(t, b, evs[20:])
+
+		rec := &recorder{run: r}
+		c := bus.ConsumerConfig{Durable: r.durable("malformed"), BatchSize: 7}
+		consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+			rec.add(evs)
+			return nil
+		})
+		waitDrained(t, b, c.Durable)
+		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if got := b.Stats().Malformed; got != 2 {
+			t.Errorf("malformed = %d, want 2", got)
+		}
+	})
+}
+
+// WaitDrained does not return while a batch is unacked, waits for a durable
+// that does not exist yet, and returns once everything is acked.
+func TestWaitDrained(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		b := connect(t, url)
+		evs := r.events(50)
+		publishAll(t, b, evs)
+		c := bus.ConsumerConfig{Durable: r.durable("drain")}
+
+		short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if err := b.WaitDrained(short, c.Durable); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitDrained on a durable that does not exist: %v, want deadline exceeded", err)
+		}
+
+		release := make(chan struct{})
+		var once sync.Once
+		entered := make(chan struct{})
+		rec := &recorder{run: r}
+		consumer(t, b, c, func(ctx context.Context, evs []*event.Event) error {
+			once.Do(func() { close(entered) })
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			rec.add(evs)
+			return nil
+		})
+		<-entered
+		short, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if err := b.WaitDrained(short, c.Durable); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitDrained with a batch in the handler: %v, want deadline exceeded", err)
+		}
+		close(release)
+		waitDrained(t, b, c.Durable)
+		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
+			t.Error(d)
+		}
+	})
+}
+
+// Detect replicas owning partitions: each sees exactly the events of the
+// servers in its partitions, and together all events.
+func TestPartitionOwnership(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		const partitions, replicas = 16, 3
+		pub := connect(t, url)
+		evs := r.events(300)
+		publishAll(t, pub, evs)
+
+		var all []string
+		for replica := range replicas {
+			owned, err := bus.OwnedPartitions(partitions, replica, replicas)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []*event.Event
+			for _, ev := range evs {
+				if slices.Contains(owned, bus.Partition(ev.ServerKey, partitions)) {
+					want = append(want, ev)
+				}
+			}
+			if len(want) == 0 {
+				t.Fatalf("replica %d owns partitions %v, which hold none of the test's servers", replica, owned)
+			}
+			b := connect(t, url)
+			rec := &recorder{run: r}
+			c := bus.ConsumerConfig{Durable: r.durable("detect-" + string(rune('0'+replica))), FilterSubjects: bus.EventSubjects(nil, owned)}
+			consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+				rec.add(evs)
+				return nil
+			})
+			waitDrained(t, b, c.Durable)
+			got := rec.sorted()
+			if d := diffIDs(got, ids(want)); d != "" {
+				t.Errorf("replica %d (partitions %v): %s", replica, owned, d)
+			}
+			all = append(all, got...)
+		}
+		if d := diffIDs(all, ids(evs)); d != "" {
+			t.Errorf("all replicas: %s", d)
+		}
+	})
+}
