@@ -1,0 +1,87 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultIdleTimeout          = 5 * time.Minute
+	DefaultMaxSessions          = 10000
+	DefaultMaxPendingPerSession = 1024
+	DefaultMaxMessageBytes      = 16 << 20
+)
+
+// Config configures a Decoder.
+type Config struct {
+	// Sensor and Source are copied into every event envelope.
+	Sensor, Source string
+	// TokenKey is the HMAC-SHA256 key for token_id. Required: without it
+	// fingerprints would either be guessable or differ between runs.
+	TokenKey []byte
+	// IdleTimeout ends a session after this much packet time without
+	// traffic (default 5m).
+	IdleTimeout time.Duration
+	// MaxSessions caps the session table; beyond it the least recently
+	// active session is ended with end_reason evicted.
+	MaxSessions int
+	// MaxPendingPerSession caps requests awaiting a response per session;
+	// requests beyond it are not tracked and their responses go unmatched.
+	MaxPendingPerSession int
+	// MaxMessageBytes caps the bytes scanned per JSON-RPC body or SSE
+	// event; the rest is skipped and the message flagged truncated.
+	MaxMessageBytes int64
+}
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	if len(c.TokenKey) == 0 {
+		return errors.New("decode config: TokenKey is empty (HMAC key for token_id)")
+	}
+	if c.IdleTimeout < 0 || c.MaxSessions < 0 || c.MaxPendingPerSession < 0 || c.MaxMessageBytes < 0 {
+		return fmt.Errorf("decode config: negative limit (idle %v, sessions %d, pending %d, message bytes %d)",
+			c.IdleTimeout, c.MaxSessions, c.MaxPendingPerSession, c.MaxMessageBytes)
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxPendingPerSession == 0 {
+		c.MaxPendingPerSession = DefaultMaxPendingPerSession
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	return nil
+}
+
+// Stats counts what the Decoder saw, emitted and dropped. Every cap in
+// Config has a counter here.
+type Stats struct {
+	Exchanges    int64 // HTTP requests seen
+	MCPExchanges int64 // of which carried MCP
+	Events       map[string]int64
+	Messages     int64 // message events
+	// Unmatched counts responses whose request was not seen.
+	Unmatched int64
+	// Unanswered counts requests still pending when their session ended.
+	Unanswered int64
+	// Malformed counts MCP bodies that were not JSON-RPC.
+	Malformed int64
+	// Truncated counts message events flagged truncated;
+	// TruncatedDropped bodies cut before their envelope was seen.
+	Truncated        int64
+	TruncatedDropped int64
+	// HeaderMismatch counts 2026-07-28 requests whose Mcp-Method or Mcp-Name
+	// header disagrees with the body.
+	HeaderMismatch int64
+
+	SessionsOpen    int64
+	SessionsEvicted int64 // MaxSessions
+	PendingDropped  int64 // MaxPendingPerSession
+	OversizeCut     int64 // MaxMessageBytes
+}

@@ -1,0 +1,613 @@
+package decode
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// Headers of Streamable HTTP (names as http.Header canonicalises them).
+const (
+	hdrSessionID       = "Mcp-Session-Id"
+	hdrProtocolVersion = "Mcp-Protocol-Version"
+	hdrMethod          = "Mcp-Method"
+	hdrName            = "Mcp-Name"
+)
+
+// Decoder turns capture callbacks into events. It is not safe for
+// concurrent use: capture calls it from one goroutine.
+type Decoder struct {
+	cfg      Config
+	emit     func(*event.Event)
+	conns    map[uint64]*connState
+	sessions *sessionTable
+	// legacy maps host + legacy session id to the session its SSE
+	// stream announced, so POSTs on other connections find it.
+	legacy map[string]*session
+	// closing holds stateful sessions whose connections have all closed.
+	closing   map[*session]bool
+	creds     credentialCache
+	now       time.Time // latest packet time seen
+	lastSweep time.Time
+	stats     Stats
+}
+
+var _ capture.Handler = (*Decoder)(nil)
+
+// New returns a Decoder that calls emit for every event, synchronously from
+// the Handler methods, Tick and Finish.
+func New(cfg Config, emit func(*event.Event)) (*Decoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if emit == nil {
+		return nil, fmt.Errorf("decode: nil emit function")
+	}
+	d := &Decoder{
+		cfg:     cfg,
+		emit:    emit,
+		conns:   map[uint64]*connState{},
+		legacy:  map[string]*session{},
+		closing: map[*session]bool{},
+		creds:   credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
+	}
+	d.sessions = newSessionTable(cfg.MaxSessions)
+	d.stats.Events = map[string]int64{}
+	return d, nil
+}
+
+// connState is what the decoder keeps per TCP connection.
+type connState struct {
+	conn *capture.Conn
+	mcp  bool
+	hint string // why a non-MCP connection may still be MCP
+	open map[int]*exchange
+	// sessions carried on this connection; a stateful session ends with
+	// end_reason close when the last of its connections closes.
+	sessions map[*session]bool
+}
+
+// exchange is one HTTP request/response pair while it is in flight.
+type exchange struct {
+	cs        *connState
+	seq       int
+	time      time.Time
+	method    string
+	path      string
+	query     url.Values
+	serverKey string
+	userAgent string
+	cred      *credential
+	// Streamable HTTP headers of the request.
+	hdrSession, hdrProtocol, hdrMethod, hdrName string
+	contentType                                 string
+	form                                        url.Values // urlencoded request body (token requests)
+	registration                                bool
+	// msgs are the request's JSON-RPC messages, emitted once the response
+	// status (and, for initialize, the session id) is known.
+	msgs    []message
+	flushed bool
+	status  int
+	mcp     bool
+	sess    *session
+	next    int // index of the next message event of this exchange
+	manif   int // index of the next manifest event of this exchange
+}
+
+func (d *Decoder) connFor(c *capture.Conn) *connState {
+	cs := d.conns[c.ID]
+	if cs == nil {
+		cs = &connState{conn: c, open: map[int]*exchange{}, sessions: map[*session]bool{}}
+		d.conns[c.ID] = cs
+	}
+	return cs
+}
+
+// Request implements capture.Handler.
+func (d *Decoder) Request(req *capture.Request) {
+	d.advance(req.Time)
+	d.stats.Exchanges++
+	cs := d.connFor(req.Conn)
+	ex := d.newExchange(cs, req)
+	cs.open[req.Seq] = ex
+}
+
+func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
+	path, rawQuery, _ := strings.Cut(req.Target, "?")
+	host := strings.ToLower(req.Host)
+	if u, err := url.Parse(req.Target); err == nil && u.IsAbs() { // absolute-form via a proxy
+		path, rawQuery, host = u.Path, u.RawQuery, strings.ToLower(u.Host)
+	}
+	if host == "" {
+		host = hostOf(cs.conn)
+	}
+	query, _ := url.ParseQuery(rawQuery)
+	ex := &exchange{
+		cs:          cs,
+		seq:         req.Seq,
+		time:        req.Time,
+		method:      req.Method,
+		path:        path,
+		query:       query,
+		serverKey:   "http://" + host + path,
+		userAgent:   req.Header.Get("User-Agent"),
+		cred:        d.creds.parse(req.Header.Get("Authorization")),
+		hdrSession:  req.Header.Get(hdrSessionID),
+		hdrProtocol: req.Header.Get(hdrProtocolVersion),
+		hdrMethod:   req.Header.Get(hdrMethod),
+		hdrName:     req.Header.Get(hdrName),
+		contentType: req.Header.Get("Content-Type"),
+	}
+	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" || d.legacySession(ex) != nil
+	if looksJSON(req.Body) {
+		for _, m := range parseBody(req.Body, req.BodyLen, req.Truncated, d.cfg.MaxMessageBytes) {
+			if !m.jsonrpc {
+				continue
+			}
+			if isMCPMethod(m.method) {
+				ex.mcp = true
+			}
+			ex.msgs = append(ex.msgs, m)
+		}
+		if int64(len(req.Body)) > d.cfg.MaxMessageBytes {
+			d.stats.OversizeCut++
+		}
+		if len(ex.msgs) > 0 && !ex.mcp {
+			cs.hint = "jsonrpc"
+		}
+		// RFC 7591 registration: a JSON client metadata document.
+		ex.registration = !ex.mcp && bytes.Contains(req.Body, []byte(`"redirect_uris"`))
+	} else if strings.HasPrefix(ex.contentType, "application/x-www-form-urlencoded") {
+		ex.form, _ = url.ParseQuery(string(req.Body))
+	}
+	if !ex.mcp {
+		ex.msgs = nil // another JSON-RPC service: not ours to report
+		if cs.hint == "" && (strings.Contains(path, "/mcp") || strings.Contains(path, "/sse")) {
+			cs.hint = "path"
+		}
+	}
+	return ex
+}
+
+// Response implements capture.Handler.
+func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
+	d.advance(resp.Time)
+	cs := d.connFor(req.Conn)
+	ex := cs.open[req.Seq]
+	if ex == nil { // the request was lost before its headers; rebuild what we can
+		ex = d.newExchange(cs, req)
+		cs.open[req.Seq] = ex
+	}
+	ex.status = resp.StatusCode
+	if sid := resp.Header.Get(hdrSessionID); sid != "" && ex.hdrSession == "" {
+		ex.hdrSession = sid
+		ex.mcp = true
+	}
+	if ex.mcp {
+		d.bind(ex)
+	}
+	d.flushRequest(ex, resp)
+	if !ex.mcp || resp.EventStream {
+		return
+	}
+	if looksJSON(resp.Body) {
+		if int64(len(resp.Body)) > d.cfg.MaxMessageBytes {
+			d.stats.OversizeCut++
+		}
+		d.serverMessages(ex, parseBody(resp.Body, resp.BodyLen, resp.Truncated, d.cfg.MaxMessageBytes), resp.Time)
+	}
+	if req.Method == "DELETE" && ex.sess != nil && resp.StatusCode < 300 {
+		d.endSession(ex.sess, event.EndDelete, resp.Time)
+	}
+}
+
+// SSEEvent implements capture.Handler.
+func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *capture.SSEEvent) {
+	d.advance(ev.Time)
+	cs := d.connFor(req.Conn)
+	ex := cs.open[req.Seq]
+	if ex == nil {
+		return // Response was not seen for this stream
+	}
+	if ev.Event == "endpoint" {
+		d.legacyEndpoint(ex, ev)
+		return
+	}
+	if ev.Data == "" {
+		return // priming and keep-alive events carry no message
+	}
+	msgs := parseData(ev.Data, ev.Truncated, d.cfg.MaxMessageBytes)
+	if !ex.mcp {
+		for _, m := range msgs {
+			if m.jsonrpc && isMCPMethod(m.method) {
+				ex.mcp = true
+				d.bind(ex)
+			}
+		}
+	}
+	if ex.mcp {
+		d.serverMessages(ex, msgs, ev.Time)
+	}
+}
+
+// ResponseEnd implements capture.Handler.
+func (d *Decoder) ResponseEnd(req *capture.Request, resp *capture.Response) {
+	d.advance(resp.End)
+	if cs := d.conns[req.Conn.ID]; cs != nil {
+		delete(cs.open, req.Seq)
+	}
+}
+
+// ConnEnd implements capture.Handler.
+func (d *Decoder) ConnEnd(conn *capture.Conn, end *capture.ConnEnd) {
+	d.advance(end.Time)
+	cs := d.conns[conn.ID]
+	delete(d.conns, conn.ID)
+	if cs == nil {
+		cs = &connState{conn: conn}
+	}
+	for _, seq := range sortedKeys(cs.open) { // requests that got no response
+		d.flushRequest(cs.open[seq], nil)
+	}
+	if !cs.mcp {
+		d.flowEvent(cs, end)
+	}
+	for _, s := range sortedSessions(cs.sessions) {
+		delete(s.conns, conn.ID)
+		if len(s.conns) == 0 && !s.stateless && !s.ended {
+			// HTTP clients drop and reopen keep-alive connections within
+			// a session; it has closed only if no new one follows soon.
+			s.closedAt = end.Time
+			d.closing[s] = true
+		}
+	}
+}
+
+// Tick ends sessions idle for longer than Config.IdleTimeout at packet time
+// now.
+func (d *Decoder) Tick(now time.Time) {
+	if now.After(d.now) {
+		d.now = now
+	}
+	d.lastSweep = d.now
+	for _, s := range sortedSessions(d.closing) {
+		if d.now.Sub(s.closedAt) >= d.closeGrace() {
+			d.endSession(s, event.EndClose, s.closedAt)
+		}
+	}
+	for {
+		s := d.sessions.oldest()
+		if s == nil || d.now.Sub(s.last) < d.cfg.IdleTimeout {
+			return
+		}
+		d.endSession(s, event.EndIdle, s.last.Add(d.cfg.IdleTimeout))
+	}
+}
+
+// Finish ends every open session with end_reason input-end. Connections
+// still open are not summarised: capture reports them through ConnEnd.
+func (d *Decoder) Finish(now time.Time) {
+	d.Tick(now)
+	for _, s := range sortedSessions(d.closing) { // their connections did close
+		d.endSession(s, event.EndClose, s.closedAt)
+	}
+	for s := d.sessions.oldest(); s != nil; s = d.sessions.oldest() {
+		d.endSession(s, event.EndInputEnd, d.now)
+	}
+}
+
+// closeGrace is how long a stateful session whose connections all closed
+// waits for a new connection before it ends with end_reason close.
+func (d *Decoder) closeGrace() time.Duration {
+	return min(30*time.Second, d.cfg.IdleTimeout)
+}
+
+// Stats returns a snapshot of the counters.
+func (d *Decoder) Stats() Stats {
+	st := d.stats
+	st.Events = maps.Clone(d.stats.Events)
+	st.SessionsOpen = int64(d.sessions.len())
+	return st
+}
+
+// advance moves packet time forward and sweeps idle sessions now and then,
+// so a long capture does not depend on the caller ticking.
+func (d *Decoder) advance(t time.Time) {
+	if t.After(d.now) {
+		d.now = t
+	}
+	if d.now.Sub(d.lastSweep) >= d.cfg.IdleTimeout/8 {
+		d.Tick(d.now)
+	}
+}
+
+// bind attaches an MCP exchange to its session, creating it when needed.
+func (d *Decoder) bind(ex *exchange) {
+	ex.cs.mcp = true
+	if ex.sess != nil && !ex.sess.ended {
+		return
+	}
+	var s *session
+	switch {
+	case d.legacySession(ex) != nil:
+		s = d.legacySession(ex)
+		d.sessions.touch(s)
+	case ex.hdrSession != "":
+		s = d.sessionFor(ex, "S|"+ex.serverKey+"|"+ex.hdrSession, event.TransportStreamableHTTP)
+		s.id = ex.hdrSession
+	default:
+		// No session id: a 2026-07-28 stateless client (or a stateless
+		// server of an older revision). One logical session per client
+		// address, endpoint and client name.
+		name := ""
+		for _, m := range ex.msgs {
+			if m.metaIdentity && m.peerName != "" {
+				name = m.peerName
+				break
+			}
+		}
+		s = d.sessionFor(ex, "L|"+ex.cs.conn.Client.Addr().String()+"|"+ex.serverKey+"|"+name, event.TransportStreamableHTTP)
+		s.stateless = true
+	}
+	ex.sess = s
+	if !s.stateless {
+		d.attach(s, ex.cs)
+	}
+	if s.protocolVersion == "" && ex.hdrProtocol != "" {
+		s.protocolVersion = ex.hdrProtocol
+	}
+}
+
+// attach records that cs carries s, which therefore is not closing.
+func (d *Decoder) attach(s *session, cs *connState) {
+	s.conns[cs.conn.ID] = true
+	cs.sessions[s] = true
+	if d.closing[s] {
+		delete(d.closing, s)
+		s.closedAt = time.Time{}
+	}
+}
+
+func (d *Decoder) sessionFor(ex *exchange, key, transport string) *session {
+	if s := d.sessions.get(key); s != nil {
+		return s
+	}
+	s := newSession(key, ex, transport)
+	if evicted := d.sessions.add(s); evicted != nil {
+		d.stats.SessionsEvicted++
+		d.endSession(evicted, endEvicted, ex.time)
+	}
+	return s
+}
+
+// legacySession finds the HTTP+SSE session a POST belongs to by the session
+// id in its query (sessionId: TypeScript, sessionid: Go, session_id: Python).
+func (d *Decoder) legacySession(ex *exchange) *session {
+	if ex.method != "POST" || len(ex.query) == 0 {
+		return nil
+	}
+	for _, k := range []string{"sessionId", "sessionid", "session_id"} {
+		if sid := ex.query.Get(k); sid != "" {
+			if s := d.legacy[hostKey(ex.serverKey)+"|"+sid]; s != nil && !s.ended {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// legacyEndpoint handles the first event of a 2024-11-05 SSE stream, which
+// names the URI the client must POST to, session id included.
+func (d *Decoder) legacyEndpoint(ex *exchange, ev *capture.SSEEvent) {
+	u, err := url.Parse(strings.TrimSpace(ev.Data))
+	if err != nil {
+		d.stats.Malformed++
+		return
+	}
+	q := u.Query()
+	var sid string
+	for _, k := range []string{"sessionId", "sessionid", "session_id"} {
+		if sid = q.Get(k); sid != "" {
+			break
+		}
+	}
+	if sid == "" {
+		d.stats.Malformed++
+		return
+	}
+	ex.mcp, ex.cs.mcp = true, true
+	s := d.sessionFor(ex, "E|"+hostKey(ex.serverKey)+"|"+sid, event.TransportHTTPSSE)
+	s.id = sid
+	ex.sess = s
+	d.attach(s, ex.cs)
+	d.legacy[hostKey(ex.serverKey)+"|"+sid] = s
+}
+
+// flushRequest emits the request's messages and the exchange's auth events
+// once, when the response status (and, for initialize, the session id) is
+// known; resp is nil when the connection ended without a response.
+func (d *Decoder) flushRequest(ex *exchange, resp *capture.Response) {
+	if ex.flushed {
+		return
+	}
+	ex.flushed = true
+	if ex.mcp {
+		d.flushMessages(ex)
+	}
+	d.authEvents(ex, resp)
+}
+
+func (d *Decoder) flushMessages(ex *exchange) {
+	d.stats.MCPExchanges++
+	if ex.sess == nil {
+		d.bind(ex)
+	}
+	if ex.status == 401 || ex.status == 403 {
+		ex.sess.authFailures++
+	}
+	if ex.cred != nil && ex.cred.scheme != "none" {
+		ex.sess.authenticated = true
+	}
+	for i := range ex.msgs {
+		m := &ex.msgs[i]
+		d.checkHeaders(ex, m)
+		d.message(ex, m, event.DirClientToServer, ex.time)
+	}
+	ex.msgs = nil
+}
+
+// checkHeaders flags 2026-07-28 requests whose routing headers disagree with
+// the body — what a gateway routes on is not what the server executes.
+func (d *Decoder) checkHeaders(ex *exchange, m *message) {
+	if m.method == "" || (ex.hdrMethod == "" && ex.hdrName == "") {
+		return
+	}
+	mismatch := ex.hdrMethod != "" && ex.hdrMethod != m.method
+	if ex.hdrName != "" {
+		switch m.method {
+		case "tools/call", "prompts/get":
+			mismatch = mismatch || ex.hdrName != m.name
+		case "resources/read":
+			mismatch = mismatch || ex.hdrName != m.uri
+		}
+	}
+	if mismatch {
+		d.stats.HeaderMismatch++
+	}
+}
+
+// serverMessages emits what the server sent on an exchange.
+func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time) {
+	for i := range msgs {
+		if msgs[i].jsonrpc {
+			d.message(ex, &msgs[i], event.DirServerToClient, ts)
+		}
+	}
+}
+
+// message updates the session with one JSON-RPC message and emits its event.
+func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
+	idx := ex.next
+	ex.next++
+	if !m.envelope() {
+		if m.truncated {
+			d.stats.TruncatedDropped++
+		} else {
+			d.stats.Malformed++
+		}
+		return
+	}
+	s := ex.sess
+	ev := d.envelope(event.KindMessage, ts, ex.cs.conn, ex.serverKey, s, strconv.Itoa(ex.seq), strconv.Itoa(idx))
+	ev.Direction = dir
+	ev.MsgType = m.msgType()
+	ev.Method = m.method
+	ev.JSONRPCID = m.id
+	ev.ErrorCode, ev.ErrorMessage = m.errCode, m.errMessage
+	ev.ToolIsError = m.isError
+	ev.Bytes = m.bytes
+	ev.Batch = m.batch
+	ev.Truncated = m.truncated
+	ev.HTTPMethod, ev.HTTPPath, ev.HTTPStatus = ex.method, ex.path, ex.status
+	ev.UserAgent = ex.userAgent
+	ex.cred.apply(ev)
+
+	p := s.observe(m, dir, ts, d.cfg.MaxPendingPerSession)
+	d.sessions.touch(s)
+	switch {
+	case p.dropped:
+		d.stats.PendingDropped++
+	case p.unmatched:
+		d.stats.Unmatched++
+	}
+	if p.req != nil {
+		ev.Method = p.req.method
+		m.name, m.uri = p.req.name, p.req.uri
+		if !p.req.ts.IsZero() && m.method == "" {
+			ev.DurationMS = float64(ts.Sub(p.req.ts)) / float64(time.Millisecond)
+		}
+	}
+	switch ev.Method {
+	case "tools/call":
+		ev.ToolName = m.name
+	case "prompts/get":
+		ev.PromptName = m.name
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		ev.ResourceURI = m.uri
+	}
+	s.fill(ev) // after observe: an initialize response names the server on its own event
+	if m.truncated {
+		d.stats.Truncated++
+	}
+	d.stats.Messages++
+	d.send(ev)
+	if m.hasTools && ev.Method == "tools/list" && dir == event.DirServerToClient {
+		d.manifest(ex, s, m, ts)
+	}
+}
+
+// envelope builds an event with the envelope fields of a connection and, if
+// known, a session. Ids derive from the connection id and the position in it
+// (idParts), so the same input always gives the same ids.
+func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
+	parts := append([]string{d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10)}, idParts...)
+	ev := &event.Event{
+		Schema:        event.SchemaVersion,
+		EventID:       event.NewID(parts...),
+		Kind:          kind,
+		TS:            ts.UTC(),
+		Sensor:        d.cfg.Sensor,
+		Source:        d.cfg.Source,
+		ClientAddress: c.Client.Addr().String(),
+		ClientPort:    int(c.Client.Port()),
+		ServerAddress: c.Server.Addr().String(),
+		ServerPort:    int(c.Server.Port()),
+		ServerKey:     serverKey,
+	}
+	if s != nil {
+		s.fill(ev)
+	}
+	return ev
+}
+
+func (d *Decoder) send(ev *event.Event) {
+	d.stats.Events[string(ev.Kind)]++
+	d.emit(ev)
+}
+
+// looksJSON reports whether a body starts like a JSON object or array.
+func looksJSON(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// hostOf is the server as host[:port] when no Host header was seen.
+func hostOf(c *capture.Conn) string {
+	if c.Server.Port() == 80 {
+		return c.Server.Addr().String()
+	}
+	return c.Server.String()
+}
+
+// hostKey is the scheme://host part of a server_key.
+func hostKey(serverKey string) string {
+	rest := strings.TrimPrefix(serverKey, "http://")
+	host, _, _ := strings.Cut(rest, "/")
+	return host
+}

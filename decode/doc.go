@@ -1,0 +1,41 @@
+// Package decode turns the HTTP exchanges and Server-Sent Events that package
+// capture reconstructs into MCP events of schema v1 (docs/events.md): one
+// message event per JSON-RPC message in either direction, session events when
+// a session ends, auth events for authorization traffic next to MCP, manifest
+// events for every tools/list result, and flow events for connections that
+// carried no MCP.
+//
+// Interface: a Decoder implements capture.Handler. The engine calls it from
+// one goroutine in packet-time order; the Decoder calls emit synchronously
+// from inside those callbacks and never retains capture's body slices. Time
+// inside the Decoder is packet time only: Tick(now) expires idle sessions and
+// Finish(now) ends every open session with end_reason input-end, so replaying
+// a pcap yields the same events with the same event_ids every time.
+//
+// Recognition is by protocol fingerprint, not port or path: an exchange is
+// MCP when its body is JSON-RPC 2.0 with an MCP method, when it carries
+// Mcp-Session-Id, MCP-Protocol-Version or Mcp-Method headers, when it belongs
+// to a known session, or when an event stream announces a legacy `endpoint`.
+// Other JSON-RPC (eth_blockNumber) and plain REST yield no MCP events.
+//
+// Transports: Streamable HTTP (JSON and SSE responses, 202, GET streams,
+// DELETE; batches), 2026-07-28 stateless requests (identity from
+// params._meta, logical sessions keyed by client address, server_key and
+// client name, closed on idle), and legacy HTTP+SSE, whose POSTs and SSE
+// stream travel on different connections joined by the endpoint's session id.
+//
+// Loss: a body cut by a capture gap or a size cap is scanned as far as it
+// goes. If the JSON-RPC envelope (jsonrpc plus id or method) was seen, the
+// message event is emitted flagged truncated with the fields that were read;
+// otherwise the body is counted in Stats.TruncatedDropped and skipped. A
+// response whose request was never seen is emitted without method and
+// counted as unmatched; a request whose response never comes is counted as
+// unanswered when its session ends. Malformed bodies are counted, never fatal.
+//
+// Overload: the session table (MaxSessions, least recently active evicted
+// with end_reason evicted), pending requests per session
+// (MaxPendingPerSession, new ones beyond it are not tracked) and the bytes
+// scanned per message (MaxMessageBytes, the rest is flagged truncated) are
+// capped; every cap has a counter in Stats. Raw bearer tokens never leave the
+// decoder: events carry an HMAC-SHA256 token_id and unverified JWT claims.
+package decode

@@ -1,0 +1,357 @@
+package decode
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// Caps on what a message event keeps of free text.
+const (
+	maxErrorMessage = 256
+	maxDescription  = 4 << 10
+	maxName         = 512
+)
+
+// Keys of the 2026-07-28 identity carried in params._meta / result._meta.
+const (
+	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
+)
+
+// message is what the decoder keeps of one JSON-RPC message: the envelope
+// and the few MCP fields events carry.
+type message struct {
+	jsonrpc   bool // "jsonrpc":"2.0" seen
+	hasID     bool
+	id        string // id as text
+	method    string
+	hasResult bool
+	hasError  bool
+	// name is params.name (tool or prompt, depending on method), uri
+	// params.uri.
+	name, uri  string
+	errCode    int
+	errMessage string
+	isError    bool // CallToolResult.isError
+
+	// Identity: initialize params/result, or 2026-07-28 _meta.
+	protocolVersion string
+	peerName        string // clientInfo or serverInfo name
+	peerVersion     string
+	caps            []string
+	metaIdentity    bool // identity came from _meta (stateless revision)
+
+	// tools/list results.
+	hasTools   bool
+	tools      []toolDef
+	nextCursor string
+	cursor     string // params.cursor of a list request
+
+	bytes     int64
+	truncated bool
+	batch     bool
+}
+
+// toolDef is one tool of a tools/list result. raw points into the body and
+// is only valid during the Handler call that produced it.
+type toolDef struct {
+	raw         []byte
+	name        string
+	description string
+	readOnly    bool
+	destructive bool
+}
+
+// envelope reports whether enough of a JSON-RPC 2.0 message was seen to
+// report it.
+func (m *message) envelope() bool {
+	return m.jsonrpc && (m.method != "" || m.hasID || m.hasResult || m.hasError)
+}
+
+func (m *message) msgType() string {
+	switch {
+	case m.method != "" && m.hasID:
+		return event.MsgRequest
+	case m.method != "":
+		return event.MsgNotification
+	case m.hasError:
+		return event.MsgError
+	default:
+		return event.MsgResponse
+	}
+}
+
+// parseBody reads a JSON-RPC body: one message or a batch. Only the first
+// limit bytes are scanned; cut marks a body that was already incomplete
+// (capture gap or cap), total is its full size on the wire.
+func parseBody(b []byte, total int64, cut bool, limit int64) []message {
+	if int64(len(b)) > limit {
+		b, cut = b[:limit], true
+	}
+	s := &scanner{b: b}
+	var out []message
+	switch s.peek() {
+	case '{':
+		var m message
+		parseMessage(s, &m)
+		m.bytes = total
+		m.truncated = cut || s.eof
+		if s.bad && !m.envelope() {
+			return nil
+		}
+		out = append(out, m)
+	case '[':
+		s.array(func() {
+			start := s.i
+			var m message
+			parseMessage(s, &m)
+			m.bytes = int64(s.i - start)
+			m.truncated = s.eof
+			m.batch = true
+			out = append(out, m)
+		})
+	}
+	return out
+}
+
+// parseData reads one SSE data payload.
+func parseData(data string, cut bool, limit int64) []message {
+	return parseBody([]byte(data), int64(len(data)), cut, limit)
+}
+
+func parseMessage(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "jsonrpc":
+			if s.peek() == '"' {
+				m.jsonrpc = s.strEq("2.0")
+			} else {
+				s.skip()
+			}
+		case "id":
+			switch s.peek() {
+			case '"':
+				m.id, m.hasID = s.str(maxName), true
+			case 'n':
+				s.scalar() // null: an error response to an unreadable request
+			default:
+				m.id, m.hasID = string(s.scalar()), true
+			}
+		case "method":
+			if s.peek() == '"' {
+				m.method = s.str(maxName)
+			} else {
+				s.skip()
+			}
+		case "params":
+			parseParams(s, m)
+		case "result":
+			m.hasResult = true
+			parseResult(s, m)
+		case "error":
+			m.hasError = true
+			parseError(s, m)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parseParams(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "name":
+			m.name = strValue(s, maxName)
+		case "uri":
+			m.uri = strValue(s, maxName)
+		case "cursor":
+			m.cursor = strValue(s, maxName)
+		case "protocolVersion":
+			m.protocolVersion = strValue(s, maxName)
+		case "clientInfo":
+			parsePeer(s, m)
+		case "capabilities":
+			m.caps = capKeys(s)
+		case "_meta":
+			parseMeta(s, m)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parseResult(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "isError":
+			m.isError = string(s.scalar()) == "true"
+		case "protocolVersion":
+			m.protocolVersion = strValue(s, maxName)
+		case "serverInfo":
+			parsePeer(s, m)
+		case "capabilities":
+			m.caps = capKeys(s)
+		case "tools":
+			m.hasTools = true
+			parseTools(s, m)
+		case "nextCursor":
+			m.nextCursor = strValue(s, maxName)
+		case "_meta":
+			parseMeta(s, m)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parseMeta(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case metaProtocolVersion:
+			m.protocolVersion, m.metaIdentity = strValue(s, maxName), true
+		case metaClientInfo, metaServerInfo:
+			m.metaIdentity = true
+			parsePeer(s, m)
+		case metaClientCapabilities:
+			m.caps = capKeys(s)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parsePeer(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "name":
+			m.peerName = strValue(s, maxName)
+		case "version":
+			m.peerVersion = strValue(s, maxName)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parseError(s *scanner, m *message) {
+	if s.peek() != '{' {
+		s.skip()
+		return
+	}
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "code":
+			if n, err := strconv.Atoi(string(s.scalar())); err == nil {
+				m.errCode = n
+			}
+		case "message":
+			m.errMessage = strValue(s, maxErrorMessage)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func parseTools(s *scanner, m *message) {
+	if s.peek() != '[' {
+		s.skip()
+		return
+	}
+	s.array(func() {
+		if s.peek() != '{' {
+			s.skip()
+			return
+		}
+		start := s.i
+		var t toolDef
+		s.object(func(k []byte) {
+			switch string(k) {
+			case "name":
+				t.name = strValue(s, maxName)
+			case "description":
+				t.description = strValue(s, maxDescription)
+			case "annotations":
+				if s.peek() != '{' {
+					s.skip()
+					return
+				}
+				s.object(func(k []byte) {
+					switch string(k) {
+					case "readOnlyHint":
+						t.readOnly = string(s.scalar()) == "true"
+					case "destructiveHint":
+						t.destructive = string(s.scalar()) == "true"
+					default:
+						s.skip()
+					}
+				})
+			default:
+				s.skip()
+			}
+		})
+		if s.ok() {
+			t.raw = s.b[start:s.i]
+			m.tools = append(m.tools, t)
+		}
+	})
+}
+
+// strValue reads a string, or skips a value of another type.
+func strValue(s *scanner, limit int) string {
+	if s.peek() != '"' {
+		s.skip()
+		return ""
+	}
+	return s.str(limit)
+}
+
+// capKeys reads a capabilities object as the list of its member names.
+func capKeys(s *scanner) []string {
+	if s.peek() != '{' {
+		s.skip()
+		return nil
+	}
+	return s.keys()
+}
+
+// mcpMethods are the methods of every MCP revision; a JSON-RPC body with one
+// of them (or any notifications/… method) is MCP.
+var mcpMethods = map[string]bool{
+	"initialize": true, "ping": true,
+	"tools/list": true, "tools/call": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"resources/subscribe": true, "resources/unsubscribe": true,
+	"prompts/list": true, "prompts/get": true,
+	"completion/complete": true, "logging/setLevel": true,
+	"sampling/createMessage": true, "roots/list": true, "elicitation/create": true,
+	"tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true,
+	"server/discover": true, "subscriptions/listen": true,
+}
+
+func isMCPMethod(method string) bool {
+	return mcpMethods[method] || strings.HasPrefix(method, "notifications/")
+}
