@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Start or stop a throw-away ClickHouse server for tests, with every writable
+# path under one directory so it needs none of the package's default paths.
+#
+#   scripts/clickhouse.sh start DIR   # prints host:port once the server answers
+#   scripts/clickhouse.sh stop DIR
+#
+# Ports (so several servers can run side by side on one machine):
+#   CLICKHOUSE_TCP_PORT          native protocol, default 9000
+#   CLICKHOUSE_HTTP_PORT         default 8123
+#   CLICKHOUSE_INTERSERVER_PORT  default 9009
+# CLICKHOUSE_CONFIG overrides the config file (default /etc/clickhouse-server/config.xml).
+# CLICKHOUSE_START_TIMEOUT is how long to wait for the server to answer, seconds (default 60).
+#
+# Typical test run:
+#   export MCPWATCH_TEST_CLICKHOUSE=$(scripts/clickhouse.sh start "$(mktemp -d)")
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 start|stop DIR" >&2
+	exit 2
+}
+
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$2
+
+tcp_port=${CLICKHOUSE_TCP_PORT:-9000}
+http_port=${CLICKHOUSE_HTTP_PORT:-8123}
+interserver_port=${CLICKHOUSE_INTERSERVER_PORT:-9009}
+config=${CLICKHOUSE_CONFIG:-/etc/clickhouse-server/config.xml}
+timeout=${CLICKHOUSE_START_TIMEOUT:-60}
+pidfile=$dir/clickhouse.pid
+
+running() {
+	[ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+answers() {
+	clickhouse-client --host 127.0.0.1 --port "$tcp_port" --query "SELECT 1" >/dev/null 2>&1
+}
+
+start() {
+	command -v clickhouse-server >/dev/null || {
+		echo "clickhouse-server not found: apt-get install clickhouse-server" >&2
+		exit 1
+	}
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	pidfile=$dir/clickhouse.pid
+	if running; then
+		answers && { echo "127.0.0.1:$tcp_port"; return; }
+		echo "clickhouse in $dir runs (pid $(cat "$pidfile")) but does not answer on 127.0.0.1:$tcp_port" >&2
+		exit 1
+	fi
+	if answers; then
+		echo "something already answers on 127.0.0.1:$tcp_port; set CLICKHOUSE_TCP_PORT to another port" >&2
+		exit 1
+	fi
+	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
+	# setsid: the server must outlive this script and not get the terminal's signals.
+	setsid clickhouse-server --config-file="$config" -- \
+		--path="$dir/data/" \
+		--tmp_path="$dir/tmp/" \
+		--user_files_path="$dir/user_files/" \
+		--format_schema_path="$dir/format_schemas/" \
+		--logger.log="$dir/clickhouse.log" \
+		--logger.errorlog="$dir/clickhouse.err.log" \
+		--tcp_port="$tcp_port" \
+		--http_port="$http_port" \
+		--interserver_http_port="$interserver_port" \
+		</dev/null >"$dir/stdout.log" 2>&1 &
+	echo $! >"$pidfile"
+	local waited=0
+	until answers; do
+		if ! running; then
+			echo "clickhouse-server exited during start-up; last lines of $dir/clickhouse.err.log:" >&2
+			tail -n 20 "$dir/clickhouse.err.log" "$dir/stdout.log" >&2 2>/dev/null || true
+			rm -f "$pidfile"
+			exit 1
+		fi
+		if [ "$waited" -ge $((timeout * 10)) ]; then
+			echo "clickhouse-server did not answer on 127.0.0.1:$tcp_port within ${timeout}s; see $dir/clickhouse.err.log" >&2
+			stop
+			exit 1
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	echo "127.0.0.1:$tcp_port"
+}
+
+stop() {
+	running || { rm -f "$pidfile"; return 0; }
+	local pid waited=0
+	pid=$(cat "$pidfile")
+	kill "$pid"
+	# A clean shutdown flushes parts; give it 30 s before forcing.
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$waited" -ge 300 ]; then
+			kill -9 "$pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	rm -f "$pidfile"
+}
+
+case $cmd in
+start) start ;;
+stop) stop ;;
+*) usage ;;
+esac

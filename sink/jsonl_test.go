@@ -1,0 +1,87 @@
+package sink
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+func TestJSONLRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	j, err := NewJSONL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several writers at once: every line must still be one whole object.
+	const writers = 8
+	want := map[string]*event.Event{}
+	wantAlerts := map[string]*event.Alert{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		evs, als := sampleEvents(w), sampleAlerts(w)
+		for _, e := range evs {
+			want[e.EventID] = e
+		}
+		for _, a := range als {
+			wantAlerts[a.AlertID] = a
+		}
+		wg.Go(func() {
+			if err := j.WriteEvents(context.Background(), evs); err != nil {
+				t.Error(err)
+			}
+			if err := j.WriteAlerts(context.Background(), als); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	gotEvents, gotAlerts := 0, 0
+	for sc.Scan() {
+		line := sc.Bytes()
+		// Alerts carry alert_id and no kind; try the alert shape first.
+		if a, err := event.DecodeAlert(line); err == nil {
+			gotAlerts++
+			if !reflect.DeepEqual(a, wantAlerts[a.AlertID]) {
+				t.Errorf("alert %s read back as %+v, want %+v", a.AlertID, a, wantAlerts[a.AlertID])
+			}
+			continue
+		}
+		e, err := event.DecodeEvent(line)
+		if err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		gotEvents++
+		if !reflect.DeepEqual(e, want[e.EventID]) {
+			t.Errorf("event %s read back as %+v, want %+v", e.EventID, e, want[e.EventID])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if gotEvents != len(want) || gotAlerts != len(wantAlerts) {
+		t.Errorf("read %d events and %d alerts, want %d and %d", gotEvents, gotAlerts, len(want), len(wantAlerts))
+	}
+}
+
+func TestNewJSONLUnwritablePath(t *testing.T) {
+	_, err := NewJSONL(filepath.Join(t.TempDir(), "missing-dir", "events.jsonl"))
+	if err == nil {
+		t.Fatal("NewJSONL succeeded in a directory that does not exist")
+	}
+}
