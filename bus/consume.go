@@ -164,7 +164,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		}
 		// Acks are fire-and-forget; a round trip makes sure the server has
 		// them before the next fetch, so WaitDrained sees them promptly.
-		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+		if err := b.nc.FlushTimeout(5 * time.Second); err != nil && !b.closed.Load() {
 			b.log.Warn("flush acks", "stream", stream, "durable", c.Durable, "err", err)
 		}
 		b.stats.consumed.Add(uint64(len(good)))

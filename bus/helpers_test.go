@@ -157,7 +157,7 @@ func (r *recorder) sorted() []string {
 
 // consumer runs ConsumeEvents in the background until the test ends or stop
 // is called; stop returns what ConsumeEvents returned.
-func consumer(t *testing.T, b *bus.Bus, c bus.ConsumerConfig, handle func(context.Context, []*event.Event) error) (stop func() error) {
+func consumer(t testing.TB, b *bus.Bus, c bus.ConsumerConfig, handle func(context.Context, []*event.Event) error) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
