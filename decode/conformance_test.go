@@ -1,7 +1,9 @@
 package decode
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -31,7 +33,7 @@ func collect(t testing.TB, cfg Config) (*Decoder, *[]*event.Event) {
 }
 
 // runScenario plays convs with the real go-sdk and decodes the recording.
-func runScenario(t *testing.T, convs []scenario.Conversation) ([]*event.Event, []scenario.LoggedMessage) {
+func runScenario(t *testing.T, convs []scenario.Conversation) ([]*event.Event, []scenario.LoggedMessage, Stats) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -51,7 +53,7 @@ func runScenario(t *testing.T, convs []scenario.Conversation) ([]*event.Event, [
 	recorded := res.Recorder.Recorded()
 	replay(t, recorded, d)
 	d.Finish(recorded[len(recorded)-1].Closed.Add(time.Second))
-	return *evs, logged
+	return *evs, logged, d.Stats()
 }
 
 // wireKey is what conformance compares of one message: what the SDK logged
@@ -70,7 +72,26 @@ func assertMatchesSDK(t *testing.T, evs []*event.Event, logged []scenario.Logged
 			got = append(got, wireKey(e.Direction, e.Method, e.JSONRPCID, e.ToolName, e.MsgType == event.MsgError))
 		}
 	}
+	// The SDK may log a response before the request it answers (HTTP+SSE
+	// answers on the stream before the POST returns), so responses take
+	// their method from the request with their id, wherever it was logged.
+	requests := map[string]scenario.LoggedMessage{}
 	for _, m := range logged {
+		var probe struct {
+			Method string `json:"method"`
+		}
+		if m.ID != "" && json.Unmarshal(m.Raw, &probe) == nil && probe.Method != "" {
+			requests[m.Direction+"|"+m.ID] = m
+		}
+	}
+	for _, m := range logged {
+		if m.Method == "" && m.ID != "" {
+			reqDir := event.DirClientToServer
+			if m.Direction == reqDir {
+				reqDir = event.DirServerToClient
+			}
+			m.Method, m.ToolName = requests[reqDir+"|"+m.ID].Method, requests[reqDir+"|"+m.ID].ToolName
+		}
 		want = append(want, wireKey(m.Direction, m.Method, m.ID, m.ToolName, m.IsError))
 	}
 	slices.Sort(got)
@@ -90,34 +111,64 @@ func byKind(evs []*event.Event, k event.Kind) []*event.Event {
 	return out
 }
 
+// The go-sdk at every protocol version it negotiates, SSE and JSON
+// responses, stateful and stateless servers: decoded message events equal
+// the SDK's own log one for one, and carry the session's identity.
 func TestGoSDKStreamableHTTPVersions(t *testing.T) {
-	for _, version := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"} {
-		for _, mode := range []struct {
-			name string
-			opts mcp.StreamableHTTPOptions
-		}{{"sse", mcp.StreamableHTTPOptions{}}, {"json", mcp.StreamableHTTPOptions{JSONResponse: true}}} {
-			t.Run(version+"/"+mode.name, func(t *testing.T) {
-				evs, logged := runScenario(t, []scenario.Conversation{{
+	type mode struct {
+		name string
+		opts mcp.StreamableHTTPOptions
+	}
+	modes := []mode{
+		{"sse", mcp.StreamableHTTPOptions{}},
+		{"json", mcp.StreamableHTTPOptions{JSONResponse: true}},
+		{"stateless-sse", mcp.StreamableHTTPOptions{Stateless: true}},
+		{"stateless-json", mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}},
+	}
+	// "" lets the SDK negotiate its latest revision, 2026-07-28, which
+	// only stateless servers offer.
+	for _, version := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", ""} {
+		for _, mode := range modes {
+			stateless := mode.opts.Stateless
+			t.Run(cmp.Or(version, "latest")+"/"+mode.name, func(t *testing.T) {
+				evs, logged, st := runScenario(t, []scenario.Conversation{{
 					Server: scenario.ServerSpec{Name: "files", Version: "1.4.0", As: netip.MustParseAddrPort("10.0.0.5:8080"),
 						Host: "files.corp.example:8080", Options: mode.opts},
 					Client: scenario.ClientSpec{Name: "agent", Version: "2.0", IP: netip.MustParseAddr("10.0.1.10"), ProtocolVersion: version},
 				}})
 				assertMatchesSDK(t, evs, logged)
+				wantVersion := version
+				if version == "" {
+					wantVersion = "2025-11-25" // a stateful server does not offer 2026-07-28
+					if stateless {
+						wantVersion = "2026-07-28"
+					}
+				}
 				for _, e := range byKind(evs, event.KindMessage) {
-					if e.ServerKey != "http://files.corp.example:8080/mcp" || e.SessionID == "" || e.ClientName != "agent" {
+					// server/discover probes are sessionless by design.
+					sessionless := stateless || e.Method == "server/discover"
+					if e.ServerKey != "http://files.corp.example:8080/mcp" || (e.SessionID == "") != sessionless || e.ClientName != "agent" {
 						t.Errorf("%s %s: server_key %q session %q client %q", e.Direction, e.Method, e.ServerKey, e.SessionID, e.ClientName)
 					}
-					if e.Method != "initialize" && (e.ProtocolVersion != version || e.ServerName != "files") {
-						t.Errorf("%s %s: protocol %q server %q, want %s files", e.Direction, e.Method, e.ProtocolVersion, e.ServerName, version)
+					if e.Method != "initialize" && e.Method != "server/discover" && (e.ProtocolVersion != wantVersion || e.ServerName != "files") {
+						t.Errorf("%s %s: protocol %q server %q, want %s files", e.Direction, e.Method, e.ProtocolVersion, e.ServerName, wantVersion)
 					}
 				}
-				sessions := byKind(evs, event.KindSession)
-				if len(sessions) != 1 {
-					t.Fatalf("%d session events, want 1", len(sessions))
+				if st.HeaderMismatch != 0 || st.Unmatched != 0 || st.Malformed != 0 {
+					t.Errorf("stats: %+v", st)
 				}
-				s := sessions[0]
-				if s.EndReason != event.EndDelete || s.ToolCalls != 2 || !slices.Equal(s.ToolsCalled, []string{"read_file", "search_docs"}) {
-					t.Errorf("session: end %q, tool calls %d %v", s.EndReason, s.ToolCalls, s.ToolsCalled)
+				var sessions []string
+				for _, s := range byKind(evs, event.KindSession) {
+					if s.ToolCalls > 0 {
+						sessions = append(sessions, fmt.Sprintf("%s %d %v", s.EndReason, s.ToolCalls, s.ToolsCalled))
+					}
+				}
+				want := "delete 2 [read_file search_docs]"
+				if stateless {
+					want = "input-end 2 [read_file search_docs]"
+				}
+				if len(sessions) != 1 || sessions[0] != want {
+					t.Errorf("sessions with tool calls: %q, want [%q]", sessions, want)
 				}
 			})
 		}

@@ -92,13 +92,14 @@ type exchange struct {
 	registration                                bool
 	// msgs are the request's JSON-RPC messages, emitted once the response
 	// status (and, for initialize, the session id) is known.
-	msgs    []message
-	flushed bool
-	status  int
-	mcp     bool
-	sess    *session
-	next    int // index of the next message event of this exchange
-	manif   int // index of the next manifest event of this exchange
+	msgs     []message
+	flushed  bool // messages and auth events emitted
+	msgsDone bool // messages emitted
+	status   int
+	mcp      bool
+	sess     *session
+	next     int // index of the next message event of this exchange
+	manif    int // index of the next manifest event of this exchange
 }
 
 func (d *Decoder) connFor(c *capture.Conn) *connState {
@@ -117,6 +118,14 @@ func (d *Decoder) Request(req *capture.Request) {
 	cs := d.connFor(req.Conn)
 	ex := d.newExchange(cs, req)
 	cs.open[req.Seq] = ex
+	if s := d.legacySession(ex); s != nil {
+		ex.sess = s
+		d.attach(s, cs)
+		if len(s.waiting) >= d.cfg.MaxPendingPerSession {
+			d.flushWaiting(s)
+		}
+		s.waiting = append(s.waiting, ex)
+	}
 }
 
 func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
@@ -438,13 +447,17 @@ func (d *Decoder) flushRequest(ex *exchange, resp *capture.Response) {
 		return
 	}
 	ex.flushed = true
-	if ex.mcp {
+	if ex.mcp && !ex.msgsDone {
 		d.flushMessages(ex)
 	}
 	d.authEvents(ex, resp)
 }
 
+// flushMessages emits the request's messages. Normally that waits for the
+// response; a legacy POST's messages go out earlier when their answer
+// overtakes the POST's 202 on the SSE stream (see flushWaiting).
 func (d *Decoder) flushMessages(ex *exchange) {
+	ex.msgsDone = true
 	d.stats.MCPExchanges++
 	if ex.sess == nil {
 		d.bind(ex)
@@ -483,8 +496,24 @@ func (d *Decoder) checkHeaders(ex *exchange, m *message) {
 	}
 }
 
+// flushWaiting emits the messages of the session's POSTs still waiting for
+// their HTTP response: on HTTP+SSE the server may answer on the stream
+// before it answers the POST, and requests must precede their responses.
+func (d *Decoder) flushWaiting(s *session) {
+	for _, ex := range s.waiting {
+		if !ex.msgsDone {
+			d.flushMessages(ex)
+		}
+	}
+	clear(s.waiting)
+	s.waiting = s.waiting[:0]
+}
+
 // serverMessages emits what the server sent on an exchange.
 func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time) {
+	if ex.sess != nil {
+		d.flushWaiting(ex.sess)
+	}
 	for i := range msgs {
 		if msgs[i].jsonrpc {
 			d.message(ex, &msgs[i], event.DirServerToClient, ts)

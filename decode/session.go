@@ -41,6 +41,8 @@ type session struct {
 	closedAt time.Time
 	elem     *list.Element
 	conns    map[uint64]bool // open connections carrying the session
+	// waiting are legacy POSTs whose messages await their HTTP response.
+	waiting []*exchange
 
 	protocolVersion                              string
 	clientName, clientVersion                    string
