@@ -1,0 +1,130 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// changeDetector tracks the value expression per key (group_by). Without
+// across, it alerts when a key's value differs from the value seen before.
+// With across (a field such as client_address), it alerts when the value
+// one across-entity sees differs from the value another one saw for the
+// same key within the window: the server tells two clients different
+// things at the same time.
+type changeDetector struct {
+	rule    *Rule
+	maxSize int
+	keys    *groups[*changeState]
+	dropped uint64
+}
+
+type changeState struct {
+	last   observed            // without across
+	across map[string]observed // with across, by across value
+}
+
+type observed struct {
+	value any
+	text  string // canonical JSON of value, for comparison
+	id    string
+	ts    time.Time
+}
+
+func newChangeDetector(cfg Config, r *Rule) *changeDetector {
+	return &changeDetector{rule: r, maxSize: cfg.MaxEventsPerGroup, keys: newGroups[*changeState](cfg.MaxGroupsPerRule)}
+}
+
+func (d *changeDetector) observe(c *evalCtx) []candidate {
+	r := d.rule
+	v, err := c.run(r.value)
+	if err != nil {
+		c.rule.stats.EvalErrors++
+		return nil
+	}
+	text, err := canonicalJSON(v)
+	if err != nil || text == `""` || text == "null" {
+		return nil // no value is not a changed value
+	}
+	cur := observed{value: v, text: text, id: c.ev.EventID, ts: c.ev.TS}
+	key := c.groupKey(r.GroupBy)
+	st, ok := d.keys.get(key)
+	if !ok {
+		st = &changeState{}
+		if r.Across != "" {
+			st.across = map[string]observed{}
+		}
+		d.keys.put(key, st)
+	}
+	if r.Across == "" {
+		prev := st.last
+		st.last = cur
+		if prev.text == "" || prev.text == cur.text {
+			return nil
+		}
+		return d.changed(c, key, prev, cur, nil)
+	}
+
+	who := format(c.fieldValue(r.Across))
+	others := make([]string, 0, len(st.across))
+	for other := range st.across {
+		others = append(others, other)
+	}
+	sort.Strings(others) // alert order must not depend on map order
+	var out []candidate
+	for _, other := range others {
+		prev := st.across[other]
+		if !prev.ts.After(cur.ts.Add(-r.Window)) {
+			delete(st.across, other)
+			continue
+		}
+		if other != who && prev.text != cur.text {
+			out = append(out, d.changed(c, key+"\x00"+prev.text+"\x00"+cur.text, prev, cur, map[string]string{
+				"other_" + r.Across: other,
+			})...)
+		}
+	}
+	if _, known := st.across[who]; !known && len(st.across) >= d.maxSize {
+		d.dropped++
+		return out
+	}
+	st.across[who] = cur
+	return out
+}
+
+// changed builds the candidate for prev → cur if changed_when agrees.
+func (d *changeDetector) changed(c *evalCtx, group string, prev, cur observed, attrs map[string]string) []candidate {
+	vars := alertVars{previous: prev.value, current: cur.value, first: prev.ts, last: cur.ts}
+	if d.rule.changedWhen != nil {
+		c.setVars(&vars)
+		ok, err := c.run(d.rule.changedWhen)
+		if err != nil {
+			c.rule.stats.EvalErrors++
+			return nil
+		}
+		if !ok.(bool) {
+			return nil
+		}
+	}
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs["previous"], attrs["current"] = format(prev.value), format(cur.value)
+	vars.attrs = attrs
+	return []candidate{{group: group, evidence: []string{prev.id, cur.id}, vars: vars}}
+}
+
+// canonicalJSON renders a value so that equal values compare equal: maps
+// with sorted keys.
+func canonicalJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode change value: %w", err)
+	}
+	return string(b), nil
+}
+
+func (d *changeDetector) state() detectorState {
+	return detectorState{groups: d.keys.len(), evicted: d.keys.evicted, dropped: d.dropped}
+}

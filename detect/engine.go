@@ -1,0 +1,397 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// Config bounds the engine's state.
+type Config struct {
+	// MaxGroupsPerRule caps the groups (threshold windows, seen values,
+	// last values, suppression marks) each rule keeps; the least recently
+	// updated group is evicted beyond it. Default 100000.
+	MaxGroupsPerRule int
+	// MaxEventsPerGroup caps the entries of one threshold window and the
+	// clients one change rule compares per key. Default 10000.
+	MaxEventsPerGroup int
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{MaxGroupsPerRule: 100_000, MaxEventsPerGroup: 10_000}
+}
+
+// Validate checks the limits.
+func (c Config) Validate() error {
+	if c.MaxGroupsPerRule <= 0 {
+		return fmt.Errorf("detect config: MaxGroupsPerRule %d, want > 0", c.MaxGroupsPerRule)
+	}
+	if c.MaxEventsPerGroup <= 0 {
+		return fmt.Errorf("detect config: MaxEventsPerGroup %d, want > 0", c.MaxEventsPerGroup)
+	}
+	return nil
+}
+
+// Engine runs rules over events. It is safe for concurrent use; Process
+// calls are serialized because rule state depends on event order.
+type Engine struct {
+	cfg    Config
+	schema *schema
+	allow  atomic.Pointer[Allowlist]
+
+	mu     sync.Mutex // guards everything below
+	rules  []*ruleRunner
+	uses   []*field // event fields any rule expression reads
+	vm     vm.VM
+	events uint64
+}
+
+// detector is the type-specific part of a rule: it sees the events that
+// matched the condition and says which of them raise an alert.
+type detector interface {
+	observe(c *evalCtx) []candidate
+	state() detectorState
+}
+
+// detectorState is what a detector holds and what its bounds cost.
+type detectorState struct {
+	groups  int
+	evicted uint64
+	dropped uint64
+}
+
+// candidate is an alert before suppression and rendering.
+type candidate struct {
+	group    string
+	evidence []string
+	vars     alertVars
+}
+
+// alertVars are the rule-type-specific values of an alert.
+type alertVars struct {
+	count       float64
+	window      time.Duration
+	first, last time.Time
+	previous    any
+	current     any
+	baseline    float64
+	attrs       map[string]string // type-specific attributes: value, previous, current
+}
+
+type ruleRunner struct {
+	rule     *Rule
+	det      detector
+	suppress *groups[time.Time]
+	stats    RuleStats
+}
+
+// RuleStats are the counters of one rule.
+type RuleStats struct {
+	Matched    uint64 // events that matched the condition
+	Alerts     uint64
+	Suppressed uint64 // alerts withheld by suppress
+	EvalErrors uint64 // expression errors at run time; the event is skipped
+	Groups     int    // groups held now
+	// GroupsEvicted counts groups dropped by MaxGroupsPerRule.
+	GroupsEvicted uint64
+	// EntriesDropped counts threshold window entries dropped by
+	// MaxEventsPerGroup, and late events older than their group's window.
+	EntriesDropped uint64
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Events uint64
+	Rules  map[string]RuleStats
+}
+
+// NewEngine builds an engine over compiled rules. Zero Config fields take
+// their defaults; allow may be nil (no allowlist configured).
+func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
+	def := DefaultConfig()
+	if cfg.MaxGroupsPerRule == 0 {
+		cfg.MaxGroupsPerRule = def.MaxGroupsPerRule
+	}
+	if cfg.MaxEventsPerGroup == 0 {
+		cfg.MaxEventsPerGroup = def.MaxEventsPerGroup
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, schema: newSchema()}
+	e.allow.Store(allow)
+	used := map[string]bool{}
+	var errs []error
+	for _, r := range rules {
+		if r.cond == nil {
+			errs = append(errs, fmt.Errorf("rule %q was not compiled by LoadRules", r.ID))
+			continue
+		}
+		det, err := newDetector(cfg, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: rule %q: %w", r.Source, r.ID, err))
+			continue
+		}
+		e.rules = append(e.rules, &ruleRunner{rule: r, det: det, suppress: newGroups[time.Time](cfg.MaxGroupsPerRule)})
+		for _, n := range r.uses {
+			if !used[n] {
+				used[n] = true
+				e.uses = append(e.uses, e.schema.fields[n])
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+func newDetector(cfg Config, r *Rule) (detector, error) {
+	switch r.Type {
+	case TypeMatch:
+		return newMatchDetector(cfg, r), nil
+	case TypeNewValue:
+		return newNewValueDetector(cfg, r), nil
+	case TypeThreshold:
+		return newThresholdDetector(cfg, r)
+	case TypeChange:
+		return newChangeDetector(cfg, r), nil
+	}
+	return nil, fmt.Errorf("unknown type %q", r.Type)
+}
+
+// SetAllowlist replaces the allowlist; nil removes it. Events processed
+// after the call see the new one.
+func (e *Engine) SetAllowlist(a *Allowlist) { e.allow.Store(a) }
+
+// Process runs every rule over ev and returns the alerts it raises, in rule
+// order. Events should arrive in roughly ts order; windows tolerate
+// reordering within their length.
+func (e *Engine) Process(ev *event.Event) []*event.Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events++
+	c := e.newEvalCtx(ev)
+	var alerts []*event.Alert
+	for _, rr := range e.rules {
+		ok, err := c.run(rr.rule.cond)
+		if err != nil {
+			rr.stats.EvalErrors++
+			continue
+		}
+		if !ok.(bool) {
+			continue
+		}
+		rr.stats.Matched++
+		c.rule = rr
+		for _, cand := range rr.det.observe(c) {
+			if rr.suppressed(ev.TS, cand.group) {
+				rr.stats.Suppressed++
+				continue
+			}
+			a, err := c.alert(cand)
+			if err != nil {
+				rr.stats.EvalErrors++
+				continue
+			}
+			rr.stats.Alerts++
+			alerts = append(alerts, a)
+		}
+	}
+	return alerts
+}
+
+// suppressed reports whether group alerted less than rule.Suppress ago,
+// and marks it alerted now if not.
+func (rr *ruleRunner) suppressed(ts time.Time, group string) bool {
+	if rr.rule.Suppress == 0 {
+		return false
+	}
+	if last, ok := rr.suppress.get(group); ok && ts.Sub(last) < rr.rule.Suppress && !ts.Before(last) {
+		return true
+	}
+	rr.suppress.put(group, ts)
+	return false
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := Stats{Events: e.events, Rules: make(map[string]RuleStats, len(e.rules))}
+	for _, rr := range e.rules {
+		st := rr.stats
+		ds := rr.det.state()
+		st.Groups = ds.groups
+		st.GroupsEvicted = ds.evicted + rr.suppress.evicted
+		st.EntriesDropped = ds.dropped
+		s.Rules[rr.rule.ID] = st
+	}
+	return s
+}
+
+// evalCtx is one event under evaluation.
+type evalCtx struct {
+	e     *Engine
+	ev    *event.Event
+	env   map[string]any
+	allow *Allowlist
+	rule  *ruleRunner
+	subj  *subject
+}
+
+func (e *Engine) newEvalCtx(ev *event.Event) *evalCtx {
+	c := &evalCtx{e: e, ev: ev, allow: e.allow.Load()}
+	env := make(map[string]any, len(e.uses)+len(alertVarNames)+4)
+	for _, f := range e.uses {
+		env[f.name] = f.value(ev)
+	}
+	env[fnHasAllowlist] = func() bool { return c.allow != nil }
+	env[fnAllowlisted] = func() bool { return c.allow.match(c.subject()) != nil }
+	env[fnPinnedManifest] = func() string { p, _ := c.allow.pinOf(c.subject()); return p.Manifest }
+	env[fnPinnedTools] = func() []string { p, _ := c.allow.pinOf(c.subject()); return p.Tools }
+	c.env = env
+	return c
+}
+
+func (c *evalCtx) subject() *subject {
+	if c.subj == nil {
+		s := subjectOfEvent(c.ev)
+		c.subj = &s
+	}
+	return c.subj
+}
+
+func (c *evalCtx) run(p *vm.Program) (any, error) {
+	return c.e.vm.Run(p, c.env)
+}
+
+// fieldValue returns an event field by schema name.
+func (c *evalCtx) fieldValue(name string) any {
+	return c.e.schema.fields[name].value(c.ev)
+}
+
+// groupKey joins the values of fields into a group key.
+func (c *evalCtx) groupKey(fields []string) string {
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = format(c.fieldValue(f))
+	}
+	return strings.Join(parts, "\x00")
+}
+
+// setVars makes the alert variables visible to attribute expressions.
+func (c *evalCtx) setVars(v *alertVars) {
+	c.env[varCount] = v.count
+	c.env[varWindow] = formatDuration(v.window)
+	c.env[varPrevious] = v.previous
+	c.env[varCurrent] = v.current
+	c.env[varBaseline] = v.baseline
+}
+
+// alert renders a candidate of the current rule.
+func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
+	r := c.rule.rule
+	ev := c.ev
+	a := &event.Alert{
+		Schema:   event.SchemaVersion,
+		TS:       ev.TS,
+		RuleID:   r.ID,
+		RuleName: r.Name,
+		Severity: r.Severity,
+		Category: r.Category,
+		Count:    int64(cand.vars.count),
+		WindowS:  cand.vars.window.Seconds(),
+	}
+	// A threshold alert speaks for many events; only its group fields are
+	// the same for all of them.
+	subjectFields := []string{"server_key", "client_address", "session_id", "tool_name"}
+	if r.Type == TypeThreshold {
+		subjectFields = r.GroupBy
+	}
+	for _, f := range subjectFields {
+		v := format(c.fieldValue(f))
+		switch f {
+		case "server_key":
+			a.ServerKey = v
+		case "client_address":
+			a.ClientAddress = v
+		case "session_id":
+			a.SessionID = v
+		case "tool_name":
+			a.ToolName = v
+		}
+	}
+	if !cand.vars.first.IsZero() {
+		first, last := cand.vars.first.UTC(), cand.vars.last.UTC()
+		a.FirstSeen, a.LastSeen = &first, &last
+	}
+	evidence := cand.evidence
+	if len(evidence) > event.MaxEvidence {
+		evidence = evidence[len(evidence)-event.MaxEvidence:]
+	}
+	a.EvidenceEventIDs = evidence
+
+	attrs := map[string]string{}
+	if len(r.MITRE) > 0 {
+		attrs["mitre"] = strings.Join(r.MITRE, ",")
+	}
+	for k, v := range cand.vars.attrs {
+		attrs[k] = v
+	}
+	c.setVars(&cand.vars)
+	for _, at := range r.attrs {
+		v, err := c.run(at.prog)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q attribute %q: %w", r.ID, at.name, err)
+		}
+		attrs[at.name] = format(v)
+	}
+	if len(attrs) > 0 {
+		a.Attributes = attrs
+	}
+	a.Summary = c.summary(r, attrs)
+	a.AlertID = event.NewID(append([]string{"alert", r.ID, cand.group}, evidence...)...)
+	return a, nil
+}
+
+// summary fills the {name} placeholders of the rule's summary from the
+// alert's attributes, the alert variables and the event fields.
+func (c *evalCtx) summary(r *Rule, attrs map[string]string) string {
+	if r.Summary == "" {
+		return r.Name + ": " + c.ev.ServerKey
+	}
+	return placeholder.ReplaceAllStringFunc(r.Summary, func(m string) string {
+		name := m[1 : len(m)-1]
+		if v, ok := attrs[name]; ok {
+			return v
+		}
+		if v, ok := c.env[name]; ok && contains(alertVarNames, name) {
+			return format(v)
+		}
+		return format(c.fieldValue(name))
+	})
+}
+
+// formatDuration prints 5m rather than 5m0s.
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -1,0 +1,271 @@
+package detect
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// exprTool is event.Tool as rule expressions see it: schema names via expr
+// tags. The conversion exprTool(t) stops compiling if event.Tool changes
+// shape, which is the point.
+type exprTool struct {
+	Name        string `expr:"name"`
+	Hash        string `expr:"hash"`
+	Description string `expr:"description"`
+	ReadOnly    bool   `expr:"read_only"`
+	Destructive bool   `expr:"destructive"`
+}
+
+// field is one event field addressable by its schema name.
+type field struct {
+	name  string
+	index []int
+	// zero is the value of the field's expression type, for type checking.
+	zero any
+}
+
+// value returns the field of ev as rule expressions see it: Kind as string,
+// nil times as the zero time, tools with schema names.
+func (f *field) value(ev *event.Event) any {
+	v := reflect.ValueOf(ev).Elem().FieldByIndex(f.index)
+	switch x := v.Interface().(type) {
+	case event.Kind:
+		return string(x)
+	case *time.Time:
+		if x == nil {
+			return time.Time{}
+		}
+		return *x
+	case []event.Tool:
+		tools := make([]exprTool, len(x))
+		for i, t := range x {
+			tools[i] = exprTool(t)
+		}
+		return tools
+	default:
+		return x
+	}
+}
+
+// schema is the table of event fields by schema (JSON) name.
+type schema struct {
+	fields map[string]*field
+}
+
+func newSchema() *schema {
+	s := &schema{fields: map[string]*field{}}
+	t := reflect.TypeFor[event.Event]()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		f := &field{name: name, index: sf.Index}
+		f.zero = f.value(&event.Event{})
+		s.fields[name] = f
+	}
+	return s
+}
+
+// names returns the schema names, sorted, for error messages.
+func (s *schema) names() []string {
+	out := make([]string, 0, len(s.fields))
+	for n := range s.fields {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Variables that are not event fields. The allowlist functions are bound to
+// the event under evaluation; the alert variables are set only when alert
+// attributes and summaries are built (and for change rules' `changed_when`).
+const (
+	fnAllowlisted    = "allowlisted"
+	fnHasAllowlist   = "has_allowlist"
+	fnPinnedManifest = "pinned_manifest"
+	fnPinnedTools    = "pinned_tools"
+
+	varCount    = "count"
+	varWindow   = "window"
+	varPrevious = "previous"
+	varCurrent  = "current"
+	varBaseline = "baseline"
+)
+
+// alertVars are the variables of an alert being built.
+var alertVarNames = []string{varCount, varWindow, varPrevious, varCurrent, varBaseline}
+
+// declaration returns the environment rule expressions are type-checked
+// against: every event field, the allowlist functions and the alert
+// variables.
+func (s *schema) declaration() map[string]any {
+	env := make(map[string]any, len(s.fields)+8)
+	for n, f := range s.fields {
+		env[n] = f.zero
+	}
+	env[fnAllowlisted] = func() bool { return false }
+	env[fnHasAllowlist] = func() bool { return false }
+	env[fnPinnedManifest] = func() string { return "" }
+	env[fnPinnedTools] = func() []string { return nil }
+	env[varCount] = float64(0)
+	env[varWindow] = ""
+	env[varBaseline] = float64(0)
+	// previous and current hold whatever a change rule's value expression
+	// yields, so they are untyped.
+	env[varPrevious] = nil
+	env[varCurrent] = nil
+	return env
+}
+
+// exprOptions are the compile options shared by every rule expression.
+func (s *schema) exprOptions() []expr.Option {
+	return []expr.Option{
+		expr.Env(s.declaration()),
+		// Rules run on event time; the wall clock would make replays differ.
+		expr.DisableBuiltin("now"),
+		expr.Function("loopback", loopbackFn, new(func(string) bool)),
+		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
+		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool)),
+		expr.Function("url_host", urlHostFn, new(func(string) string)),
+	}
+}
+
+// identifiers returns the names an expression refers to that are event
+// fields, so an evaluation environment carries only what is used.
+func (s *schema) identifiers(src string) []string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil // the compile step reports it
+	}
+	c := &identCollector{schema: s, seen: map[string]bool{}}
+	ast.Walk(&tree.Node, c)
+	return c.names
+}
+
+type identCollector struct {
+	schema *schema
+	seen   map[string]bool
+	names  []string
+}
+
+func (c *identCollector) Visit(node *ast.Node) {
+	id, ok := (*node).(*ast.IdentifierNode)
+	if !ok || c.seen[id.Value] || c.schema.fields[id.Value] == nil {
+		return
+	}
+	c.seen[id.Value] = true
+	c.names = append(c.names, id.Value)
+}
+
+// format renders a field or variable value as alert text: lists joined by
+// commas, times in RFC 3339.
+func format(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []string:
+		return strings.Join(x, ",")
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return x.UTC().Format(time.RFC3339Nano)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = format(p)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func loopbackFn(params ...any) (any, error) {
+	return isLoopback(params[0].(string)), nil
+}
+
+// isLoopback reports whether an address or host name is the local host.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+func inCIDRFn(params ...any) (any, error) {
+	addr, cidr := params[0].(string), params[1].(string)
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("in_cidr: %w", err)
+	}
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && prefix.Contains(ip.Unmap()), nil
+}
+
+func urlHostFn(params ...any) (any, error) {
+	u, err := url.Parse(params[0].(string))
+	if err != nil {
+		return "", nil
+	}
+	return u.Hostname(), nil
+}
+
+// audienceNamesFn reports whether a token audience names the server: the
+// server_key itself, or a prefix of it ending at a path boundary (RFC 8707
+// lets the resource be the origin or any parent path), compared without a
+// trailing slash and with scheme and host case-folded.
+func audienceNamesFn(params ...any) (any, error) {
+	aud, serverKey := params[0].([]string), params[1].(string)
+	key := canonicalURL(serverKey)
+	for _, a := range aud {
+		a = canonicalURL(a)
+		if a == key || strings.HasPrefix(key, a+"/") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// canonicalURL folds the case of scheme and host, drops default ports and a
+// trailing slash, so equal endpoints compare equal.
+func canonicalURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return strings.TrimSuffix(s, "/")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	switch {
+	case port != "":
+		u.Host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"):
+		u.Host = "[" + host + "]"
+	default:
+		u.Host = host
+	}
+	return strings.TrimSuffix(u.String(), "/")
+}
