@@ -1,0 +1,369 @@
+package logtap
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/capture"
+)
+
+// exchange is one logged HTTP exchange, parsed but not yet handed on.
+type exchange struct {
+	line int
+	off  int64
+	// conn names the connection the log says the exchange was on; "" when
+	// it names none.
+	conn           string
+	client, server netip.AddrPort
+	req            capture.Request // Conn, Seq and body fields are set on delivery
+	reqBody        body
+	resp           *capture.Response // nil when the log holds no response
+	respBody       body
+}
+
+// parser turns raw records of one format into exchanges.
+type parser interface {
+	// parse returns the exchanges the record completes (Envoy streamed
+	// segments complete one only now and then).
+	parse(rec rawRecord) ([]*exchange, error)
+	// flush returns the exchanges still being assembled, at end of input.
+	flush() []*exchange
+	// pending is where the first record of the oldest exchange still
+	// being assembled starts: a checkpoint must not pass it.
+	pending() (position, bool)
+}
+
+// Stats counts what a Reader (or Follow) read, handed on and skipped.
+type Stats struct {
+	Records    int64 // JSON records read (tap traces or segments, HAR entries, log lines)
+	Exchanges  int64 // exchanges handed to the Handler
+	BadRecords int64 // records skipped, each reported through OnBadRecord
+	// Oversize counts records skipped for MaxRecordBytes (also in
+	// BadRecords).
+	Oversize int64
+	// Ignored counts well-formed records that are not HTTP exchanges
+	// (Envoy socket traces).
+	Ignored int64
+	// BodiesTruncated counts bodies handed on flagged Truncated: cut by
+	// MaxBodyBytes, by the proxy's own buffer limit, or header-only.
+	BodiesTruncated int64
+	// Untimed counts exchanges whose record had no time of its own; they
+	// got the previous record's.
+	Untimed       int64
+	SSEEvents     int64
+	SSEIncomplete int64 // event-stream bodies that ended inside an event
+	Conns         int64 // synthetic connections opened
+	ConnsEvicted  int64 // ended early for MaxConns
+	// TracesEvicted counts Envoy streamed traces handed on unfinished for
+	// MaxOpenTraces.
+	TracesEvicted int64
+	// Rotations and Truncations count file switches seen by Follow.
+	Rotations, Truncations int64
+}
+
+// counters are Stats updated by the reading goroutine and read by Stats()
+// from any other.
+type counters struct {
+	records, exchanges, bad, oversize, ignored, bodiesTruncated, untimed atomic.Int64
+	sseEvents, sseIncomplete, conns, connsEvicted, tracesEvicted         atomic.Int64
+	rotations, truncations                                               atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Records: c.records.Load(), Exchanges: c.exchanges.Load(), BadRecords: c.bad.Load(),
+		Oversize: c.oversize.Load(), Ignored: c.ignored.Load(), BodiesTruncated: c.bodiesTruncated.Load(),
+		Untimed: c.untimed.Load(), SSEEvents: c.sseEvents.Load(), SSEIncomplete: c.sseIncomplete.Load(),
+		Conns: c.conns.Load(), ConnsEvicted: c.connsEvicted.Load(), TracesEvicted: c.tracesEvicted.Load(),
+		Rotations: c.rotations.Load(), Truncations: c.truncations.Load(),
+	}
+}
+
+// Reader reads one log input from start to end.
+type Reader struct {
+	name string
+	src  io.Reader
+	st   *state
+}
+
+// NewReader returns a Reader of r; name is used in error reports and
+// should be the file name. cfg is checked by Run.
+func NewReader(cfg Config, name string, r io.Reader) *Reader {
+	return &Reader{name: name, src: r, st: newState(cfg.withDefaults(), cfg)}
+}
+
+// Run feeds every record of the input, in order, to h and ends every
+// connection (capture.ConnEndInputEnd) when the input ends or ctx is
+// cancelled. Bad records are counted and reported, never returned; the
+// error is a bad Config, a read error or ctx's.
+func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
+	if err := r.st.orig.Validate(); err != nil {
+		return err
+	}
+	r.st.h = h
+	err := r.st.read(ctx, r.name, r.src, position{line: 1}, nil)
+	r.st.endAll(capture.ConnEndInputEnd)
+	return err
+}
+
+// Stats returns a snapshot of the counters; it may be called while Run is
+// going.
+func (r *Reader) Stats() Stats { return r.st.stats.snapshot() }
+
+// position is where a record starts or ends in an input.
+type position struct {
+	line int
+	off  int64
+}
+
+// state is what reading keeps across records, and across files for
+// Follow: connections, the log clock, the counters.
+type state struct {
+	cfg  Config // with defaults
+	orig Config // as given, for Validate
+	h    capture.Handler
+	// gen numbers the files Follow reads (rotations, truncations) so that
+	// Conn IDs from equal offsets of different files differ.
+	gen    uint64
+	parser parser
+	conns  map[string]*conn
+	lru    *list.List // of *conn, least recently used first
+	now    time.Time  // latest log time seen
+	swept  time.Time
+	stats  counters
+}
+
+// conn is a synthetic connection.
+type conn struct {
+	key                string
+	c                  capture.Conn
+	seq                int
+	last               time.Time
+	bytesC2S, bytesS2C int64
+	elem               *list.Element
+}
+
+func newState(cfg, orig Config) *state {
+	st := &state{cfg: cfg, orig: orig, conns: map[string]*conn{}, lru: list.New()}
+	switch cfg.Format {
+	case FormatEnvoyTap:
+		st.parser = newEnvoyParser(st)
+	case FormatHAR:
+		st.parser = harParser{}
+	default:
+		st.parser = &accessLogParser{fields: cfg.AccessLogFields}
+	}
+	return st
+}
+
+// harPath is where HAR entries are: {"log": {"entries": [...]}}.
+var harPath = []string{"log", "entries"}
+
+// read hands on every record of src, which starts at pos. done, when set,
+// is called after each record with the position a restart may resume from.
+func (st *state) read(ctx context.Context, name string, src io.Reader, pos position, done func(position) error) error {
+	var path []string
+	if st.cfg.Format == FormatHAR {
+		path = harPath
+	}
+	sp := newSplitter(src, st.cfg.MaxRecordBytes, path...)
+	sp.line, sp.off = pos.line, pos.off
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := sp.next()
+		if err == io.EOF {
+			for _, ex := range st.parser.flush() {
+				st.deliver(ex)
+			}
+			if st.cfg.Format == FormatHAR && !sp.found {
+				return fmt.Errorf("read %s: no log.entries array: not a HAR file", name)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s:%d: %w", name, sp.line, err)
+		}
+		st.stats.records.Add(1)
+		if rec.err != nil {
+			st.bad(name, rec, rec.err)
+		} else if exs, err := st.parser.parse(rec); err != nil {
+			st.bad(name, rec, err)
+		} else {
+			for _, ex := range exs {
+				st.deliver(ex)
+			}
+		}
+		if done != nil {
+			resume := position{line: sp.line, off: rec.end}
+			if p, ok := st.parser.pending(); ok && p.off < resume.off {
+				resume = p // an unfinished trace pins the checkpoint
+			}
+			if err := done(resume); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (st *state) bad(name string, rec rawRecord, err error) {
+	st.stats.bad.Add(1)
+	if err == errTooLarge {
+		st.stats.oversize.Add(1)
+		err = fmt.Errorf("%w (%d bytes, cap %d)", errTooLarge, rec.size, st.cfg.MaxRecordBytes)
+	}
+	if st.cfg.OnBadRecord != nil {
+		st.cfg.OnBadRecord(BadRecord{Name: name, Line: rec.line, Offset: rec.off, Err: err})
+	}
+}
+
+// deliver hands one exchange to the Handler the way the packet engine
+// would: Request, Response, its SSE events, ResponseEnd.
+func (st *state) deliver(ex *exchange) {
+	st.stamp(ex)
+	st.advance(ex.req.Time)
+	c := st.connFor(ex)
+	req := ex.req
+	req.Conn, req.Seq = &c.c, c.seq
+	c.seq++
+	req.Body, req.BodyLen, req.Truncated = ex.reqBody.decoded(req.Header, st.cfg.MaxBodyBytes)
+	st.countTruncated(req.Truncated)
+	c.bytesC2S += req.BodyLen
+	c.last = req.End
+	st.stats.exchanges.Add(1)
+	st.h.Request(&req)
+	if ex.resp == nil {
+		return
+	}
+	resp := *ex.resp
+	resp.Conn, resp.Seq = &c.c, req.Seq
+	b, n, cut := ex.respBody.decoded(resp.Header, st.cfg.MaxBodyBytes)
+	resp.BodyLen, resp.Truncated = n, cut
+	st.countTruncated(cut)
+	c.bytesS2C += n
+	c.last = resp.End
+	if !resp.EventStream {
+		resp.Body = b
+		st.h.Response(&req, &resp)
+	} else {
+		st.h.Response(&req, &resp)
+		incomplete := parseSSE(b, int(st.cfg.MaxBodyBytes), resp.End, func(ev *capture.SSEEvent) {
+			st.stats.sseEvents.Add(1)
+			st.h.SSEEvent(&req, &resp, ev)
+		})
+		if incomplete {
+			st.stats.sseIncomplete.Add(1)
+		}
+	}
+	st.h.ResponseEnd(&req, &resp)
+}
+
+func (st *state) countTruncated(t bool) {
+	if t {
+		st.stats.bodiesTruncated.Add(1)
+	}
+}
+
+// stamp fills the times a record lacks from the log clock, so time never
+// stands still at zero for decode's idle sweeps.
+func (st *state) stamp(ex *exchange) {
+	if ex.req.Time.IsZero() {
+		st.stats.untimed.Add(1)
+		ex.req.Time = st.now
+	}
+	fill := func(t *time.Time, from time.Time) {
+		if t.IsZero() || t.Before(from) {
+			*t = from
+		}
+	}
+	fill(&ex.req.End, ex.req.Time)
+	if ex.resp != nil {
+		fill(&ex.resp.Time, ex.req.End)
+		fill(&ex.resp.End, ex.resp.Time)
+	}
+}
+
+// advance moves the log clock and ends connections idle for longer than
+// ConnIdleTimeout; it sweeps at most every eighth of the timeout.
+func (st *state) advance(t time.Time) {
+	if t.After(st.now) {
+		st.now = t
+	}
+	idle := st.cfg.ConnIdleTimeout
+	if st.now.Sub(st.swept) < idle/8 {
+		return
+	}
+	st.swept = st.now
+	for e := st.lru.Front(); e != nil; {
+		c := e.Value.(*conn)
+		e = e.Next()
+		if st.now.Sub(c.last) > idle {
+			st.end(c, capture.ConnEndIdle, c.last.Add(idle))
+		}
+	}
+}
+
+// connFor finds or opens the synthetic connection of an exchange: the one
+// the record names, else one per client address and server.
+func (st *state) connFor(ex *exchange) *conn {
+	key := ex.conn
+	server := ex.req.Host
+	if ex.server.IsValid() {
+		server = ex.server.String()
+	}
+	switch {
+	case key != "":
+	case ex.client.IsValid() && ex.client.Port() != 0:
+		key = "tcp|" + ex.client.String() + "|" + server
+	default:
+		key = "peer|" + ex.client.Addr().String() + "|" + server
+	}
+	if c := st.conns[key]; c != nil {
+		st.lru.MoveToBack(c.elem)
+		return c
+	}
+	if len(st.conns) >= st.cfg.MaxConns {
+		st.stats.connsEvicted.Add(1)
+		st.end(st.lru.Front().Value.(*conn), capture.ConnEndEvicted, ex.req.Time)
+	}
+	// The ID is the position of the record that opened the connection:
+	// deterministic for a given input and unique across the files of a
+	// Follow (gen), so decode's event ids never repeat after a restart.
+	c := &conn{key: key, c: capture.Conn{
+		ID:     st.gen<<40 | uint64(ex.off+1)&(1<<40-1),
+		Client: ex.client,
+		Server: ex.server,
+		Start:  ex.req.Time,
+	}}
+	c.elem = st.lru.PushBack(c)
+	st.conns[key] = c
+	st.stats.conns.Add(1)
+	return c
+}
+
+func (st *state) end(c *conn, reason string, at time.Time) {
+	st.lru.Remove(c.elem)
+	delete(st.conns, c.key)
+	st.h.ConnEnd(&c.c, &capture.ConnEnd{
+		Time:        at,
+		Reason:      reason,
+		AppProtocol: capture.AppHTTP,
+		BytesC2S:    c.bytesC2S,
+		BytesS2C:    c.bytesS2C,
+		Exchanges:   c.seq,
+	})
+}
+
+// endAll ends every open connection, least recently used first.
+func (st *state) endAll(reason string) {
+	for e := st.lru.Front(); e != nil; e = st.lru.Front() {
+		c := e.Value.(*conn)
+		st.end(c, reason, c.last)
+	}
+}
