@@ -1,0 +1,93 @@
+package detect
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+const unexpectedRule = `
+  - id: unexpected
+    name: Unexpected server
+    description: Not on the allowlist.
+    severity: high
+    category: unexpected_server
+    type: new_value
+    condition: has_allowlist() && !allowlisted()
+    fields: [server_key]
+`
+
+// TestAlertIDsDeterministic replays the same events through two engines:
+// the alerts, ids included, must be identical.
+func TestAlertIDsDeterministic(t *testing.T) {
+	run := func() []*event.Alert {
+		e := newTestEngine(t, Config{}, nil, burstRule)
+		var out []*event.Alert
+		for i := range 6 {
+			out = append(out, e.Process(authFailure(i, time.Duration(i)*time.Second, "10.0.0.7", ""))...)
+		}
+		return out
+	}
+	a, b := run(), run()
+	if len(a) != 4 || len(b) != len(a) {
+		t.Fatalf("got %d and %d alerts, want 4 each", len(a), len(b))
+	}
+	seen := map[string]bool{}
+	for i := range a {
+		if a[i].AlertID != b[i].AlertID {
+			t.Errorf("alert %d: ids %s and %s differ between replays", i, a[i].AlertID, b[i].AlertID)
+		}
+		if seen[a[i].AlertID] {
+			t.Errorf("alert %d: id %s reused for different evidence", i, a[i].AlertID)
+		}
+		seen[a[i].AlertID] = true
+		if err := a[i].Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestSetAllowlist(t *testing.T) {
+	e := newTestEngine(t, Config{}, nil, unexpectedRule)
+	ev := authFailure(1, 0, "10.0.0.7", "")
+	if alerts := e.Process(ev); len(alerts) != 0 {
+		t.Fatalf("alert without an allowlist: %+v", alerts)
+	}
+	allow, err := ParseAllowlist("a.yaml", []byte("servers: [10.99.0.0/16]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetAllowlist(allow)
+	if alerts := e.Process(authFailure(2, time.Second, "10.0.0.7", "")); len(alerts) != 1 {
+		t.Fatalf("got %d alerts after the allowlist was set, want 1", len(alerts))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("default config: %v", err)
+	}
+	if _, err := NewEngine(Config{MaxGroupsPerRule: -1}, nil, nil); err == nil {
+		t.Error("negative MaxGroupsPerRule accepted")
+	}
+	if _, err := NewEngine(Config{}, []*Rule{{ID: "raw"}}, nil); err == nil {
+		t.Error("a rule not from LoadRules accepted")
+	}
+}
+
+func TestEvalErrorsCounted(t *testing.T) {
+	e := newTestEngine(t, Config{}, nil, `
+  - id: indexes
+    name: Index
+    description: Reads the first audience.
+    severity: low
+    category: test
+    type: match
+    condition: token_aud[0] == "x"
+`)
+	e.Process(authFailure(1, 0, "10.0.0.7", "")) // no token_aud: index out of range
+	if st := e.Stats(); st.Events != 1 || st.Rules["indexes"].EvalErrors != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
