@@ -22,7 +22,9 @@ const newClientRule = `
 // seen group goes, is counted, and is new again when it comes back.
 func TestGroupsEvictedOldestFirst(t *testing.T) {
 	e := newTestEngine(t, Config{MaxGroupsPerRule: 2}, nil, newClientRule)
-	ev := func(n int, client string) *event.Event { return authFailure(n, time.Duration(n)*time.Second, client, "") }
+	ev := func(n int, client string) *event.Event {
+		return authFailure(n, time.Duration(n)*time.Second, client, "")
+	}
 	alerts := processAll(e,
 		ev(1, "10.0.0.1"),
 		ev(2, "10.0.0.2"),
