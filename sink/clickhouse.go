@@ -89,9 +89,13 @@ type ClickHouse struct {
 	features features
 	events   map[event.Kind]table[ev]
 	alerts   table[al]
+	dead     table[*DeadLetter]
 }
 
-var _ Writer = (*ClickHouse)(nil)
+var (
+	_ Writer           = (*ClickHouse)(nil)
+	_ DeadLetterWriter = (*ClickHouse)(nil)
+)
 
 // OpenClickHouse connects, detects the server version, creates the database
 // if it is missing and applies the schema migrations.
@@ -114,7 +118,7 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, err
 	if err != nil {
 		return nil, fmt.Errorf("connect to ClickHouse at %s: %w", cfg.Addr, err)
 	}
-	c := &ClickHouse{cfg: cfg, conn: conn, events: eventTables(), alerts: alertTable()}
+	c := &ClickHouse{cfg: cfg, conn: conn, events: eventTables(), alerts: alertTable(), dead: deadLetterTable()}
 	if err := c.detectVersion(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -188,6 +192,14 @@ func (c *ClickHouse) WriteAlerts(ctx context.Context, as []*event.Alert) error {
 		return nil
 	}
 	return insert(ctx, c, c.alerts, as)
+}
+
+// WriteDeadLetters inserts into the dead_letters table.
+func (c *ClickHouse) WriteDeadLetters(ctx context.Context, dls []*DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	return insert(ctx, c, c.dead, dls)
 }
 
 // Close closes the connection pool.

@@ -317,3 +317,14 @@ func valuesByKey(m map[string]string) []string {
 	}
 	return vals
 }
+
+func deadLetterTable() table[*DeadLetter] {
+	type dl = *DeadLetter
+	return table[dl]{name: "dead_letters", columns: []column[dl]{
+		col("ts", func(d dl) time.Time { return d.TS }),
+		col("id", func(d dl) string { return d.ID }),
+		col("kind", func(d dl) string { return d.Kind }),
+		col("error", func(d dl) string { return d.Error }),
+		col("payload", func(d dl) string { return string(d.Payload) }),
+	}}
+}

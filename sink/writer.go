@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -22,3 +23,24 @@ type Writer interface {
 // writing the same rows again fails the same way, so they must be set aside,
 // not retried. Any other write error is taken as transient.
 var ErrBadData = errors.New("bad data")
+
+// DeadLetter is a row a Writer refused as bad data, kept with the reason so
+// that it can be inspected, fixed and replayed.
+type DeadLetter struct {
+	// TS is when the row was set aside.
+	TS time.Time
+	// ID is the event_id or alert_id.
+	ID string
+	// Kind is the event kind, or "alert".
+	Kind string
+	// Error is why the row was refused.
+	Error string
+	// Payload is the row's schema-v1 JSON.
+	Payload []byte
+}
+
+// DeadLetterWriter stores dead letters. Like Writer, it returns nil only when
+// all are stored, and storing one twice must be harmless.
+type DeadLetterWriter interface {
+	WriteDeadLetters(ctx context.Context, dls []*DeadLetter) error
+}
