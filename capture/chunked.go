@@ -13,6 +13,11 @@ type chunkedDecoder struct {
 	size    int64 // remaining data bytes of the current chunk
 	digits  int   // hex digits seen in the size line
 	lineLen int   // bytes of the current extension or trailer line
+	// lostAtStart is set in chunkLost when a size line may begin right at
+	// the next bytes: just after the gap, or after a read ending in CRLF.
+	lostAtStart bool
+	// resynced is set when chunkLost found a size line; the caller clears it.
+	resynced bool
 }
 
 type chunkState uint8
@@ -25,6 +30,7 @@ const (
 	chunkDataLF                    // LF after the payload's CR
 	chunkTrailer                   // trailer lines until an empty one
 	chunkDone
+	chunkLost // after a gap outside chunk data: looking for a size line
 )
 
 // maxChunkLine bounds a size line with extensions and each trailer line, so
@@ -99,6 +105,17 @@ func (d *chunkedDecoder) decode(p []byte, out func([]byte)) (n int, done bool, e
 			}
 		case chunkDone:
 			return n, true, nil
+		case chunkLost:
+			i := findChunkHeader(p[n:], d.lostAtStart)
+			if i < 0 {
+				// A size line may start the next read if this one ended
+				// the previous chunk's data.
+				d.lostAtStart = len(p) >= 2 && p[len(p)-2] == '\r' && p[len(p)-1] == '\n'
+				return len(p), false, nil
+			}
+			d.state, d.size, d.digits, d.resynced = chunkSize, 0, 0, true
+			// Return so the caller sees resynced before the chunk's data.
+			return n + i, false, nil
 		}
 	}
 	return n, d.state == chunkDone, nil
@@ -123,6 +140,38 @@ func (d *chunkedDecoder) skip(n int) bool {
 		d.state = chunkDataCR
 	}
 	return true
+}
+
+// lose records a gap that fell outside chunk data: the bytes up to the next
+// chunk-size line are dropped.
+func (d *chunkedDecoder) lose() {
+	d.state, d.lostAtStart = chunkLost, true
+}
+
+// findChunkHeader finds a chunk-size line ("1f4\r\n", after the CRLF that
+// ends the previous chunk's data, or at the start of p when atStart) and
+// returns the index of its first hex digit, or -1. A size line split
+// across reads is missed and the next one found instead.
+func findChunkHeader(p []byte, atStart bool) int {
+	isHeader := func(b []byte) bool {
+		k := 0
+		for k < len(b) && k < 10 {
+			if _, ok := hexValue(b[k]); !ok {
+				break
+			}
+			k++
+		}
+		return k > 0 && len(b) >= k+2 && b[k] == '\r' && b[k+1] == '\n'
+	}
+	if atStart && isHeader(p) {
+		return 0
+	}
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] == '\r' && p[i+1] == '\n' && isHeader(p[i+2:]) {
+			return i + 2
+		}
+	}
+	return -1
 }
 
 func hexValue(c byte) (byte, bool) {

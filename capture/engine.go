@@ -42,6 +42,9 @@ type Engine struct {
 	// where FIN and RST close streams.
 	closeReason string
 	inAssemble  bool
+	// ackedHole is set by a stream that rejected a packet acknowledging
+	// data behind a hole: the time that data began waiting.
+	ackedHole time.Time
 }
 
 // captureContext hands packet metadata to reassembly without allocating.
@@ -52,8 +55,8 @@ func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 // streamFactory keeps reassembly's New out of Engine's method set.
 type streamFactory struct{ e *Engine }
 
-func (f streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
-	return f.e.newStream(netFlow, tcpFlow, tcp)
+func (f streamFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	return f.e.newStream(netFlow, tcp)
 }
 
 // NewEngine returns an Engine that reports to h.
@@ -116,10 +119,14 @@ func (e *Engine) packet(p Packet) {
 	}
 	e.advance(p.Info.Timestamp)
 	e.ac.ci = p.Info
-	e.cur = nil
-	e.inAssemble = true
-	e.asm.AssembleWithContext(flow, tcp, &e.ac)
-	e.inAssemble = false
+	e.assemble(flow, tcp)
+	if !e.ackedHole.IsZero() {
+		// Reassembly can only flush by age: holes at least as old as the
+		// acknowledged one go too, their data is as surely lost.
+		e.stats.AckedHoles++
+		e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.ackedHole.Add(time.Nanosecond)})
+		e.assemble(flow, tcp)
+	}
 	if s := e.cur; s != nil && s.rst && !s.ended {
 		// A RST closes only its own direction in reassembly; the
 		// connection is over all the same.
@@ -128,6 +135,13 @@ func (e *Engine) packet(p Packet) {
 	if e.tracked > e.cfg.MaxFlows {
 		e.evict()
 	}
+}
+
+func (e *Engine) assemble(flow gopacket.Flow, tcp *layers.TCP) {
+	e.cur, e.ackedHole = nil, time.Time{}
+	e.inAssemble = true
+	e.asm.AssembleWithContext(flow, tcp, &e.ac)
+	e.inAssemble = false
 }
 
 // advance moves the packet clock and runs the once-a-second work: flush

@@ -147,7 +147,9 @@ func (h *halfParser) sniff(p []byte) bool {
 	return true
 }
 
-// resync drops whole lines until one is a start line of the right kind.
+// resync drops whole lines until one holds a start line of the right kind.
+// A start line may follow the end of a body on the same line: bodies need
+// not end in a newline.
 func (h *halfParser) resync(p []byte, t time.Time) []byte {
 	for {
 		i := bytes.IndexByte(p, '\n')
@@ -164,17 +166,15 @@ func (h *halfParser) resync(p []byte, t time.Time) []byte {
 			h.buf = append(h.buf, line...)
 			line = h.buf
 		}
-		mid := h.midLine
+		off, r := findStartLine(line, h.role, h.midLine)
 		h.midLine = false
-		if !mid {
-			if r := startLineRole(line); r != roleUnknown && (h.role == roleUnknown || h.role == r) {
-				// Re-read the line as the start of a message.
-				start := append([]byte(nil), line...)
-				h.buf = h.buf[:0]
-				h.state = stateHeader
-				h.header(start, t)
-				return p[i+1:]
-			}
+		if r != roleUnknown {
+			// Re-read the line as the start of a message.
+			start := append([]byte(nil), line[off:]...)
+			h.buf = h.buf[:0]
+			h.state = stateHeader
+			h.header(start, t)
+			return p[i+1:]
 		}
 		h.buf = h.buf[:0]
 		p = p[i+1:]
@@ -182,6 +182,34 @@ func (h *halfParser) resync(p []byte, t time.Time) []byte {
 			return nil
 		}
 	}
+}
+
+// startMethods are the methods findStartLine looks for inside a line.
+var startMethods = [][]byte{[]byte("POST "), []byte("GET "), []byte("DELETE "), []byte("PUT "), []byte("HEAD "),
+	[]byte("OPTIONS "), []byte("PATCH "), []byte("CONNECT "), []byte("TRACE ")}
+
+// findStartLine finds a start line of role want (either, for roleUnknown)
+// that ends line: at its beginning unless midLine, or after other bytes.
+func findStartLine(line []byte, want role, midLine bool) (int, role) {
+	ok := func(r role) bool { return r != roleUnknown && (want == roleUnknown || want == r) }
+	if !midLine {
+		if r := startLineRole(line); ok(r) {
+			return 0, r
+		}
+	}
+	if want != roleResponse {
+		for _, m := range startMethods {
+			if i := bytes.LastIndex(line, m); i > 0 && startLineRole(line[i:]) == roleRequest {
+				return i, roleRequest
+			}
+		}
+	}
+	if want != roleRequest {
+		if i := bytes.LastIndex(line, []byte("HTTP/1.")); i > 0 && startLineRole(line[i:]) == roleResponse {
+			return i, roleResponse
+		}
+	}
+	return 0, roleUnknown
 }
 
 // header collects a header block; at its end the message starts.
@@ -315,6 +343,10 @@ func (h *halfParser) body(p []byte, t time.Time) []byte {
 			h.toResync(true)
 			return p[n:]
 		}
+		if m.chunked.resynced {
+			m.chunked.resynced = false
+			m.sse.boundary(t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
+		}
 		if done {
 			h.finishMessage(t)
 		}
@@ -374,12 +406,17 @@ func (h *halfParser) gap(n int, t time.Time) {
 				h.toResync(true)
 			}
 		case framingChunked:
-			if m.chunked.skip(n) {
+			switch {
+			case m.chunked.skip(n):
 				m.rawLen += int64(n)
-				return
+			case m.sse != nil:
+				// A long-lived stream is worth finding the chunk framing
+				// again rather than losing everything after the gap.
+				m.chunked.lose()
+			default:
+				h.finishMessage(t)
+				h.toResync(true)
 			}
-			h.finishMessage(t)
-			h.toResync(true)
 		case framingClose:
 			m.rawLen += int64(n)
 		}

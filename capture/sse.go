@@ -146,6 +146,14 @@ func (s *sseParser) gap() {
 	s.skipLF = false
 }
 
+// boundary is called when the transfer framing shows a new write starts
+// here after lost bytes: SDKs write one event per chunk, so the event cut by
+// the gap is dispatched (flagged Truncated) and parsing starts afresh.
+func (s *sseParser) boundary(t time.Time, emit func(*SSEEvent)) {
+	s.line, s.discard, s.skipLF = s.line[:0], false, false
+	s.dispatch(t, emit)
+}
+
 // pending reports whether an undispatched event is in progress; the stream
 // ending now cuts it off.
 func (s *sseParser) pending() bool { return s.hasFields || len(s.line) > 0 }

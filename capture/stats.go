@@ -15,11 +15,17 @@ type Stats struct {
 	FlowsEnded   EndCounts
 	// MidStreamStarts counts directions that started without a SYN.
 	MidStreamStarts uint64
+	// GhostPackets are empty non-SYN segments of connections not (or no
+	// longer) tracked, such as the last ACK after a FIN exchange.
+	GhostPackets uint64
 
 	// Gaps counts holes in reassembled streams and GapBytes their size.
 	Gaps, GapBytes uint64
 	// PageCapGaps are the gaps forced by MaxPages/MaxPagesPerConn.
-	PageCapGaps       uint64
+	PageCapGaps uint64
+	// AckedHoles counts holes declared gaps at once because the peer
+	// acknowledged the missing bytes (the capture lost them, not the path).
+	AckedHoles        uint64
 	OutOfOrderPackets uint64 // segments buffered until the hole before them filled
 	OverlapBytes      uint64 // retransmitted or overlapping bytes dropped
 	// PagesInUse is the reassembly pages buffering out-of-order data now.

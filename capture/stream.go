@@ -25,8 +25,15 @@ type stream struct {
 	// clientDir is the direction the client sends in.
 	clientDir int
 
+	// holeAt and holeSince describe, per direction, a hole in the sequence
+	// space that out-of-order data waits behind: its first byte and when
+	// data first queued behind it. holeSince is zero when there is none.
+	holeAt    [2]reassembly.Sequence
+	holeSince [2]time.Time
+
 	lru      *list.Element
 	lastSeen time.Time
+	ghost    bool // see newStream
 	fin, rst bool
 	ended    bool
 
@@ -59,38 +66,48 @@ func dirIndex(d reassembly.TCPFlowDirection) int {
 	return 1
 }
 
-// newStream builds the connection for its first packet.
-func (e *Engine) newStream(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) *stream {
+// newStream builds the connection for its first packet. A first packet
+// with neither SYN nor payload (the last ACK of a closed connection, a
+// keep-alive) makes a ghost: it is tracked but not reported until a SYN or
+// data shows a connection worth reporting.
+func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
 	src, _ := netip.AddrFromSlice(netFlow.Src().Raw())
 	dst, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
-	s := &stream{e: e}
+	s := &stream{e: e, ghost: true}
 	s.addr[0] = netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
 	s.addr[1] = netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort))
-	e.nextID++
-	s.conn = Conn{ID: e.nextID, Start: e.now}
 	for i := range s.halves {
 		s.halves[i] = halfParser{c: s, dir: i, state: stateResync}
-	}
-	switch {
-	case tcp.SYN && !tcp.ACK:
-		s.setRole(0, roleRequest)
-	case tcp.SYN && tcp.ACK:
-		s.setRole(1, roleRequest)
-	default:
-		// Mid-stream: a provisional guess (ephemeral ports are high) until
-		// a start line shows who is who.
-		s.clientDir = 1
-		if tcp.SrcPort > tcp.DstPort {
-			s.clientDir = 0
-		}
-		s.setEndpoints()
 	}
 	s.lru = e.lru.PushBack(s)
 	s.lastSeen = e.now
 	e.tracked++
+	return s
+}
+
+// materialize turns a ghost into a reported connection at its first SYN or
+// data packet, sent in direction d.
+func (s *stream) materialize(d int, tcp *layers.TCP) {
+	e := s.e
+	s.ghost = false
+	e.nextID++
+	s.conn = Conn{ID: e.nextID, Start: e.now}
 	e.stats.FlowsCreated++
 	e.stats.FlowsActive++
-	return s
+	switch {
+	case tcp.SYN && !tcp.ACK:
+		s.setRole(d, roleRequest)
+	case tcp.SYN && tcp.ACK:
+		s.setRole(1-d, roleRequest)
+	default:
+		// Mid-stream: a provisional guess (ephemeral ports are high) until
+		// a start line shows who is who.
+		s.clientDir = 1 - d
+		if s.addr[d].Port() > s.addr[1-d].Port() {
+			s.clientDir = d
+		}
+		s.setEndpoints()
+	}
 }
 
 // setRole records that direction dir carries r, and so the other direction
@@ -115,6 +132,25 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	e := s.e
 	e.cur = s
 	d := dirIndex(dir)
+	if s.ghost {
+		if !tcp.SYN && len(tcp.Payload) == 0 {
+			e.stats.GhostPackets++
+			return false
+		}
+		s.materialize(d, tcp)
+	}
+	if o := 1 - d; tcp.ACK && !s.holeSince[o].IsZero() && s.holeAt[o].Difference(reassembly.Sequence(tcp.Ack)) > 0 {
+		// The peer acknowledges bytes the capture never saw: they will not
+		// be retransmitted, so waiting for them only delays what follows
+		// (and would put this packet's response before its request). The
+		// Engine declares the hole a gap and feeds this packet again.
+		e.ackedHole = s.holeSince[o]
+		s.holeSince[o] = time.Time{}
+		return false
+	}
+	if len(tcp.Payload) > 0 && nextSeq != -1 && nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0 && s.holeSince[d].IsZero() {
+		s.holeAt[d], s.holeSince[d] = nextSeq, e.now
+	}
 	s.packets++
 	s.bytes[d] += int64(len(tcp.Payload))
 	s.lastSeen = e.now
@@ -145,6 +181,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 	}
 	d := dirIndex(dir)
 	h := &s.halves[d]
+	// Bytes moved: the hole, if any, is filled or skipped. A hole further
+	// on is noticed at the next out-of-order segment.
+	s.holeSince[d] = time.Time{}
 	if skip > 0 {
 		e.stats.Gaps++
 		e.stats.GapBytes += uint64(skip)
@@ -173,7 +212,7 @@ func (s *stream) ReassemblyComplete(reassembly.AssemblerContext) bool {
 	e := s.e
 	e.tracked--
 	e.lru.Remove(s.lru)
-	if !s.ended {
+	if !s.ended && !s.ghost {
 		reason := e.closeReason
 		switch {
 		case reason != "":
@@ -191,6 +230,10 @@ func (s *stream) ReassemblyComplete(reassembly.AssemblerContext) bool {
 // then the Handler gets ConnEnd.
 func (s *stream) finish(reason string) {
 	e := s.e
+	if s.ghost {
+		s.ended = true
+		return
+	}
 	s.halves[s.clientDir].end(e.now)
 	s.halves[1-s.clientDir].end(e.now)
 	end := ConnEnd{
