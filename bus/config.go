@@ -139,6 +139,10 @@ type ConsumerConfig struct {
 	// MaxDeliver caps deliveries per message; 0 means unlimited, so a
 	// downstream outage never drops events.
 	MaxDeliver int
+	// StartAt, when set, starts a new durable at the messages stored since
+	// then instead of everything the stream retains. It applies only when
+	// the durable is created; an existing durable goes on where it is.
+	StartAt time.Time
 }
 
 // WithDefaults returns c with zero fields set to their defaults.

@@ -91,6 +91,17 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 		// A batch must fit among the unacked messages the server allows.
 		MaxAckPending: max(1000, 4*c.BatchSize),
 	}
+	if !c.StartAt.IsZero() {
+		cc.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		start := c.StartAt
+		cc.OptStartTime = &start
+	}
+	// The delivery start of a durable cannot change; keep the one it was
+	// created with so a restarted process may pass a later StartAt.
+	if existing, err := b.js.Consumer(ctx, stream, c.Durable); err == nil {
+		info := existing.CachedInfo()
+		cc.DeliverPolicy, cc.OptStartTime, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartTime, info.Config.OptStartSeq
+	}
 	switch len(c.FilterSubjects) {
 	case 0:
 	case 1:

@@ -79,14 +79,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // run is one test's namespace on a possibly shared server.
 type run struct {
-	name string // sensor name on every event of the run
+	name  string    // sensor name on every event of the run
+	start time.Time // before the run published anything
 }
 
 func newRun(t *testing.T) run {
-	return run{name: "t" + event.NewID(t.Name(), time.Now().String())[:12]}
+	now := time.Now()
+	return run{name: "t" + event.NewID(t.Name(), now.String())[:12], start: now}
 }
 
-// durable names a durable consumer of this run.
+// durable names a durable consumer of this run. Its ConsumerConfig sets
+// StartAt: r.start to skip what earlier runs left on a shared server.
 func (r run) durable(suffix string) string { return r.name + "-" + suffix }
 
 // events makes n valid events of every kind over several servers.

@@ -101,7 +101,7 @@ func TestNATSOutage(t *testing.T) {
 	}
 
 	rec := &recorder{run: r}
-	c := bus.ConsumerConfig{Durable: r.durable("outage")}
+	c := bus.ConsumerConfig{Durable: r.durable("outage"), StartAt: r.start}
 	consumer(t, patient, c, func(_ context.Context, evs []*event.Event) error {
 		rec.add(evs)
 		return nil

@@ -25,7 +25,7 @@ func TestPublishTwiceStoresOnce(t *testing.T) {
 		}
 
 		rec := &recorder{run: r}
-		consumer(t, b, bus.ConsumerConfig{Durable: r.durable("all")}, func(_ context.Context, evs []*event.Event) error {
+		consumer(t, b, bus.ConsumerConfig{Durable: r.durable("all"), StartAt: r.start}, func(_ context.Context, evs []*event.Event) error {
 			rec.add(evs)
 			return nil
 		})
@@ -61,7 +61,7 @@ func TestPublishAlert(t *testing.T) {
 
 		// A filter on severities sees only those alerts.
 		var got []string
-		c := bus.ConsumerConfig{Durable: r.durable("high"), FilterSubjects: bus.AlertSubjects(event.SeverityHigh, event.SeverityCritical)}
+		c := bus.ConsumerConfig{Durable: r.durable("high"), StartAt: r.start, FilterSubjects: bus.AlertSubjects(event.SeverityHigh, event.SeverityCritical)}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {

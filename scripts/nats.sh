@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Start or stop a throw-away NATS server with JetStream for tests, built from
+# the module cache (github.com/nats-io/nats-server/v2 at the version in go.mod)
+# into bin/, with its store, log, pid and ports files under one directory.
+#
+#   scripts/nats.sh start DIR   # prints the client URL once the server answers
+#   scripts/nats.sh stop DIR
+#
+# NATS_PORT picks the client port (default: a free one, chosen by the server).
+# NATS_START_TIMEOUT is how long to wait for the server to answer, seconds (default 30).
+#
+# Typical test run:
+#   export MCPWATCH_TEST_NATS_URL=$(scripts/nats.sh start "$(mktemp -d)")
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 start|stop DIR" >&2
+	exit 2
+}
+
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$2
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/bin/nats-server
+port=${NATS_PORT:--1}
+timeout=${NATS_START_TIMEOUT:-30}
+pidfile=$dir/nats.pid
+
+running() {
+	[ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# url prints the client URL from the server's ports file, if it wrote one.
+url() {
+	local pid
+	pid=$(cat "$pidfile" 2>/dev/null) || return 1
+	grep -o 'nats://[^"]*' "$dir/ports/nats-server_$pid.ports" 2>/dev/null | head -n 1
+}
+
+# answers reports whether the server accepts TCP connections at $1.
+answers() {
+	local hostport=${1#nats://}
+	(exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null
+}
+
+start() {
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	pidfile=$dir/nats.pid
+	if running; then
+		local u
+		u=$(url) && answers "$u" && { echo "$u"; return; }
+		echo "nats-server in $dir runs (pid $(cat "$pidfile")) but does not answer" >&2
+		exit 1
+	fi
+	# go build is a no-op when bin/nats-server is up to date with go.mod.
+	(cd "$root" && go build -o "$bin" github.com/nats-io/nats-server/v2) || {
+		echo "building nats-server from the module cache failed" >&2
+		exit 1
+	}
+	mkdir -p "$dir/jetstream" "$dir/ports"
+	rm -f "$dir"/ports/*.ports
+	# setsid: the server must outlive this script and not get the terminal's signals.
+	setsid "$bin" --addr 127.0.0.1 --port "$port" --jetstream --store_dir "$dir/jetstream" \
+		--ports_file_dir "$dir/ports" --log "$dir/nats.log" --server_name mcpwatch-test \
+		</dev/null >"$dir/stdout.log" 2>&1 &
+	echo $! >"$pidfile"
+	local waited=0 u=""
+	until u=$(url) && answers "$u"; do
+		if ! running; then
+			echo "nats-server exited during start-up; last lines of $dir/nats.log:" >&2
+			tail -n 20 "$dir/nats.log" "$dir/stdout.log" >&2 2>/dev/null || true
+			rm -f "$pidfile"
+			exit 1
+		fi
+		if [ "$waited" -ge $((timeout * 10)) ]; then
+			echo "nats-server did not answer within ${timeout}s; see $dir/nats.log" >&2
+			stop
+			exit 1
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	echo "$u"
+}
+
+stop() {
+	running || { rm -f "$pidfile"; return 0; }
+	local pid waited=0
+	pid=$(cat "$pidfile")
+	# SIGTERM lets JetStream close its store cleanly; give it 30 s before forcing.
+	kill "$pid"
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$waited" -ge 300 ]; then
+			kill -9 "$pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	rm -f "$pidfile"
+}
+
+case $cmd in
+start) start ;;
+stop) stop ;;
+*) usage ;;
+esac
