@@ -34,22 +34,13 @@ func BenchmarkPublishEvent(b *testing.B) {
 	for _, inFlight := range []int{256, 4096} {
 		b.Run(fmt.Sprintf("async-max-%d", inFlight), func(b *testing.B) {
 			bs := connect(b, startEmbedded(b), func(c *bus.Config) { c.PublishAsyncMax = inFlight })
-			ctx := context.Background()
 			ev := benchEvent()
 			data, _ := json.Marshal(&ev)
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			start := time.Now()
 			b.ResetTimer()
-			for i := range b.N {
-				ev.EventID = "bench-" + strconv.Itoa(i)
-				if err := bs.PublishEvent(ctx, &ev); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := bs.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
+			publishN(b, bs, b.N)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 		})
 	}
@@ -59,17 +50,7 @@ func BenchmarkConsumeEvents(b *testing.B) {
 	for _, batch := range []int{64, 256} {
 		b.Run(fmt.Sprintf("batch-%d", batch), func(b *testing.B) {
 			bs := connect(b, startEmbedded(b))
-			ctx := context.Background()
-			ev := benchEvent()
-			for i := range b.N {
-				ev.EventID = "bench-" + strconv.Itoa(i)
-				if err := bs.PublishEvent(ctx, &ev); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := bs.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
+			publishN(b, bs, b.N)
 			var seen atomic.Int64
 			all := make(chan struct{})
 			b.ReportAllocs()
@@ -91,9 +72,21 @@ func BenchmarkConsumeEvents(b *testing.B) {
 			if err := stop(); err != nil {
 				b.Fatal(err)
 			}
-			if err := stop(); err != nil {
-				b.Fatal(err)
-			}
 		})
+	}
+}
+
+// publishN publishes n copies of benchEvent with distinct ids and flushes.
+func publishN(b *testing.B, bs *bus.Bus, n int) {
+	ctx := context.Background()
+	ev := benchEvent()
+	for i := range n {
+		ev.EventID = "bench-" + strconv.Itoa(i)
+		if err := bs.PublishEvent(ctx, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := bs.Flush(ctx); err != nil {
+		b.Fatal(err)
 	}
 }

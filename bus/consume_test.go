@@ -140,11 +140,7 @@ func TestKilledConsumerRedeliversToOther(t *testing.T) {
 
 		survivor := connect(t, url)
 		rec := &recorder{run: r}
-		consumer(t, survivor, c, func(_ context.Context, evs []*event.Event) error {
-			rec.add(evs)
-			return nil
-		})
-		waitDrained(t, survivor, c.Durable)
+		consumeAll(t, survivor, c, rec)
 
 		got := rec.sorted()
 		if d := diffIDs(got, ids(evs)); d != "" {
@@ -189,11 +185,7 @@ func TestMalformedTerminated(t *testing.T) {
 
 		rec := &recorder{run: r}
 		c := bus.ConsumerConfig{Durable: r.durable("malformed"), StartAt: r.start, BatchSize: 7}
-		consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
-			rec.add(evs)
-			return nil
-		})
-		waitDrained(t, b, c.Durable)
+		consumeAll(t, b, c, rec)
 		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
 			t.Error(d)
 		}
@@ -275,11 +267,7 @@ func TestPartitionOwnership(t *testing.T) {
 			b := connect(t, url)
 			rec := &recorder{run: r}
 			c := bus.ConsumerConfig{Durable: r.durable("detect-" + string(rune('0'+replica))), StartAt: r.start, FilterSubjects: bus.EventSubjects(nil, owned)}
-			consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
-				rec.add(evs)
-				return nil
-			})
-			waitDrained(t, b, c.Durable)
+			consumeAll(t, b, c, rec)
 			got := rec.sorted()
 			if d := diffIDs(got, ids(want)); d != "" {
 				t.Errorf("replica %d (partitions %v): %s", replica, owned, d)
@@ -304,22 +292,14 @@ func TestStartAt(t *testing.T) {
 
 	rec := &recorder{run: r}
 	c := bus.ConsumerConfig{Durable: r.durable("late"), StartAt: start}
-	stop := consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
-		rec.add(evs)
-		return nil
-	})
-	waitDrained(t, b, c.Durable)
+	stop := consumeAll(t, b, c, rec)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
 	publishAll(t, b, evs[20:])
 	c.StartAt = time.Now()
-	consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
-		rec.add(evs)
-		return nil
-	})
-	waitDrained(t, b, c.Durable)
+	consumeAll(t, b, c, rec)
 	if d := diffIDs(rec.sorted(), ids(evs[10:])); d != "" {
 		t.Error(d)
 	}

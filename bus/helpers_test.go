@@ -182,7 +182,19 @@ func consumer(t testing.TB, b *bus.Bus, c bus.ConsumerConfig, handle func(contex
 	return stop
 }
 
-func waitDrained(t *testing.T, b *bus.Bus, durables ...string) {
+// consumeAll runs c on b, recording into rec, until c has drained its
+// stream; the consumer goes on until stop or the end of the test.
+func consumeAll(t testing.TB, b *bus.Bus, c bus.ConsumerConfig, rec *recorder) (stop func() error) {
+	t.Helper()
+	stop = consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+		rec.add(evs)
+		return nil
+	})
+	waitDrained(t, b, c.Durable)
+	return stop
+}
+
+func waitDrained(t testing.TB, b *bus.Bus, durables ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

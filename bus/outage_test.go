@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/mcpwatch/mcpwatch/bus"
-	"github.com/mcpwatch/mcpwatch/event"
 )
 
 // startServerAt runs nats-server with JetStream in dir on port (-1: random);
@@ -102,11 +101,7 @@ func TestNATSOutage(t *testing.T) {
 
 	rec := &recorder{run: r}
 	c := bus.ConsumerConfig{Durable: r.durable("outage"), StartAt: r.start}
-	consumer(t, patient, c, func(_ context.Context, evs []*event.Event) error {
-		rec.add(evs)
-		return nil
-	})
-	waitDrained(t, patient, c.Durable)
+	consumeAll(t, patient, c, rec)
 	if d := diffIDs(rec.sorted(), ids(evs[:accepted])); d != "" {
 		t.Error(d)
 	}

@@ -25,11 +25,7 @@ func TestPublishTwiceStoresOnce(t *testing.T) {
 		}
 
 		rec := &recorder{run: r}
-		consumer(t, b, bus.ConsumerConfig{Durable: r.durable("all"), StartAt: r.start}, func(_ context.Context, evs []*event.Event) error {
-			rec.add(evs)
-			return nil
-		})
-		waitDrained(t, b, r.durable("all"))
+		consumeAll(t, b, bus.ConsumerConfig{Durable: r.durable("all"), StartAt: r.start}, rec)
 		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
 			t.Error(d)
 		}
