@@ -43,6 +43,7 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 		c.rule.stats.EvalErrors++
 		return nil
 	}
+	v = plainValue(v)
 	text, err := canonicalJSON(v)
 	if err != nil || text == `""` || text == "null" {
 		return nil // no value is not a changed value
@@ -113,6 +114,26 @@ func (d *changeDetector) changed(c *evalCtx, group string, prev, cur observed, a
 	attrs["previous"], attrs["current"] = format(prev.value), format(cur.value)
 	vars.attrs = attrs
 	return []candidate{{group: group, evidence: []string{prev.id, cur.id}, vars: vars}}
+}
+
+// plainValue turns the map[any]any of expr's fromPairs into map[string]any,
+// which encodes as JSON and indexes by string in changed_when.
+func plainValue(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = plainValue(e)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plainValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // canonicalJSON renders a value so that equal values compare equal: maps

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/types"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -113,22 +115,22 @@ var alertVarNames = []string{varCount, varWindow, varPrevious, varCurrent, varBa
 // declaration returns the environment rule expressions are type-checked
 // against: every event field, the allowlist functions and the alert
 // variables.
-func (s *schema) declaration() map[string]any {
-	env := make(map[string]any, len(s.fields)+8)
+func (s *schema) declaration() types.Map {
+	env := make(types.Map, len(s.fields)+len(alertVarNames)+4)
 	for n, f := range s.fields {
-		env[n] = f.zero
+		env[n] = types.TypeOf(f.zero)
 	}
-	env[fnAllowlisted] = func() bool { return false }
-	env[fnHasAllowlist] = func() bool { return false }
-	env[fnPinnedManifest] = func() string { return "" }
-	env[fnPinnedTools] = func() []string { return nil }
-	env[varCount] = float64(0)
-	env[varWindow] = ""
-	env[varBaseline] = float64(0)
+	env[fnAllowlisted] = types.TypeOf(func() bool { return false })
+	env[fnHasAllowlist] = types.TypeOf(func() bool { return false })
+	env[fnPinnedManifest] = types.TypeOf(func() string { return "" })
+	env[fnPinnedTools] = types.TypeOf(func() []string { return nil })
+	env[varCount] = types.Float64
+	env[varWindow] = types.String
+	env[varBaseline] = types.Float64
 	// previous and current hold whatever a change rule's value expression
-	// yields, so they are untyped.
-	env[varPrevious] = nil
-	env[varCurrent] = nil
+	// yields.
+	env[varPrevious] = types.Any
+	env[varCurrent] = types.Any
 	return env
 }
 
@@ -189,6 +191,12 @@ func format(v any) string {
 		return x.UTC().Format(time.RFC3339Nano)
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case map[string]any:
+		b, err := json.Marshal(x) // sorted keys
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(b)
 	case []any:
 		parts := make([]string, len(x))
 		for i, p := range x {

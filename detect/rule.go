@@ -374,11 +374,24 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(y.Summary, -1) {
 		n := m[1]
-		if _, attr := y.Attributes[n]; !attr && c.schema.fields[n] == nil && !contains(alertVarNames, n) {
+		if _, attr := y.Attributes[n]; !attr && c.schema.fields[n] == nil && !contains(alertVarNames, n) && !contains(typeAttributes(&y), n) {
 			return fail("summary", "summary: {%s} is neither an event field, an attribute nor one of %s", n, strings.Join(alertVarNames, ", "))
 		}
 	}
 	return r, y.Enabled == nil || *y.Enabled, nil
+}
+
+// typeAttributes are the attributes a rule type adds to every alert.
+func typeAttributes(y *ruleYAML) []string {
+	switch {
+	case y.Type == TypeNewValue:
+		return []string{"value"}
+	case y.Type == TypeChange && y.Across != "":
+		return []string{"previous", "current", "other_" + y.Across}
+	case y.Type == TypeChange:
+		return []string{"previous", "current"}
+	}
+	return nil
 }
 
 type keyError struct{ key, msg string }

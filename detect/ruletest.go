@@ -170,6 +170,7 @@ func runTestFile(name string, data []byte, byID map[string]*Rule) ([]TestResult,
 		if err := checkKeys(name, node, ruleTest{}); err != nil {
 			return nil, err
 		}
+		timestampsAsStrings(node)
 		var t ruleTest
 		if err := node.Decode(&t); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -263,6 +264,18 @@ func (t *ruleTest) events(file string) ([]*event.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// timestampsAsStrings keeps dates as written: YAML would turn
+// protocol_version: 2025-06-18 into a time, and back into
+// "2025-06-18T00:00:00Z" on its way into a string field.
+func timestampsAsStrings(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!timestamp" {
+		n.Tag = "!!str"
+	}
+	for _, c := range n.Content {
+		timestampsAsStrings(c)
+	}
 }
 
 func decodeTestEvent(fields map[string]any) (*event.Event, error) {
