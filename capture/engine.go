@@ -1,11 +1,13 @@
 package capture
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,10 +39,14 @@ type Engine struct {
 	tracked int
 	// cur is the stream of the packet being assembled.
 	cur *stream
-	// closeReason is the ConnEnd reason for streams that reassembly
-	// completes during one of the Engine's own flushes; "" inside Assemble,
-	// where FIN and RST close streams.
+	// flushing is set during the Engine's own flushes, which reassembly
+	// runs over its connection map in random order: what streams receive
+	// then is queued in flushed and handed on in connection order, so
+	// output stays deterministic. closeReason is the ConnEnd reason of the
+	// streams such a flush completes.
+	flushing    bool
 	closeReason string
+	flushed     []flushOp
 	inAssemble  bool
 	// ackedHole is set by a stream that rejected a packet acknowledging
 	// data behind a hole: the time that data began waiting.
@@ -124,7 +130,7 @@ func (e *Engine) packet(p Packet) {
 		// Reassembly can only flush by age: holes at least as old as the
 		// acknowledged one go too, their data is as surely lost.
 		e.stats.AckedHoles++
-		e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.ackedHole.Add(time.Nanosecond)})
+		e.flush(ConnEndIdle, func() { e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.ackedHole.Add(time.Nanosecond)}) })
 		e.assemble(flow, tcp)
 	}
 	if s := e.cur; s != nil && s.rst && !s.ended {
@@ -157,9 +163,9 @@ func (e *Engine) advance(t time.Time) {
 		return
 	}
 	e.lastTick = e.now
-	e.closeReason = ConnEndIdle
-	e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
-	e.closeReason = ""
+	e.flush(ConnEndIdle, func() {
+		e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
+	})
 	if e.cfg.Tick != nil {
 		e.cfg.Tick(e.now)
 	}
@@ -180,17 +186,43 @@ func (e *Engine) evict() {
 	// Reassembly can only close by age: everything as old as the last
 	// stream to go goes too.
 	cutoff := el.Value.(*stream).lastSeen.Add(time.Nanosecond)
-	e.closeReason = ConnEndEvicted
-	e.asm.FlushWithOptions(reassembly.FlushOptions{T: cutoff, TC: cutoff})
-	e.closeReason = ""
+	e.flush(ConnEndEvicted, func() { e.asm.FlushWithOptions(reassembly.FlushOptions{T: cutoff, TC: cutoff}) })
 }
 
 // Finish ends every connection still open, with ConnEndInputEnd: bodies
 // delimited by the connection's close complete, others are cut.
 func (e *Engine) Finish() {
-	e.closeReason = ConnEndInputEnd
-	e.asm.FlushAll()
-	e.closeReason = ""
+	e.flush(ConnEndInputEnd, func() { e.asm.FlushAll() })
+}
+
+// flushOp is what a stream received during a flush: bytes of direction
+// dir after skip lost ones (end: the direction closed), or, when complete
+// is set, the end of the connection.
+type flushOp struct {
+	s        *stream
+	dir      int
+	skip     int
+	data     []byte
+	end      bool
+	complete bool
+}
+
+// flush runs a reassembly flush and then delivers what it released, one
+// connection after the other in Conn.ID order.
+func (e *Engine) flush(reason string, run func()) {
+	e.flushing, e.closeReason = true, reason
+	run()
+	e.flushing, e.closeReason = false, ""
+	ops := e.flushed
+	e.flushed = nil
+	slices.SortStableFunc(ops, func(a, b flushOp) int { return cmp.Compare(a.s.conn.ID, b.s.conn.ID) })
+	for _, op := range ops {
+		if op.complete {
+			op.s.complete(reason)
+		} else {
+			op.s.deliver(op.dir, op.skip, op.data, op.end)
+		}
+	}
 }
 
 // Stats returns a snapshot of the counters.

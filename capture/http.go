@@ -230,6 +230,7 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 	if end < 0 {
 		if len(h.buf) > h.c.e.cfg.MaxHeaderBytes {
 			h.c.e.stats.HeaderCapDrops++
+			h.abandonHeader()
 			h.toResync(true)
 		}
 		return nil
@@ -239,6 +240,7 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 	rest := p[len(p)-(len(h.buf)-end):]
 	if end > h.c.e.cfg.MaxHeaderBytes {
 		h.c.e.stats.HeaderCapDrops++
+		h.abandonHeader()
 		h.toResync(false)
 		return rest
 	}
@@ -249,6 +251,19 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 		h.toResync(false)
 	}
 	return rest
+}
+
+// abandonHeader drops a header block in progress. A final response whose
+// status line was seen still answers the oldest request, so the responses
+// after it stay matched to theirs.
+func (h *halfParser) abandonHeader() {
+	line, _, _ := bytes.Cut(h.buf, []byte("\n"))
+	if h.role == roleRequest || startLineRole(line) != roleResponse {
+		return
+	}
+	if code := line[9:12]; code[0] != '1' || string(code) == "101" {
+		h.c.dropResponse()
+	}
 }
 
 func (h *halfParser) toResync(midLine bool) {
@@ -383,6 +398,7 @@ func (h *halfParser) gap(n int, t time.Time) {
 	case stateHeader:
 		if len(h.buf) > 0 {
 			h.c.e.stats.GapsInHeaders++
+			h.abandonHeader()
 		}
 		h.toResync(true)
 	case stateBody:

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"container/list"
 	"net/netip"
 	"time"
@@ -179,7 +180,20 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 	if s.ended {
 		return
 	}
-	d := dirIndex(dir)
+	n, _ := sg.Lengths()
+	if e.flushing {
+		e.flushed = append(e.flushed, flushOp{s: s, dir: dirIndex(dir), skip: skip, data: bytes.Clone(sg.Fetch(n)), end: end})
+		return
+	}
+	s.deliver(dirIndex(dir), skip, sg.Fetch(n), end)
+}
+
+// deliver hands reassembled bytes of direction d to its parser.
+func (s *stream) deliver(d, skip int, data []byte, end bool) {
+	e := s.e
+	if s.ended {
+		return
+	}
 	h := &s.halves[d]
 	// Bytes moved: the hole, if any, is filled or skipped. A hole further
 	// on is noticed at the next out-of-order segment.
@@ -194,11 +208,11 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 		s.gap += int64(skip)
 		h.gap(skip, e.now)
 	}
-	if n, _ := sg.Lengths(); n > 0 {
+	if len(data) > 0 {
 		if s.app == AppTLS && d == s.clientDir && s.tlsBuf != nil {
-			s.feedTLS(sg.Fetch(n))
+			s.feedTLS(data)
 		} else {
-			h.feed(sg.Fetch(n), e.now)
+			h.feed(data, e.now)
 		}
 	}
 	if end {
@@ -212,18 +226,24 @@ func (s *stream) ReassemblyComplete(reassembly.AssemblerContext) bool {
 	e := s.e
 	e.tracked--
 	e.lru.Remove(s.lru)
-	if !s.ended && !s.ghost {
-		reason := e.closeReason
-		switch {
-		case reason != "":
-		case s.rst:
-			reason = ConnEndRST
-		default:
-			reason = ConnEndFIN
-		}
-		s.finish(reason)
+	if e.flushing {
+		e.flushed = append(e.flushed, flushOp{s: s, complete: true})
+	} else {
+		s.complete(ConnEndFIN)
 	}
 	return true
+}
+
+// complete ends a stream reassembly has let go of; an RST seen overrides
+// reason.
+func (s *stream) complete(reason string) {
+	if s.ended || s.ghost {
+		return
+	}
+	if s.rst {
+		reason = ConnEndRST
+	}
+	s.finish(reason)
 }
 
 // finish ends the connection: what is in progress is completed or cut,
@@ -330,6 +350,16 @@ func (s *stream) responseStarted(m *message) *Request {
 	m.resp.Seq = seq
 	s.e.stats.UnmatchedResponses++
 	return nil
+}
+
+// dropResponse forgets the request answered by a response whose headers
+// were lost.
+func (s *stream) dropResponse() {
+	s.respSeq++
+	if len(s.pending) > 0 {
+		s.pending = s.pending[1:]
+		s.e.stats.UnansweredDropped++
+	}
 }
 
 func (s *stream) sseEvent(m *message, ev *SSEEvent) {
