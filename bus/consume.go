@@ -53,7 +53,11 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 				}
 				return nil
 			}
-			process(ctx, b, stream, c, msgs, decode, handle)
+			// After a failed batch, wait out its backoff here too, so a
+			// dead downstream is not handed every later batch at once.
+			if pause := process(ctx, b, stream, c, msgs, decode, handle); pause > 0 {
+				sleep(ctx, pause)
+			}
 		}
 		if err == nil {
 			failures = 0
@@ -136,8 +140,9 @@ func fetch(ctx context.Context, cons jetstream.Consumer, c ConsumerConfig) ([]je
 }
 
 // process decodes msgs, terminates the malformed ones, hands the rest to
-// handle and acks or nacks them by its result.
-func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, msgs []jetstream.Msg, decode func([]byte) (T, error), handle func(context.Context, []T) error) {
+// handle and acks or nacks them by its result. It returns the redelivery
+// delay of a failed batch, zero otherwise.
+func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, msgs []jetstream.Msg, decode func([]byte) (T, error), handle func(context.Context, []T) error) time.Duration {
 	items := make([]T, 0, len(msgs))
 	good := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
@@ -158,7 +163,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		good = append(good, m)
 	}
 	if len(items) == 0 {
-		return
+		return 0
 	}
 
 	stop := keepAlive(good, c.AckWait)
@@ -180,7 +185,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		}
 		b.stats.consumed.Add(uint64(len(good)))
 		b.stats.batches.Add(1)
-		return
+		return 0
 	}
 
 	b.stats.failedBatches.Add(1)
@@ -198,6 +203,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 			b.log.Warn("nak failed", "stream", stream, "durable", c.Durable, "err", err)
 		}
 	}
+	return delay
 }
 
 // keepAlive tells the server, every third of AckWait, that msgs are still
