@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -189,48 +190,58 @@ func (b *Bus) waitDrained(ctx context.Context, durable string) error {
 	const minPoll, maxPoll = 10 * time.Millisecond, 250 * time.Millisecond
 	poll := minPoll
 	for {
-		drained, st, err := b.drained(ctx, durable)
-		if err == nil && drained {
+		backlog, err := b.Backlog(ctx, durable)
+		if err == nil && backlog.Pending == 0 && backlog.Unacked == 0 {
 			return nil
 		}
-		status := st
+		status := fmt.Sprintf("%d pending, %d unacked", backlog.Pending, backlog.Unacked)
 		if err != nil {
 			status = err.Error()
 		}
-		if !sleep(ctx, poll) {
-			return fmt.Errorf("wait for consumer %s at %s to drain (%s): %w", durable, b.where, status, ctx.Err())
+		if errors.Is(err, ErrClosed) || !sleep(ctx, poll) {
+			return fmt.Errorf("wait for consumer %s at %s to drain (%s): %w", durable, b.where, status, cmp.Or(ctx.Err(), err))
 		}
 		poll = min(2*poll, maxPoll)
 	}
 }
 
-// drained looks the durable up in both streams: it is drained when it exists
-// in at least one and nothing is pending or unacked in any.
-func (b *Bus) drained(ctx context.Context, durable string) (bool, string, error) {
+// ErrNoConsumer is returned by Backlog for a durable that exists in neither
+// stream.
+var ErrNoConsumer = errors.New("no such durable consumer")
+
+// Backlog is the work a durable consumer has not finished.
+type Backlog struct {
+	// Pending is messages matching its filter not yet delivered; Unacked is
+	// messages delivered but not yet acked (including nacked ones waiting for
+	// redelivery).
+	Pending, Unacked uint64
+}
+
+// Backlog returns the backlog of a durable consumer, summed over the streams
+// it exists in: the consume lag to export as a metric.
+func (b *Bus) Backlog(ctx context.Context, durable string) (Backlog, error) {
 	if b.closed.Load() {
-		return false, "", ErrClosed
+		return Backlog{}, ErrClosed
 	}
-	found, drained := false, true
-	var status []string
+	var backlog Backlog
+	found := false
 	for _, stream := range []string{EventsStream, AlertsStream} {
 		cons, err := b.js.Consumer(ctx, stream, durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
 		if err != nil {
-			return false, "", fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+			return Backlog{}, fmt.Errorf("consumer %s on %s at %s: %w", durable, stream, b.where, err)
 		}
 		info := cons.CachedInfo()
 		found = true
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			drained = false
-		}
-		status = append(status, fmt.Sprintf("%s: %d pending, %d unacked", stream, info.NumPending, info.NumAckPending))
+		backlog.Pending += info.NumPending
+		backlog.Unacked += uint64(info.NumAckPending)
 	}
 	if !found {
-		return false, "consumer does not exist yet", nil
+		return Backlog{}, fmt.Errorf("consumer %s at %s: %w", durable, b.where, ErrNoConsumer)
 	}
-	return drained, strings.Join(status, "; "), nil
+	return backlog, nil
 }
 
 // redactURL drops passwords and tokens from a (comma-separated) NATS URL so it

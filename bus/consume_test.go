@@ -210,6 +210,9 @@ func TestWaitDrained(t *testing.T) {
 		if err := b.WaitDrained(short, c.Durable); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("WaitDrained on a durable that does not exist: %v, want deadline exceeded", err)
 		}
+		if _, err := b.Backlog(context.Background(), c.Durable); !errors.Is(err, bus.ErrNoConsumer) {
+			t.Fatalf("Backlog of a durable that does not exist: %v, want ErrNoConsumer", err)
+		}
 
 		release := make(chan struct{})
 		var once sync.Once
@@ -231,8 +234,14 @@ func TestWaitDrained(t *testing.T) {
 		if err := b.WaitDrained(short, c.Durable); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("WaitDrained with a batch in the handler: %v, want deadline exceeded", err)
 		}
+		if backlog, err := b.Backlog(context.Background(), c.Durable); err != nil || backlog.Unacked == 0 {
+			t.Fatalf("Backlog with a batch in the handler: %+v, %v; want unacked messages", backlog, err)
+		}
 		close(release)
 		waitDrained(t, b, c.Durable)
+		if backlog, err := b.Backlog(context.Background(), c.Durable); err != nil || backlog != (bus.Backlog{}) {
+			t.Errorf("Backlog after WaitDrained: %+v, %v; want none", backlog, err)
+		}
 		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
 			t.Error(d)
 		}

@@ -1,7 +1,8 @@
 // Package bus carries events and alerts between the mcpwatch stages over NATS
 // JetStream: decode publishes events, detect consumes events and publishes
 // alerts, the store and the alert feed consume both. It is the only package
-// that speaks NATS; the stages see event.Event and event.Alert values.
+// that speaks NATS; the stages see event.Event and event.Alert values, and a
+// producing stage needs only the Publisher interface.
 //
 // # Streams and subjects
 //
@@ -50,12 +51,16 @@
 // batches of up to BatchSize messages (or what arrived within MaxWait), decode
 // them, and call the handler once per batch. Every message of the batch is
 // acked only after the handler returned nil; on error all of them are nacked
-// with a backoff that grows with the delivery count, so the batch comes back.
+// with a backoff that grows with the delivery count (30 ms doubling to 5 s),
+// so the batch comes back, and the loop itself pauses as long before the next
+// fetch, so a dead downstream is not handed every later batch at once.
 // While the handler runs, the messages are kept alive (in progress) so a slow
 // downstream write does not trigger a redelivery to another process. A message
 // that does not decode or validate is logged, counted (Stats.Malformed) and
 // terminated: it never blocks the stream. Delivery is at least once; handlers
-// deduplicate by event_id / alert_id.
+// deduplicate by event_id / alert_id. MaxDeliver defaults to unlimited, so a
+// downstream outage delays events but never drops them. A new durable starts
+// at the oldest message the stream holds, or at ConsumerConfig.StartAt.
 //
 // Several processes using the same durable name share its messages: the server
 // hands each fetched message to one of them, and messages a process fetched but
@@ -82,7 +87,8 @@
 // WaitDrained blocks until named durable consumers have acked everything in
 // their stream that matches their filter. `mcpwatch run --pcap` flushes its
 // publishes, then waits for the detect and store consumers to drain, before it
-// exits.
+// exits. Backlog reports the same numbers (pending and unacked messages) for
+// a consume-lag metric.
 //
 // # Embedded server
 //
