@@ -333,6 +333,7 @@ func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
 	if !cand.vars.first.IsZero() {
 		first, last := cand.vars.first.UTC(), cand.vars.last.UTC()
 		a.FirstSeen, a.LastSeen = &first, &last
+		a.TS = last // the newest evidence, which a late event is not
 	}
 	evidence := cand.evidence
 	if len(evidence) > event.MaxEvidence {
@@ -353,7 +354,9 @@ func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rule %q attribute %q: %w", r.ID, at.name, err)
 		}
-		attrs[at.name] = format(v)
+		if text := format(v); text != "" {
+			attrs[at.name] = text // an empty attribute says nothing
+		}
 	}
 	if len(attrs) > 0 {
 		a.Attributes = attrs

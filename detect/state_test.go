@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -37,22 +38,10 @@ func TestGroupsEvictedOldestFirst(t *testing.T) {
 	for _, a := range alerts {
 		clients = append(clients, a.ClientAddress)
 	}
-	if got, want := clients, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.2"}; !equalStrings(got, want) {
+	if got, want := clients, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.2"}; !slices.Equal(got, want) {
 		t.Errorf("alerts for %v, want %v", got, want)
 	}
 	if st := e.Stats().Rules["new-client"]; st.Groups != 2 || st.GroupsEvicted != 2 {
 		t.Errorf("stats = %+v, want 2 groups held, 2 evicted", st)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

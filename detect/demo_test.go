@@ -1,0 +1,93 @@
+package detect
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/rules"
+)
+
+// TestDemoCapture runs the default pack over the events mcpwatch decoded
+// from testdata/demo.pcap (real go-sdk traffic: an approved files server
+// and a shadow-db server that is not on the demo allowlist), saved as
+// testdata/demo-events.jsonl.
+func TestDemoCapture(t *testing.T) {
+	pack, err := LoadRules(rules.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, err := LoadAllowlist(filepath.Join("..", "testdata", "demo-allowlist.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := readEvents(t, filepath.Join("testdata", "demo-events.jsonl"))
+
+	for _, tc := range []struct {
+		name  string
+		allow *Allowlist
+		want  []string
+	}{
+		{"with the demo allowlist", allow, []string{
+			"plaintext-transport http://files.corp.example:8080/mcp",
+			"unauthenticated-server http://files.corp.example:8080/mcp",
+			"unexpected-server http://10.0.0.9:3000/mcp",
+			"plaintext-transport http://10.0.0.9:3000/mcp",
+			"unauthenticated-server http://10.0.0.9:3000/mcp",
+		}},
+		{"without an allowlist", nil, []string{
+			"plaintext-transport http://files.corp.example:8080/mcp",
+			"unauthenticated-server http://files.corp.example:8080/mcp",
+			"plaintext-transport http://10.0.0.9:3000/mcp",
+			"unauthenticated-server http://10.0.0.9:3000/mcp",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := NewEngine(Config{}, pack, tc.allow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ev := range events {
+				for _, a := range e.Process(ev) {
+					if err := a.Validate(); err != nil {
+						t.Error(err)
+					}
+					got = append(got, a.RuleID+" "+a.ServerKey)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("alerts:\n%q\nwant:\n%q", got, tc.want)
+			}
+			if st := e.Stats(); st.Events != uint64(len(events)) {
+				t.Errorf("Stats.Events = %d, want %d", st.Events, len(events))
+			}
+		})
+	}
+}
+
+func readEvents(t *testing.T, path string) []*event.Event {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []*event.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		ev, err := event.DecodeEvent(sc.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, ev)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
