@@ -85,9 +85,14 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write records the payload before sending it: once the bytes are on the
+// socket the server may answer, and the answer must not be recorded first.
 func (c *conn) Write(p []byte) (int, error) {
+	unsent := c.record(true, p)
 	n, err := c.Conn.Write(p)
-	c.record(true, p[:n])
+	if n < len(p) {
+		unsent(n)
+	}
 	return n, err
 }
 
@@ -104,13 +109,21 @@ func (c *conn) markClosed() {
 	c.rec.mu.Unlock()
 }
 
-func (c *conn) record(c2s bool, p []byte) {
+// record appends a segment and returns a function that cuts it to the n
+// bytes a short write really sent.
+func (c *conn) record(c2s bool, p []byte) (sent func(n int)) {
 	if len(p) == 0 {
-		return
+		return func(int) {}
 	}
 	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	i := len(c.rc.Segments)
 	c.rc.Segments = append(c.rc.Segments, Segment{At: time.Now(), C2S: c2s, Data: append([]byte(nil), p...)})
-	c.rec.mu.Unlock()
+	return func(n int) {
+		c.rec.mu.Lock()
+		c.rc.Segments[i].Data = c.rc.Segments[i].Data[:n]
+		c.rec.mu.Unlock()
+	}
 }
 
 // Conversations reports how many connections were recorded.

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// mcpwatchBin is the binary under test, built once in TestMain, so exit codes
+// and stderr are checked exactly as a user sees them.
+var mcpwatchBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpwatch-bin-")
+	if err != nil {
+		panic(err)
+	}
+	mcpwatchBin = filepath.Join(dir, "mcpwatch")
+	build := exec.Command("go", "build", "-o", mcpwatchBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build mcpwatch: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func mcpwatch(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(mcpwatchBin, args...)
+	cmd.Env = append(os.Environ(), "MCPWATCH_TOKEN_KEY_FILE="+filepath.Join(t.TempDir(), "token.key"))
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func repoFile(name string) string { return filepath.Join("..", "..", "testdata", name) }
+
+func TestDemoRunPrintsServersAndAlert(t *testing.T) {
+	r := mcpwatch(t, nil, "run", "--pcap", repoFile("demo.pcap"), "--allowlist", repoFile("demo-allowlist.yaml"))
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"http://files.corp.example:8080/mcp", "files 1.4.0", "2025-11-25", "http://10.0.0.9:3000/mcp", "shadow-db 0.3.1", "2025-06-18", "unexpected-server"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	var unexpected []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		a, err := event.DecodeAlert([]byte(line))
+		if err != nil {
+			t.Fatalf("stdout line %q: %v", line, err)
+		}
+		if a.RuleID == "unexpected-server" {
+			unexpected = append(unexpected, a.ServerKey)
+		}
+	}
+	if len(unexpected) != 1 || unexpected[0] != "http://10.0.0.9:3000/mcp" {
+		t.Errorf("unexpected-server alerts on stdout for %v, want exactly shadow-db", unexpected)
+	}
+}
+
+// Each bad input gives one line naming the problem and a non-zero exit.
+func TestBadInputOneLineErrors(t *testing.T) {
+	dir := t.TempDir()
+	notPcap := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notPcap, []byte("this is not a capture file\n"), 0o644)
+	badAllow := filepath.Join(dir, "allow.yaml")
+	os.WriteFile(badAllow, []byte("servers: [\n"), 0o644)
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"missing file", nil, []string{"run", "--pcap", filepath.Join(dir, "nope.pcap")}, "nope.pcap"},
+		{"not a pcap", nil, []string{"run", "--pcap", notPcap}, "not a pcap"},
+		{"no input", nil, []string{"run"}, "--pcap"},
+		{"unreachable NATS", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--nats", "nats://127.0.0.1:1"}, "NATS"},
+		{"unreachable ClickHouse", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--clickhouse", "127.0.0.1:1"}, "ClickHouse"},
+		{"broken allowlist", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--allowlist", badAllow}, "allow.yaml"},
+		{"bad env value", []string{"MCPWATCH_LOG_LEVEL=loud"}, []string{"run", "--pcap", repoFile("demo.pcap")}, "log-level"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := mcpwatch(t, c.env, c.args...)
+			if r.code == 0 {
+				t.Fatalf("exit 0, want failure; stderr:\n%s", r.stderr)
+			}
+			msg := strings.TrimSpace(r.stderr)
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, c.want) || !strings.HasPrefix(msg, "mcpwatch: ") {
+				t.Errorf("want one line 'mcpwatch: …' naming %q, got:\n%s", c.want, r.stderr)
+			}
+		})
+	}
+}
+
+func TestTruncatedPcapWarnsAndSucceeds(t *testing.T) {
+	data, err := os.ReadFile(repoFile("demo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	os.WriteFile(cut, data[:len(data)*2/3], 0o644)
+	r := mcpwatch(t, nil, "run", "--pcap", cut, "--alerts-out", "")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0 for a truncated pcap:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning:") || !strings.Contains(r.stderr, "files.corp.example") {
+		t.Errorf("want a warning and the servers seen before the cut:\n%s", r.stderr)
+	}
+}
+
+func TestConfigFileAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	cfg := filepath.Join(dir, "mcpwatch.yaml")
+	os.WriteFile(cfg, []byte("pcap: ["+repoFile("demo.pcap")+"]\nevents-out: "+events+"\n"), 0o644)
+	r := mcpwatch(t, []string{"MCPWATCH_ALERTS_OUT="}, "run", "--config", cfg)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("MCPWATCH_ALERTS_OUT= should silence alerts on stdout, got:\n%s", r.stdout)
+	}
+	if fi, err := os.Stat(events); err != nil || fi.Size() == 0 {
+		t.Errorf("events-out from the config file not written: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("pcaps: [x]\n"), 0o644)
+	if r := mcpwatch(t, nil, "run", "--config", bad); r.code == 0 || !strings.Contains(r.stderr, `"pcaps"`) {
+		t.Errorf("unknown config key accepted: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise
+// the module version from the build info is used.
+var version = ""
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mcpwatch",
+		Short: "Passive sensor and detection pipeline for Model Context Protocol traffic",
+		Long: `mcpwatch watches MCP (Model Context Protocol) traffic passively — from pcap
+files or a span port — reconstructs MCP JSON-RPC sessions, publishes events over
+NATS JetStream to rule-based detectors, and writes events and alerts to JSONL
+and ClickHouse.
+
+Every flag can also be set by an environment variable (MCPWATCH_ + the flag
+name in upper case, dashes as underscores: --events-out → MCPWATCH_EVENTS_OUT)
+or by a key of the YAML file given with --config (the flag name as key).
+Flags win over the environment, which wins over the config file.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("config", "", "YAML config file whose keys are flag names")
+	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := bindConfig(cmd); err != nil {
+			return err
+		}
+		return setupLogging(cmd)
+	}
+	root.AddCommand(newRunCommand(), newVersionCommand())
+	return root
+}
+
+func setupLogging(cmd *cobra.Command) error {
+	name, _ := cmd.Flags().GetString("log-level")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(name)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", name)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	return nil
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the mcpwatch version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "mcpwatch", buildVersion())
+		},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}

@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// Summary is what a finished run reports.
+type Summary struct {
+	Packets  int64
+	Flows    int64
+	Sessions int64
+	// Events counts delivered events per kind.
+	Events map[event.Kind]int64
+	// Servers lists every MCP server seen, by server_key.
+	Servers []ServerSummary
+	// AlertsByRule counts delivered alerts per rule id.
+	AlertsByRule map[string]int64
+	// Warnings are non-fatal problems with the input (a truncated pcap).
+	Warnings []string
+}
+
+// ServerSummary is one line of the server inventory.
+type ServerSummary struct {
+	ServerKey        string
+	Name, Version    string
+	ProtocolVersions []string
+	Clients          int
+	Messages         int64
+}
+
+// inventory accumulates the summary from delivered events and alerts.
+type inventory struct {
+	mu       sync.Mutex
+	events   map[event.Kind]int64
+	sessions int64
+	servers  map[string]*serverInv
+	alerts   map[string]int64
+}
+
+type serverInv struct {
+	name, version string
+	versions      map[string]bool
+	clients       map[string]bool
+	messages      int64
+}
+
+func newInventory() *inventory {
+	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}}
+}
+
+func (inv *inventory) addEvents(evs []*event.Event) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for _, ev := range evs {
+		inv.events[ev.Kind]++
+		if ev.Kind == event.KindSession {
+			inv.sessions++
+		}
+		if ev.Kind != event.KindMessage && ev.Kind != event.KindSession {
+			continue
+		}
+		s := inv.servers[ev.ServerKey]
+		if s == nil {
+			s = &serverInv{versions: map[string]bool{}, clients: map[string]bool{}}
+			inv.servers[ev.ServerKey] = s
+		}
+		s.name = cmp.Or(ev.ServerName, s.name)
+		s.version = cmp.Or(ev.ServerVersion, s.version)
+		if ev.ProtocolVersion != "" {
+			s.versions[ev.ProtocolVersion] = true
+		}
+		if ev.ClientAddress != "" {
+			s.clients[ev.ClientAddress] = true
+		}
+		if ev.Kind == event.KindMessage {
+			s.messages++
+		}
+	}
+}
+
+func (inv *inventory) addAlerts(as []*event.Alert) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for _, a := range as {
+		inv.alerts[a.RuleID]++
+	}
+}
+
+// fill copies the inventory into s.
+func (inv *inventory) fill(s *Summary) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	s.Events = map[event.Kind]int64{}
+	for k, n := range inv.events {
+		s.Events[k] = n
+	}
+	s.Sessions = inv.sessions
+	s.AlertsByRule = map[string]int64{}
+	for r, n := range inv.alerts {
+		s.AlertsByRule[r] = n
+	}
+	s.Servers = s.Servers[:0]
+	for key, srv := range inv.servers {
+		versions := make([]string, 0, len(srv.versions))
+		for v := range srv.versions {
+			versions = append(versions, v)
+		}
+		sort.Strings(versions)
+		s.Servers = append(s.Servers, ServerSummary{
+			ServerKey: key, Name: srv.name, Version: srv.version,
+			ProtocolVersions: versions, Clients: len(srv.clients), Messages: srv.messages,
+		})
+	}
+	slices.SortFunc(s.Servers, func(a, b ServerSummary) int { return cmp.Compare(a.ServerKey, b.ServerKey) })
+}
+
+// Print writes the summary for a person.
+func (s *Summary) Print(w io.Writer) {
+	fmt.Fprintf(w, "packets: %d  flows: %d  MCP sessions: %d  events: %s\n",
+		s.Packets, s.Flows, s.Sessions, s.eventCounts())
+	fmt.Fprintf(w, "MCP servers (%d):\n", len(s.Servers))
+	for _, srv := range s.Servers {
+		name := "(unknown)"
+		if srv.Name != "" {
+			name = srv.Name + " " + srv.Version
+		}
+		versions := "-"
+		if len(srv.ProtocolVersions) > 0 {
+			versions = strings.Join(srv.ProtocolVersions, ",")
+		}
+		fmt.Fprintf(w, "  %-40s  %-22s  protocol %-10s  clients %d  messages %d\n",
+			srv.ServerKey, name, versions, srv.Clients, srv.Messages)
+	}
+	var total int64
+	rules := make([]string, 0, len(s.AlertsByRule))
+	for r, n := range s.AlertsByRule {
+		rules = append(rules, r)
+		total += n
+	}
+	sort.Strings(rules)
+	fmt.Fprintf(w, "alerts (%d):\n", total)
+	for _, r := range rules {
+		fmt.Fprintf(w, "  %-40s  %d\n", r, s.AlertsByRule[r])
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+func (s *Summary) eventCounts() string {
+	var parts []string
+	for _, k := range event.Kinds {
+		if n := s.Events[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}

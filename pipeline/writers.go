@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/sink"
+)
+
+// openWriters opens the JSONL and ClickHouse destinations of events and
+// alerts. The returned function closes them all.
+func openWriters(ctx context.Context, cfg Config) (events, alerts []sink.Writer, closeAll func(), err error) {
+	var opened []sink.Writer
+	closeAll = func() {
+		for _, w := range opened {
+			w.Close()
+		}
+	}
+	jsonl := func(path string) (sink.Writer, error) {
+		w, err := sink.NewJSONL(path)
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, w)
+		return w, nil
+	}
+	if cfg.EventsOut != "" {
+		w, err := jsonl(cfg.EventsOut)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		events = append(events, w)
+	}
+	if cfg.AlertsOut != "" {
+		w, err := jsonl(cfg.AlertsOut)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		alerts = append(alerts, w)
+	}
+	if cfg.ClickHouse.Addr != "" {
+		ch, err := sink.OpenClickHouse(ctx, cfg.ClickHouse)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		opened = append(opened, ch)
+		events = append(events, ch)
+		alerts = append(alerts, ch)
+	}
+	return events, alerts, closeAll, nil
+}
+
+func writeEvents(ctx context.Context, ws []sink.Writer, evs []*event.Event) error {
+	for _, w := range ws {
+		if err := w.WriteEvents(ctx, evs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAlerts(ctx context.Context, ws []sink.Writer, as []*event.Alert) error {
+	for _, w := range ws {
+		if err := w.WriteAlerts(ctx, as); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadTokenKey reads the token fingerprint key, creating it on first use.
+func loadTokenKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("token key file: no path configured")
+	}
+	key, err := os.ReadFile(path)
+	if err == nil {
+		if len(key) < 16 {
+			return nil, fmt.Errorf("token key file %s: %d bytes, want at least 16", path, len(key))
+		}
+		return key, nil
+	}
+	if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("token key file: %w", err)
+	}
+	key = make([]byte, 32)
+	rand.Read(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("token key file: %w", err)
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("token key file: %w", err)
+	}
+	return key, nil
+}
