@@ -100,7 +100,7 @@ func TestSharedDurableSplitsWork(t *testing.T) {
 	})
 }
 
-// A process killed while it holds a batch loses nothing: the server
+// A process killed (SIGKILL) while it holds a batch loses nothing: the server
 // redelivers the unacked messages to the process sharing the durable.
 func TestKilledConsumerRedeliversToOther(t *testing.T) {
 	forEachServer(t, func(t *testing.T, url string) {
@@ -108,48 +108,32 @@ func TestKilledConsumerRedeliversToOther(t *testing.T) {
 		c := bus.ConsumerConfig{Durable: r.durable("failover"), StartAt: r.start, BatchSize: 25, AckWait: time.Second}
 		evs := r.events(200)
 
-		victim := connect(t, url)
-		holding := make(chan []string, 1)
-		stopVictim := consumer(t, victim, c, func(ctx context.Context, evs []*event.Event) error {
-			var held []string
-			for _, ev := range evs {
-				if ev.Sensor == r.name {
-					held = append(held, ev.EventID)
-				}
-			}
-			if len(held) == 0 {
-				return nil // another run's events, on a shared server
-			}
-			holding <- held
-			<-ctx.Done() // stuck until the process dies
-			return ctx.Err()
-		})
+		victim, held := startVictim(t, victimSpec{URL: url, Run: r.name, Consumer: c})
 		publishAll(t, connect(t, url), evs)
-
-		var held []string
+		var heldIDs []string
 		select {
-		case held = <-holding:
+		case heldIDs = <-held:
 		case <-time.After(30 * time.Second):
-			t.Fatal("the victim got no batch")
-		}
-		// Kill: the connection drops while the batch is unacked.
-		victim.Close()
-		if err := stopVictim(); !errors.Is(err, bus.ErrClosed) && err != nil {
-			t.Fatalf("victim consumer: %v", err)
+			t.Fatal("the victim process got no batch in 30s")
 		}
 
 		survivor := connect(t, url)
 		rec := &recorder{run: r}
-		consumeAll(t, survivor, c, rec)
+		consumer(t, survivor, c, func(_ context.Context, evs []*event.Event) error {
+			rec.add(evs)
+			return nil
+		})
+		if err := victim.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		victim.Wait() // killed: its exit status is the signal
+		waitDrained(t, survivor, c.Durable)
 
 		got := rec.sorted()
 		if d := diffIDs(got, ids(evs)); d != "" {
 			t.Error(d)
 		}
-		if len(held) == 0 {
-			t.Fatal("the victim held none of this run's events")
-		}
-		for _, id := range held {
+		for _, id := range heldIDs {
 			if _, found := slices.BinarySearch(got, id); !found {
 				t.Errorf("event %s held by the killed process was not redelivered", id)
 			}
