@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -258,9 +259,9 @@ func (e *allowEntry) matches(s *subject) bool {
 	case entryServerKey:
 		return s.key != "" && s.key == e.text
 	case entryHostPort:
-		return contains(s.hostPorts, e.text)
+		return slices.Contains(s.hostPorts, e.text)
 	case entryHost:
-		return contains(s.hosts, e.text)
+		return slices.Contains(s.hosts, e.text)
 	case entryCIDR:
 		for _, a := range s.addrs {
 			if e.prefix.Contains(a) {
@@ -282,15 +283,6 @@ func (e *allowEntry) matches(s *subject) bool {
 			if ok, _ := path.Match(e.text, n); ok {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
 		}
 	}
 	return false
@@ -341,12 +333,4 @@ func (a *Allowlist) pinOf(s *subject) (Pin, bool) {
 		matched = true
 	}
 	return Pin{}, matched
-}
-
-// Len is the number of entries.
-func (a *Allowlist) Len() int {
-	if a == nil {
-		return 0
-	}
-	return len(a.entries)
 }

@@ -3,7 +3,8 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -68,13 +69,9 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	}
 
 	who := format(c.fieldValue(r.Across))
-	others := make([]string, 0, len(st.across))
-	for other := range st.across {
-		others = append(others, other)
-	}
-	sort.Strings(others) // alert order must not depend on map order
 	var out []candidate
-	for _, other := range others {
+	// Sorted: alert order must not depend on map order.
+	for _, other := range slices.Sorted(maps.Keys(st.across)) {
 		prev := st.across[other]
 		if !prev.ts.After(cur.ts.Add(-r.Window)) {
 			delete(st.across, other)

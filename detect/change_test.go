@@ -14,8 +14,7 @@ func manifest(n int, at time.Duration, client, hash string) *event.Event {
 	return ev
 }
 
-func TestChangePerKey(t *testing.T) {
-	e := newTestEngine(t, Config{}, nil, `
+const manifestChangeRule = `
   - id: manifest-changed
     name: Manifest changed
     description: The tool set changed.
@@ -25,7 +24,10 @@ func TestChangePerKey(t *testing.T) {
     condition: kind == "manifest"
     group_by: [server_key]
     value: manifest_hash
-`)
+`
+
+func TestChangePerKey(t *testing.T) {
+	e := newTestEngine(t, Config{}, nil, manifestChangeRule)
 	alerts := processAll(e,
 		manifest(1, 0, "10.0.0.7", "aaa"),
 		manifest(2, time.Minute, "10.0.0.8", "aaa"),
@@ -42,19 +44,7 @@ func TestChangePerKey(t *testing.T) {
 }
 
 func TestChangeAcross(t *testing.T) {
-	e := newTestEngine(t, Config{}, nil, `
-  - id: bait-and-switch
-    name: Bait and switch
-    description: Two clients see two manifests.
-    severity: high
-    category: tool_redefinition
-    type: change
-    condition: kind == "manifest"
-    group_by: [server_key]
-    value: manifest_hash
-    across: client_address
-    window: 10m
-`)
+	e := newTestEngine(t, Config{}, nil, manifestChangeRule+"    across: client_address\n    window: 10m\n")
 	// A client that sees a new manifest is not a switch; a manifest older
 	// than the window is not compared; two clients at once are.
 	alerts := processAll(e,

@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,7 +378,7 @@ func (c *evalCtx) summary(r *Rule, attrs map[string]string) string {
 		if v, ok := attrs[name]; ok {
 			return v
 		}
-		if v, ok := c.env[name]; ok && contains(alertVarNames, name) {
+		if v, ok := c.env[name]; ok && slices.Contains(alertVarNames, name) {
 			return format(v)
 		}
 		return format(c.fieldValue(name))

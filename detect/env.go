@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -83,16 +82,6 @@ func newSchema() *schema {
 	return s
 }
 
-// names returns the schema names, sorted, for error messages.
-func (s *schema) names() []string {
-	out := make([]string, 0, len(s.fields))
-	for n := range s.fields {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Variables that are not event fields. The allowlist functions are bound to
 // the event under evaluation; the alert variables are set only when alert
 // attributes and summaries are built (and for change rules' `changed_when`).
@@ -142,7 +131,7 @@ func (s *schema) exprOptions() []expr.Option {
 		expr.DisableBuiltin("now"),
 		expr.Function("loopback", loopbackFn, new(func(string) bool)),
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
-		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool)),
+		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool), new(func([]any, string) bool)),
 		expr.Function("url_host", urlHostFn, new(func(string) string)),
 	}
 }
@@ -244,7 +233,16 @@ func urlHostFn(params ...any) (any, error) {
 // lets the resource be the origin or any parent path), compared without a
 // trailing slash and with scheme and host case-folded.
 func audienceNamesFn(params ...any) (any, error) {
-	aud, serverKey := params[0].([]string), params[1].(string)
+	serverKey := params[1].(string)
+	var aud []string
+	switch x := params[0].(type) {
+	case []string:
+		aud = x
+	case []any: // a list literal in the rule
+		for _, a := range x {
+			aud = append(aud, fmt.Sprint(a))
+		}
+	}
 	key := canonicalURL(serverKey)
 	for _, a := range aud {
 		a = canonicalURL(a)

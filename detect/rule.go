@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -272,7 +273,7 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 			return fail(k.key, "%s is required", k.key)
 		}
 	}
-	if !validSeverity(y.Severity) {
+	if !slices.Contains(event.Severities, y.Severity) {
 		return fail("severity", "severity %q, want one of %s", y.Severity, strings.Join(event.Severities, ", "))
 	}
 	for _, m := range y.MITRE {
@@ -285,8 +286,8 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 	default:
 		return fail("type", "type %q, want match, threshold, new_value or change", y.Type)
 	}
-	for key, types := range typeKeys {
-		if _, set := lines[key]; set && !hasType(types, y.Type) {
+	for _, key := range slices.Sorted(maps.Keys(typeKeys)) {
+		if _, set := lines[key]; set && !slices.Contains(typeKeys[key], y.Type) {
 			return fail(key, "%s does not apply to a %s rule", key, y.Type)
 		}
 	}
@@ -316,7 +317,7 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 		if f != "" && c.schema.fields[f] == nil {
 			key := "group_by"
 			switch {
-			case contains(y.Fields, f):
+			case slices.Contains(y.Fields, f):
 				key = "fields"
 			case f == y.Across:
 				key = "across"
@@ -362,9 +363,7 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 		}
 	}
 
-	attrNames := mapKeys(y.Attributes)
-	sort.Strings(attrNames)
-	for _, name := range attrNames {
+	for _, name := range slices.Sorted(maps.Keys(y.Attributes)) {
 		prog, err := c.compile(y.Attributes[name])
 		if err != nil {
 			return exprFail(valueNode(valueNode(node, "attributes"), name), "attribute "+name, err)
@@ -374,7 +373,7 @@ func (c *compiler) rule(file string, node *yaml.Node) (*Rule, bool, error) {
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(y.Summary, -1) {
 		n := m[1]
-		if _, attr := y.Attributes[n]; !attr && c.schema.fields[n] == nil && !contains(alertVarNames, n) && !contains(typeAttributes(&y), n) {
+		if _, attr := y.Attributes[n]; !attr && c.schema.fields[n] == nil && !slices.Contains(alertVarNames, n) && !slices.Contains(typeAttributes(&y), n) {
 			return fail("summary", "summary: {%s} is neither an event field, an attribute nor one of %s", n, strings.Join(alertVarNames, ", "))
 		}
 	}
@@ -458,30 +457,4 @@ func isNumber(v any) bool {
 		return true
 	}
 	return false
-}
-
-func hasType(types []Type, t Type) bool {
-	for _, x := range types {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
-func validSeverity(s string) bool {
-	for _, v := range event.Severities {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-func mapKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

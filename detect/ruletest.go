@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -345,7 +346,8 @@ func alertDiff(a *event.Alert, want map[string]any) string {
 	data, _ := json.Marshal(a)
 	_ = json.Unmarshal(data, &got)
 	var diffs []string
-	for k, w := range sortedAny(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		w := want[k]
 		wj, err := normalizeJSON(w)
 		if err != nil {
 			return fmt.Sprintf("expected %s: %v", k, err)
@@ -369,21 +371,6 @@ func normalizeJSON(v any) (any, error) {
 	var out any
 	err = json.Unmarshal(data, &out)
 	return out, err
-}
-
-func sortedAny(m map[string]any) func(func(string, any) bool) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return func(yield func(string, any) bool) {
-		for _, k := range keys {
-			if !yield(k, m[k]) {
-				return
-			}
-		}
-	}
 }
 
 func alertText(a *event.Alert) string {

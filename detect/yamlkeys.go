@@ -2,8 +2,9 @@ package detect
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -20,7 +21,7 @@ func checkKeys(file string, node *yaml.Node, v any) error {
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k := node.Content[i]
 		if !known[k.Value] {
-			return fmt.Errorf("%s:%d: unknown key %q (want one of %s)", file, k.Line, k.Value, strings.Join(sortedKeys(known), ", "))
+			return fmt.Errorf("%s:%d: unknown key %q (want one of %s)", file, k.Line, k.Value, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 	}
 	return nil
@@ -36,15 +37,6 @@ func yamlKeys(v any) map[string]bool {
 		}
 	}
 	return keys
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // keyLines maps each key of a mapping node to the line of its value.
