@@ -2,6 +2,8 @@ package bus_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/mcpwatch/mcpwatch/bus"
@@ -9,15 +11,30 @@ import (
 )
 
 // Publishing every event twice stores each once: the second copy carries the
-// same Nats-Msg-Id and falls inside the duplicate window.
+// same Nats-Msg-Id and falls inside the duplicate window. The second pass
+// runs from several goroutines, as several capture workers would.
 func TestPublishTwiceStoresOnce(t *testing.T) {
 	forEachServer(t, func(t *testing.T, url string) {
 		r := newRun(t)
-		b := connect(t, url)
+		b := connect(t, url, func(c *bus.Config) { c.PublishAsyncMax = 16 })
 		evs := r.events(300)
 
 		publishAll(t, b, evs)
-		publishAll(t, b, evs)
+		var wg sync.WaitGroup
+		for part := range slices.Chunk(evs, 75) {
+			wg.Go(func() {
+				for _, ev := range part {
+					if err := b.PublishEvent(context.Background(), ev); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := b.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 
 		st := b.Stats()
 		if st.Published != 600 || st.Duplicates != 300 || st.PublishFailed != 0 || st.InFlight != 0 {
