@@ -80,6 +80,10 @@ type Stats struct {
 	// header disagrees with the body.
 	HeaderMismatch int64
 
+	// EmptyFlows counts non-MCP connections without payload, which get no
+	// flow event.
+	EmptyFlows int64
+
 	SessionsOpen    int64
 	SessionsEvicted int64 // MaxSessions
 	PendingDropped  int64 // MaxPendingPerSession

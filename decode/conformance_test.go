@@ -2,143 +2,45 @@ package decode
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
-// collect returns a decoder whose events are appended to the returned slice.
-func collect(t testing.TB, cfg Config) (*Decoder, *[]*event.Event) {
-	t.Helper()
-	var evs []*event.Event
-	if cfg.TokenKey == nil {
-		cfg.TokenKey = []byte("test key")
+// Every checked-in capture decodes to exactly its golden events: ids,
+// timestamps, identities, counters and all.
+func TestGoldenEvents(t *testing.T) {
+	pcaps, err := filepath.Glob(filepath.Join(captureDir, "*.pcap"))
+	if err != nil || len(pcaps) == 0 {
+		t.Fatalf("no captures in %s (%v)", captureDir, err)
 	}
-	cfg.Sensor, cfg.Source = "test", "replay"
-	d, err := New(cfg, func(e *event.Event) { evs = append(evs, e) })
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range pcaps {
+		name := strings.TrimSuffix(filepath.Base(p), ".pcap")
+		t.Run(name, func(t *testing.T) {
+			evs, _ := decodePcap(t, p, Config{})
+			assertGolden(t, name, evs)
+		})
 	}
-	return d, &evs
-}
-
-// runScenario plays convs with the real go-sdk and decodes the recording.
-func runScenario(t *testing.T, convs []scenario.Conversation) ([]*event.Event, []scenario.LoggedMessage, Stats) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := scenario.Run(ctx, convs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logged []scenario.LoggedMessage
-	for _, l := range res.Logs {
-		msgs, err := l.Messages()
-		if err != nil {
-			t.Fatal(err)
-		}
-		logged = append(logged, msgs...)
-	}
-	d, evs := collect(t, Config{})
-	recorded := res.Recorder.Recorded()
-	replay(t, recorded, d)
-	d.Finish(recorded[len(recorded)-1].Closed.Add(time.Second))
-	return *evs, logged, d.Stats()
-}
-
-// wireKey is what conformance compares of one message: what the SDK logged
-// and what the decoder saw must agree on it, one for one.
-func wireKey(dir, method, id, tool string, isErr bool) string {
-	return fmt.Sprintf("%s %s id=%s tool=%s error=%v", dir, method, id, tool, isErr)
-}
-
-// assertMatchesSDK checks that the message events are, one for one, the
-// messages the SDK logged.
-func assertMatchesSDK(t *testing.T, evs []*event.Event, logged []scenario.LoggedMessage) {
-	t.Helper()
-	var got, want []string
-	for _, e := range evs {
-		if e.Kind == event.KindMessage {
-			got = append(got, wireKey(e.Direction, e.Method, e.JSONRPCID, e.ToolName, e.MsgType == event.MsgError))
-		}
-	}
-	// The SDK may log a response before the request it answers (HTTP+SSE
-	// answers on the stream before the POST returns), so responses take
-	// their method from the request with their id, wherever it was logged.
-	requests := map[string]scenario.LoggedMessage{}
-	for _, m := range logged {
-		var probe struct {
-			Method string `json:"method"`
-		}
-		if m.ID != "" && json.Unmarshal(m.Raw, &probe) == nil && probe.Method != "" {
-			requests[m.Direction+"|"+m.ID] = m
-		}
-	}
-	for _, m := range logged {
-		if m.Method == "" && m.ID != "" {
-			reqDir := event.DirClientToServer
-			if m.Direction == reqDir {
-				reqDir = event.DirServerToClient
-			}
-			m.Method, m.ToolName = requests[reqDir+"|"+m.ID].Method, requests[reqDir+"|"+m.ID].ToolName
-		}
-		want = append(want, wireKey(m.Direction, m.Method, m.ID, m.ToolName, m.IsError))
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("message events differ from the SDK log\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
-	}
-}
-
-func byKind(evs []*event.Event, k event.Kind) []*event.Event {
-	var out []*event.Event
-	for _, e := range evs {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // The go-sdk at every protocol version it negotiates, SSE and JSON
 // responses, stateful and stateless servers: decoded message events equal
 // the SDK's own log one for one, and carry the session's identity.
 func TestGoSDKStreamableHTTPVersions(t *testing.T) {
-	type mode struct {
-		name string
-		opts mcp.StreamableHTTPOptions
-	}
-	modes := []mode{
-		{"sse", mcp.StreamableHTTPOptions{}},
-		{"json", mcp.StreamableHTTPOptions{JSONResponse: true}},
-		{"stateless-sse", mcp.StreamableHTTPOptions{Stateless: true}},
-		{"stateless-json", mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}},
-	}
-	// "" lets the SDK negotiate its latest revision, 2026-07-28, which
-	// only stateless servers offer.
-	for _, version := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", ""} {
-		for _, mode := range modes {
-			stateless := mode.opts.Stateless
-			t.Run(cmp.Or(version, "latest")+"/"+mode.name, func(t *testing.T) {
-				evs, logged, st := runScenario(t, []scenario.Conversation{{
-					Server: scenario.ServerSpec{Name: "files", Version: "1.4.0", As: netip.MustParseAddrPort("10.0.0.5:8080"),
-						Host: "files.corp.example:8080", Options: mode.opts},
-					Client: scenario.ClientSpec{Name: "agent", Version: "2.0", IP: netip.MustParseAddr("10.0.1.10"), ProtocolVersion: version},
-				}})
+	for _, version := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "latest"} {
+		for _, mode := range []string{"sse", "json", "stateless-sse", "stateless-json"} {
+			stateless := strings.HasPrefix(mode, "stateless")
+			t.Run(version+"/"+mode, func(t *testing.T) {
+				evs, logged, st := decodeCapture(t, "gosdk-"+version+"-"+mode)
 				assertMatchesSDK(t, evs, logged)
 				wantVersion := version
-				if version == "" {
+				if version == "latest" {
 					wantVersion = "2025-11-25" // a stateful server does not offer 2026-07-28
 					if stateless {
 						wantVersion = "2026-07-28"
@@ -153,8 +55,11 @@ func TestGoSDKStreamableHTTPVersions(t *testing.T) {
 					if e.Method != "initialize" && e.Method != "server/discover" && (e.ProtocolVersion != wantVersion || e.ServerName != "files") {
 						t.Errorf("%s %s: protocol %q server %q, want %s files", e.Direction, e.Method, e.ProtocolVersion, e.ServerName, wantVersion)
 					}
+					if e.Direction == event.DirServerToClient && e.DurationMS <= 0 {
+						t.Errorf("s2c %s: duration %v", e.Method, e.DurationMS)
+					}
 				}
-				if st.HeaderMismatch != 0 || st.Unmatched != 0 || st.Malformed != 0 {
+				if st.HeaderMismatch != 0 || st.Unmatched != 0 || st.Malformed != 0 || st.Truncated != 0 {
 					t.Errorf("stats: %+v", st)
 				}
 				var sessions []string
@@ -172,5 +77,229 @@ func TestGoSDKStreamableHTTPVersions(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// 2024-11-05 HTTP+SSE with go-sdk's SSEHandler: requests are POSTed on one
+// connection and answered on the GET stream of another, joined by the
+// session id of the endpoint event.
+func TestGoSDKLegacySSE(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-legacy-sse")
+	assertMatchesSDK(t, evs, logged)
+	var sessionID string
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.Transport != event.TransportHTTPSSE || e.ServerKey != "http://legacy.corp.example:8000/sse" || e.ClientName != "old-agent" {
+			t.Errorf("%s %s: transport %q server_key %q client %q", e.Direction, e.Method, e.Transport, e.ServerKey, e.ClientName)
+		}
+		if e.Method != "initialize" && (e.ProtocolVersion != "2024-11-05" || e.ServerName != "legacy-files") {
+			t.Errorf("%s %s: protocol %q server %q", e.Direction, e.Method, e.ProtocolVersion, e.ServerName)
+		}
+		if sessionID = cmp.Or(sessionID, e.SessionID); e.SessionID != sessionID {
+			t.Errorf("%s %s: session %q, want one id", e.Direction, e.Method, e.SessionID)
+		}
+		if e.Direction == event.DirServerToClient && e.DurationMS <= 0 {
+			t.Errorf("s2c %s: duration %v, want the time since its POST", e.Method, e.DurationMS)
+		}
+	}
+	if st.Unmatched != 0 {
+		t.Errorf("unmatched responses: %d", st.Unmatched)
+	}
+	sessions := byKind(evs, event.KindSession)
+	if sessionID == "" || len(sessions) != 1 || sessions[0].ToolCalls != 2 || sessions[0].SessionID != sessionID {
+		t.Errorf("session %q: %d session events, want 1 with 2 tool calls", sessionID, len(sessions))
+	}
+}
+
+// 2025-03-26 allows JSON-RPC batches; every element is its own message
+// event flagged batch, and responses in the answering array match by id.
+func TestBatch20250326(t *testing.T) {
+	evs, logged, _ := decodeCapture(t, "gosdk-batch-2025-03-26")
+	assertMatchesSDK(t, evs, logged)
+	batched := 0
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.Batch {
+			batched++
+			if e.ClientName != "batcher" || e.SessionID == "" || e.Bytes == 0 {
+				t.Errorf("batch %s %s: client %q session %q bytes %d", e.Direction, e.Method, e.ClientName, e.SessionID, e.Bytes)
+			}
+		}
+	}
+	if batched != 6 {
+		t.Errorf("%d messages flagged batch, want 6 (3 requests, 3 responses)", batched)
+	}
+}
+
+// 2026-07-28 routing headers that disagree with the body are counted, and
+// the server's rejection (HTTP 400, JSON-RPC error -32020) shows on both
+// messages.
+func TestStatelessHeaderMismatch(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-header-mismatch-2026-07-28")
+	assertMatchesSDK(t, evs, logged)
+	if st.HeaderMismatch != 1 {
+		t.Errorf("header mismatches: %d, want 1", st.HeaderMismatch)
+	}
+	var rejected int
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.JSONRPCID != "2" {
+			continue
+		}
+		rejected++
+		if e.HTTPStatus != 400 || e.ClientName != "sneaky" || e.ToolName != "read_file" {
+			t.Errorf("%s: status %d client %q tool %q", e.Direction, e.HTTPStatus, e.ClientName, e.ToolName)
+		}
+		if e.Direction == event.DirServerToClient && e.ErrorCode != -32020 {
+			t.Errorf("rejection: error %d %q, want -32020", e.ErrorCode, e.ErrorMessage)
+		}
+	}
+	if rejected != 2 {
+		t.Errorf("%d events for the rejected request, want 2", rejected)
+	}
+}
+
+// go-sdk's auth middleware and PRM handler, a real OAuth client flow, and
+// tokens for the wrong audience, without scope and right.
+func TestGoSDKAuthScenario(t *testing.T) {
+	evs, logged, _ := decodeCapture(t, "gosdk-auth")
+	// The SDK does not log a write the server refused; those attempts are
+	// checked by status below.
+	var accepted []*event.Event
+	for _, e := range evs {
+		if e.HTTPStatus < 400 {
+			accepted = append(accepted, e)
+		}
+	}
+	assertMatchesSDK(t, accepted, logged)
+
+	var got []string
+	for _, e := range byKind(evs, event.KindAuth) {
+		got = append(got, fmt.Sprintf("%s status=%d rm=%s scope=%q err=%s prm=%s%v grant=%s resource=%s pkce=%s client=%s",
+			e.AuthEvent, e.HTTPStatus, e.ResourceMetadata, e.Scope, e.Error, e.PRMResource, e.PRMAuthorizationServers,
+			e.GrantType, e.Resource, e.PKCEMethod, e.ClientID))
+	}
+	challenge := "challenge status=401 rm=" + scenario.AuthPRM + ` scope="files:read" err= prm=[] grant= resource= pkce= client=`
+	want := []string{
+		challenge, // no token
+		"prm status=200 rm= scope=\"files:read\" err= prm=" + scenario.AuthResource + "[" + scenario.AuthIssuer + "] grant= resource= pkce= client=",
+		"as_metadata status=200 rm= scope=\"\" err= prm=[] grant= resource= pkce= client=",
+		"registration status=201 rm= scope=\"\" err= prm=[] grant= resource= pkce= client=dyn-client-1",
+		"authorization_request status=302 rm= scope=\"files:read\" err= prm=[] grant= resource=" + scenario.AuthResource + " pkce=S256 client=dyn-client-1",
+		"token_request status=200 rm= scope=\"\" err= prm=[] grant=authorization_code resource=" + scenario.AuthResource + " pkce= client=dyn-client-1",
+		challenge, // wrong audience
+		"forbidden status=403 rm=" + scenario.AuthPRM + ` scope="files:read" err= prm=[] grant= resource= pkce= client=`, // no scope
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("auth events\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+
+	var statuses []int
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.HTTPStatus >= 400 {
+			statuses = append(statuses, e.HTTPStatus)
+			continue
+		}
+		if e.AuthScheme != "bearer" || len(e.TokenID) != 32 || e.TokenIss != scenario.AuthIssuer ||
+			!slices.Equal(e.TokenAud, []string{scenario.AuthResource}) || e.TokenScope != "files:read" ||
+			e.TokenClientID != "dyn-client-1" || e.TokenExp == nil {
+			t.Errorf("%s %s: credential %q %q %q %v %q %q %v", e.Direction, e.Method, e.AuthScheme, e.TokenID, e.TokenIss, e.TokenAud, e.TokenScope, e.TokenClientID, e.TokenExp)
+		}
+	}
+	if !slices.Equal(statuses, []int{401, 401, 403}) {
+		t.Errorf("rejected initialize attempts: statuses %v, want [401 401 403]", statuses)
+	}
+	sessions := byKind(evs, event.KindSession)
+	var failures, authenticated int64
+	for _, s := range sessions {
+		failures += s.AuthFailures
+		if s.Authenticated {
+			authenticated++
+		}
+	}
+	if failures != 3 || authenticated == 0 {
+		t.Errorf("sessions: %d auth failures, %d authenticated; want 3 and some", failures, authenticated)
+	}
+	for _, e := range evs {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "eyJ") { // base64url of `{"`: a JWT part
+			t.Errorf("%s event leaks a token: %s", e.Kind, b)
+		}
+	}
+}
+
+// A capture mixing MCP with REST JSON and Ethereum JSON-RPC yields MCP
+// events for the MCP conversation only and flow events for the rest.
+func TestMixedCaptureNonMCPYieldsFlowsOnly(t *testing.T) {
+	evs, logged, _ := decodeCapture(t, "mixed-nonmcp")
+	assertMatchesSDK(t, evs, logged)
+	var hints []string
+	for _, e := range evs {
+		nonMCP := e.ServerAddress == "10.0.0.20" || e.ServerAddress == "10.0.0.21"
+		switch {
+		case e.Kind == event.KindFlow && nonMCP:
+			hints = append(hints, e.ServerAddress+" "+e.MCPHint)
+			if e.AppProtocol != "http" || e.BytesC2S == 0 || e.BytesS2C == 0 {
+				t.Errorf("flow %s: app %q bytes %d/%d", e.ServerAddress, e.AppProtocol, e.BytesC2S, e.BytesS2C)
+			}
+		case nonMCP:
+			t.Errorf("%s event for non-MCP server %s: method %q", e.Kind, e.ServerAddress, e.Method)
+		case e.Kind == event.KindFlow && e.BytesC2S+e.BytesS2C > 0:
+			t.Errorf("flow event for an MCP connection to %s", e.ServerAddress)
+		}
+	}
+	slices.Sort(hints)
+	want := []string{"10.0.0.20 ", "10.0.0.20 ", "10.0.0.20 path", "10.0.0.21 jsonrpc", "10.0.0.21 jsonrpc"}
+	if !slices.Equal(hints, want) {
+		t.Errorf("flow hints %q, want %q", hints, want)
+	}
+}
+
+// The README's demo capture: message events equal the SDK log one for one,
+// and both servers' sessions are reported.
+func TestDemoPcapEndToEnd(t *testing.T) {
+	evs, st := decodePcap(t, "../testdata/demo.pcap", Config{})
+	assertMatchesSDK(t, evs, readSDKLog(t, "../testdata/demo.sdk.jsonl"))
+	want := map[string]string{
+		"http://files.corp.example:8080/mcp": "claude-code files 1.4.0 2025-11-25",
+		"http://10.0.0.9:3000/mcp":           "cursor shadow-db 0.3.1 2025-06-18",
+	}
+	sessions := byKind(evs, event.KindSession)
+	if len(sessions) != len(want) {
+		t.Fatalf("%d session events, want %d", len(sessions), len(want))
+	}
+	for _, s := range sessions {
+		if got := s.ClientName + " " + s.ServerName + " " + s.ServerVersion + " " + s.ProtocolVersion; got != want[s.ServerKey] {
+			t.Errorf("session at %q: %q, want %q", s.ServerKey, got, want[s.ServerKey])
+		}
+	}
+	// capture reports a packet arriving after a connection's close as a
+	// connection of its own, without payload; nothing with payload may
+	// become a flow in an all-MCP capture.
+	for _, f := range byKind(evs, event.KindFlow) {
+		if f.BytesC2S+f.BytesS2C > 0 {
+			t.Errorf("flow event with payload for an all-MCP capture: %s:%d %s", f.ClientAddress, f.ClientPort, f.AppProtocol)
+		}
+	}
+	if st.Unmatched != 0 || st.Malformed != 0 || st.Truncated != 0 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// Decoding is deterministic: the same capture gives the same event ids,
+// each used once.
+func TestEventIDsDeterministic(t *testing.T) {
+	ids := func() []string {
+		evs, _ := decodePcap(t, "../testdata/demo.pcap", Config{})
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.EventID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	a, b := ids(), ids()
+	if !slices.Equal(a, b) {
+		t.Fatalf("two runs gave different event ids:\n%v\n%v", a, b)
+	}
+	if c := slices.Compact(slices.Clone(a)); len(c) != len(a) {
+		t.Errorf("%d event ids used more than once", len(a)-len(c))
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +30,10 @@ type Decoder struct {
 	emit     func(*event.Event)
 	conns    map[uint64]*connState
 	sessions *sessionTable
-	// legacy maps host + legacy session id to the session its SSE
-	// stream announced, so POSTs on other connections find it.
-	legacy map[string]*session
 	// closing holds stateful sessions whose connections have all closed.
-	closing   map[*session]bool
+	closing map[*session]bool
+	// parkedIn holds sessions with responses waiting for their request.
+	parkedIn  map[*session]bool
 	creds     credentialCache
 	now       time.Time // latest packet time seen
 	lastSweep time.Time
@@ -51,12 +52,12 @@ func New(cfg Config, emit func(*event.Event)) (*Decoder, error) {
 		return nil, fmt.Errorf("decode: nil emit function")
 	}
 	d := &Decoder{
-		cfg:     cfg,
-		emit:    emit,
-		conns:   map[uint64]*connState{},
-		legacy:  map[string]*session{},
-		closing: map[*session]bool{},
-		creds:   credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
+		cfg:      cfg,
+		emit:     emit,
+		conns:    map[uint64]*connState{},
+		closing:  map[*session]bool{},
+		parkedIn: map[*session]bool{},
+		creds:    credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
 	}
 	d.sessions = newSessionTable(cfg.MaxSessions)
 	d.stats.Events = map[string]int64{}
@@ -72,6 +73,7 @@ type connState struct {
 	// sessions carried on this connection; a stateful session ends with
 	// end_reason close when the last of its connections closes.
 	sessions map[*session]bool
+	last     *session // the session of the latest MCP exchange
 }
 
 // exchange is one HTTP request/response pair while it is in flight.
@@ -118,9 +120,9 @@ func (d *Decoder) Request(req *capture.Request) {
 	cs := d.connFor(req.Conn)
 	ex := d.newExchange(cs, req)
 	cs.open[req.Seq] = ex
-	if s := d.legacySession(ex); s != nil {
-		ex.sess = s
-		d.attach(s, cs)
+	if ex.mcp && legacySID(ex) != "" {
+		d.bind(ex)
+		s := ex.sess
 		if len(s.waiting) >= d.cfg.MaxPendingPerSession {
 			d.flushWaiting(s)
 		}
@@ -154,7 +156,8 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		hdrName:     req.Header.Get(hdrName),
 		contentType: req.Header.Get("Content-Type"),
 	}
-	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" || d.legacySession(ex) != nil
+	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" ||
+		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
 	if looksJSON(req.Body) {
 		for _, m := range parseBody(req.Body, req.BodyLen, req.Truncated, d.cfg.MaxMessageBytes) {
 			if !m.jsonrpc {
@@ -188,11 +191,17 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 // Response implements capture.Handler.
 func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 	d.advance(resp.Time)
+	req = orphan(req, resp)
 	cs := d.connFor(req.Conn)
 	ex := cs.open[req.Seq]
-	if ex == nil { // the request was lost before its headers; rebuild what we can
+	if ex == nil { // the request was not seen; rebuild what we can
 		ex = d.newExchange(cs, req)
 		cs.open[req.Seq] = ex
+		if cs.last != nil && !cs.last.ended {
+			// On a connection already carrying MCP, the response is the
+			// session's too.
+			ex.mcp, ex.sess = true, cs.last
+		}
 	}
 	ex.status = resp.StatusCode
 	if sid := resp.Header.Get(hdrSessionID); sid != "" && ex.hdrSession == "" {
@@ -220,6 +229,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 // SSEEvent implements capture.Handler.
 func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *capture.SSEEvent) {
 	d.advance(ev.Time)
+	req = orphan(req, resp)
 	cs := d.connFor(req.Conn)
 	ex := cs.open[req.Seq]
 	if ex == nil {
@@ -249,9 +259,20 @@ func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *cap
 // ResponseEnd implements capture.Handler.
 func (d *Decoder) ResponseEnd(req *capture.Request, resp *capture.Response) {
 	d.advance(resp.End)
+	req = orphan(req, resp)
 	if cs := d.conns[req.Conn.ID]; cs != nil {
 		delete(cs.open, req.Seq)
 	}
+}
+
+// orphan stands in for the request of a response whose request capture
+// did not see (a one-sided or mid-stream capture): the response alone still
+// yields what it carries.
+func orphan(req *capture.Request, resp *capture.Response) *capture.Request {
+	if req != nil {
+		return req
+	}
+	return &capture.Request{Conn: resp.Conn, Seq: resp.Seq, Time: resp.Time, End: resp.Time, Header: http.Header{}}
 }
 
 // ConnEnd implements capture.Handler.
@@ -286,6 +307,9 @@ func (d *Decoder) Tick(now time.Time) {
 		d.now = now
 	}
 	d.lastSweep = d.now
+	for _, s := range sortedSessions(d.parkedIn) {
+		d.releaseParked(s, false)
+	}
 	for _, s := range sortedSessions(d.closing) {
 		if d.now.Sub(s.closedAt) >= d.closeGrace() {
 			d.endSession(s, event.EndClose, s.closedAt)
@@ -311,6 +335,10 @@ func (d *Decoder) Finish(now time.Time) {
 		d.endSession(s, event.EndInputEnd, d.now)
 	}
 }
+
+// parkGrace is how long (packet time) a response waits for a request it
+// overtook before it is reported unmatched.
+const parkGrace = 5 * time.Second
 
 // closeGrace is how long a stateful session whose connections all closed
 // waits for a new connection before it ends with end_reason close.
@@ -345,9 +373,8 @@ func (d *Decoder) bind(ex *exchange) {
 	}
 	var s *session
 	switch {
-	case d.legacySession(ex) != nil:
-		s = d.legacySession(ex)
-		d.sessions.touch(s)
+	case legacySID(ex) != "":
+		s = d.legacySession(ex, legacySID(ex))
 	case ex.hdrSession != "":
 		s = d.sessionFor(ex, "S|"+ex.serverKey+"|"+ex.hdrSession, event.TransportStreamableHTTP)
 		s.id = ex.hdrSession
@@ -366,6 +393,7 @@ func (d *Decoder) bind(ex *exchange) {
 		s.stateless = true
 	}
 	ex.sess = s
+	ex.cs.last = s
 	if !s.stateless {
 		d.attach(s, ex.cs)
 	}
@@ -396,47 +424,55 @@ func (d *Decoder) sessionFor(ex *exchange, key, transport string) *session {
 	return s
 }
 
-// legacySession finds the HTTP+SSE session a POST belongs to by the session
-// id in its query (sessionId: TypeScript, sessionid: Go, session_id: Python).
-func (d *Decoder) legacySession(ex *exchange) *session {
-	if ex.method != "POST" || len(ex.query) == 0 {
-		return nil
-	}
-	for _, k := range []string{"sessionId", "sessionid", "session_id"} {
-		if sid := ex.query.Get(k); sid != "" {
-			if s := d.legacy[hostKey(ex.serverKey)+"|"+sid]; s != nil && !s.ended {
-				return s
-			}
+// legacyKeys are the query parameters that carry an HTTP+SSE session id:
+// sessionId (TypeScript), sessionid (Go), session_id (Python).
+var legacyKeys = []string{"sessionId", "sessionid", "session_id"}
+
+func legacyID(q url.Values) string {
+	for _, k := range legacyKeys {
+		if sid := q.Get(k); sid != "" {
+			return sid
 		}
 	}
-	return nil
+	return ""
+}
+
+// legacySID is the HTTP+SSE session id of a POST, "" for other requests.
+func legacySID(ex *exchange) string {
+	if ex.method != "POST" || ex.hdrSession != "" {
+		return ""
+	}
+	return legacyID(ex.query)
+}
+
+// legacySession returns the HTTP+SSE session of id sid at the exchange's
+// server, creating it if needed: a POST may show up before the endpoint
+// event that announced its URI if the capture's clocks disagree, or without
+// it if the stream was not captured.
+func (d *Decoder) legacySession(ex *exchange, sid string) *session {
+	s := d.sessionFor(ex, "E|"+hostKey(ex.serverKey)+"|"+sid, event.TransportHTTPSSE)
+	s.id = sid
+	return s
 }
 
 // legacyEndpoint handles the first event of a 2024-11-05 SSE stream, which
 // names the URI the client must POST to, session id included.
 func (d *Decoder) legacyEndpoint(ex *exchange, ev *capture.SSEEvent) {
 	u, err := url.Parse(strings.TrimSpace(ev.Data))
-	if err != nil {
-		d.stats.Malformed++
-		return
-	}
-	q := u.Query()
-	var sid string
-	for _, k := range []string{"sessionId", "sessionid", "session_id"} {
-		if sid = q.Get(k); sid != "" {
-			break
-		}
+	sid := ""
+	if err == nil {
+		sid = legacyID(u.Query())
 	}
 	if sid == "" {
 		d.stats.Malformed++
 		return
 	}
 	ex.mcp, ex.cs.mcp = true, true
-	s := d.sessionFor(ex, "E|"+hostKey(ex.serverKey)+"|"+sid, event.TransportHTTPSSE)
-	s.id = sid
+	s := d.legacySession(ex, sid)
+	s.serverKey = ex.serverKey // the stream's URL names the server, not the POST endpoint
 	ex.sess = s
+	ex.cs.last = s
 	d.attach(s, ex.cs)
-	d.legacy[hostKey(ex.serverKey)+"|"+sid] = s
 }
 
 // flushRequest emits the request's messages and the exchange's auth events
@@ -550,11 +586,8 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
 
 	p := s.observe(m, dir, ts, d.cfg.MaxPendingPerSession)
 	d.sessions.touch(s)
-	switch {
-	case p.dropped:
+	if p.dropped {
 		d.stats.PendingDropped++
-	case p.unmatched:
-		d.stats.Unmatched++
 	}
 	if p.req != nil {
 		ev.Method = p.req.method
@@ -575,10 +608,50 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
 	if m.truncated {
 		d.stats.Truncated++
 	}
-	d.stats.Messages++
-	d.send(ev)
+	if p.unmatched && m.hasID && len(s.parked) < d.cfg.MaxPendingPerSession {
+		// Its request may still come: capture clocks of two directions or
+		// two connections can disagree by a little. Hold it a while.
+		s.parked[dir+"|"+m.id] = ev
+		d.parkedIn[s] = true
+		return
+	}
+	d.sendMessage(ev, p.unmatched)
+	if p.answer != nil {
+		d.answerLate(p.answer, ev, m)
+	}
 	if m.hasTools && ev.Method == "tools/list" && dir == event.DirServerToClient {
 		d.manifest(ex, s, m, ts)
+	}
+}
+
+func (d *Decoder) sendMessage(ev *event.Event, unmatched bool) {
+	if unmatched {
+		d.stats.Unmatched++
+	}
+	d.stats.Messages++
+	d.send(ev)
+}
+
+// answerLate completes and emits a parked response now that its request
+// (req, event reqEv) has been seen.
+func (d *Decoder) answerLate(resp, reqEv *event.Event, req *message) {
+	resp.Method = req.method
+	resp.ToolName, resp.PromptName, resp.ResourceURI = reqEv.ToolName, reqEv.PromptName, reqEv.ResourceURI
+	resp.DurationMS = max(0, float64(resp.TS.Sub(reqEv.TS))/float64(time.Millisecond))
+	d.sendMessage(resp, false)
+}
+
+// releaseParked emits the session's parked responses whose request did not
+// come within parkGrace (all of them if force), as unmatched.
+func (d *Decoder) releaseParked(s *session, force bool) {
+	for _, k := range slices.Sorted(maps.Keys(s.parked)) {
+		if ev := s.parked[k]; force || d.now.Sub(ev.TS) >= parkGrace {
+			delete(s.parked, k)
+			d.sendMessage(ev, true)
+		}
+	}
+	if len(s.parked) == 0 {
+		delete(d.parkedIn, s)
 	}
 }
 

@@ -10,7 +10,13 @@ import (
 
 // flowEvent summarises a connection that carried no MCP, keeping a hint of
 // why it still might (TLS to an mcp-ish name, an /mcp path, JSON-RPC).
+// Connections without payload (refused, scanned, or a stray packet after a
+// close) are counted, not reported.
 func (d *Decoder) flowEvent(cs *connState, end *capture.ConnEnd) {
+	if end.BytesC2S+end.BytesS2C == 0 {
+		d.stats.EmptyFlows++
+		return
+	}
 	ev := d.envelope(event.KindFlow, end.Time, cs.conn, "", nil, "flow")
 	ev.AppProtocol = end.AppProtocol
 	ev.TLSSNI = end.TLSSNI

@@ -44,11 +44,13 @@ type session struct {
 	// waiting are legacy POSTs whose messages await their HTTP response.
 	waiting []*exchange
 
-	protocolVersion                              string
-	clientName, clientVersion                    string
-	serverName, serverVersion                    string
-	clientCaps, serverCaps                       []string
-	pending                                      map[string]pendingRequest
+	protocolVersion           string
+	clientName, clientVersion string
+	serverName, serverVersion string
+	clientCaps, serverCaps    []string
+	pending                   map[string]pendingRequest
+	// parked are responses (by direction|id) that overtook their request.
+	parked                                       map[string]*event.Event
 	listChanged                                  bool // a tools/list_changed is not yet followed by a tools/list
 	manifestPages                                []event.Tool
 	messagesC2S, messagesS2C, bytesC2S, bytesS2C int64
@@ -75,6 +77,7 @@ func newSession(key string, ex *exchange, transport string) *session {
 		last:      ex.time,
 		conns:     map[uint64]bool{},
 		pending:   map[string]pendingRequest{},
+		parked:    map[string]*event.Event{},
 	}
 }
 
@@ -83,6 +86,15 @@ type observation struct {
 	req       *pendingRequest // the matched request of a response
 	unmatched bool
 	dropped   bool // a request not tracked: MaxPendingPerSession
+	// answer is the parked response of a request that came late.
+	answer *event.Event
+}
+
+func oppositeDir(dir string) string {
+	if dir == event.DirClientToServer {
+		return event.DirServerToClient
+	}
+	return event.DirClientToServer
 }
 
 // observe updates the session with a message and matches responses to
@@ -110,6 +122,11 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 		if m.method == "tools/list" && m.cursor == "" {
 			s.manifestPages = nil // a fresh listing, not the next page
 		}
+		if ev := s.parked[oppositeDir(dir)+"|"+m.id]; ev != nil {
+			delete(s.parked, oppositeDir(dir)+"|"+m.id)
+			o.answer = ev
+			break
+		}
 		if len(s.pending) >= maxPending {
 			o.dropped = true
 		} else {
@@ -121,11 +138,7 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 			s.listChanged = true
 		}
 	default: // response or error: its request went the other way
-		reqDir := event.DirServerToClient
-		if dir == event.DirServerToClient {
-			reqDir = event.DirClientToServer
-		}
-		k := reqDir + "|" + m.id
+		k := oppositeDir(dir) + "|" + m.id
 		if p, ok := s.pending[k]; ok && m.hasID {
 			delete(s.pending, k)
 			o.req = &p
@@ -185,9 +198,7 @@ func (d *Decoder) endSession(s *session, reason string, at time.Time) {
 	s.ended = true
 	d.sessions.remove(s)
 	delete(d.closing, s)
-	if s.transport == event.TransportHTTPSSE {
-		delete(d.legacy, hostKey(s.serverKey)+"|"+s.id)
-	}
+	d.releaseParked(s, true)
 	d.stats.Unanswered += int64(len(s.pending))
 	ev := d.envelope(event.KindSession, at, s.conn, s.serverKey, s, strconv.Itoa(s.seq), s.key)
 	start, end := s.start.UTC(), at.UTC()
