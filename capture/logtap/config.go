@@ -36,6 +36,8 @@ const (
 	DefaultMaxConns        = 10_000
 	DefaultMaxOpenTraces   = 10_000
 	DefaultConnIdleTimeout = 10 * time.Minute
+	DefaultReorderWindow   = 5 * time.Second
+	DefaultMaxReorder      = 10_000
 	DefaultPollInterval    = 250 * time.Millisecond
 	DefaultCheckpointEvery = 1000
 )
@@ -64,6 +66,14 @@ type Config struct {
 	// MaxConns caps the synthetic connections open at once; beyond it the
 	// least recently used one ends with capture.ConnEndEvicted.
 	MaxConns int
+	// ReorderWindow is how long (log time) an exchange is held so that
+	// exchanges are handed on in the order they started, not the order the
+	// proxy logged them (at completion); see reorder.go. Negative turns
+	// reordering off.
+	ReorderWindow time.Duration
+	// MaxReorder caps the exchanges held for reordering; beyond it the
+	// earliest is handed on at once.
+	MaxReorder int
 	// MaxOpenTraces caps Envoy streamed traces being assembled at once;
 	// beyond it the oldest is delivered as it stands, flagged Truncated.
 	MaxOpenTraces int
@@ -112,6 +122,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	if c.ReorderWindow == 0 {
+		c.ReorderWindow = DefaultReorderWindow
+	}
+	if c.MaxReorder == 0 {
+		c.MaxReorder = DefaultMaxReorder
+	}
 	if c.MaxOpenTraces == 0 {
 		c.MaxOpenTraces = DefaultMaxOpenTraces
 	}
@@ -133,9 +149,9 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("logtap config: unknown format %q (want %v)", c.Format, Formats()))
 	}
-	if c.MaxBodyBytes < 0 || c.MaxRecordBytes < 0 || c.MaxConns < 0 || c.MaxOpenTraces < 0 || c.CheckpointEvery < 0 {
-		errs = append(errs, fmt.Errorf("logtap config: negative limit (body %d, record %d, conns %d, traces %d, checkpoint every %d)",
-			c.MaxBodyBytes, c.MaxRecordBytes, c.MaxConns, c.MaxOpenTraces, c.CheckpointEvery))
+	if c.MaxBodyBytes < 0 || c.MaxRecordBytes < 0 || c.MaxConns < 0 || c.MaxOpenTraces < 0 || c.MaxReorder < 0 || c.CheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("logtap config: negative limit (body %d, record %d, conns %d, traces %d, reorder %d, checkpoint every %d)",
+			c.MaxBodyBytes, c.MaxRecordBytes, c.MaxConns, c.MaxOpenTraces, c.MaxReorder, c.CheckpointEvery))
 	}
 	if c.ConnIdleTimeout < 0 || c.PollInterval < 0 {
 		errs = append(errs, fmt.Errorf("logtap config: negative duration (conn idle %s, poll %s)", c.ConnIdleTimeout, c.PollInterval))

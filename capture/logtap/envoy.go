@@ -223,6 +223,11 @@ func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
 		return done, nil
 	}
 	if tr == nil {
+		if seg.obj("response_trailers") != nil {
+			// Trailers of a trace already complete by its Content-Length.
+			p.st.stats.ignored.Add(1)
+			return nil, nil
+		}
 		return nil, fmt.Errorf("segment of trace %s whose request headers were not seen", id)
 	}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -107,8 +108,41 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 	}
 	r.st.h = h
 	err := r.st.read(ctx, r.name, r.src, position{line: 1}, nil)
-	r.st.endAll(capture.ConnEndInputEnd)
+	r.st.finish()
 	return err
+}
+
+// ReadFiles reads the files, in the order given, as one log: connections
+// and the reorder buffer carry across files, as they must across the
+// one-trace files of Envoy's file_per_tap sink (order those by
+// modification time). Otherwise it is Reader.Run for each file.
+func ReadFiles(ctx context.Context, cfg Config, paths []string, h capture.Handler) (Stats, error) {
+	if err := cfg.Validate(); err != nil {
+		return Stats{}, err
+	}
+	st := newState(cfg.withDefaults(), cfg)
+	st.h = h
+	defer st.finish()
+	for i, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return st.stats.snapshot(), fmt.Errorf("open log %q: %w", p, err)
+		}
+		st.gen = uint64(i) // Conn IDs stay unique across files
+		err = st.read(ctx, p, f, position{line: 1}, nil)
+		f.Close()
+		if err != nil {
+			return st.stats.snapshot(), err
+		}
+	}
+	return st.stats.snapshot(), nil
+}
+
+// finish hands on what is held and ends every connection: the input is
+// over.
+func (st *state) finish() {
+	st.drain()
+	st.endAll(capture.ConnEndInputEnd)
 }
 
 // Stats returns a snapshot of the counters; it may be called while Run is
@@ -136,6 +170,13 @@ type state struct {
 	now    time.Time  // latest log time seen
 	swept  time.Time
 	stats  counters
+
+	reorder reorder
+	// skip holds the records (by offset) that were handed on before a
+	// restart although the checkpoint lies before them; delivered keeps
+	// those handed on since the last checkpoint, to write the next skip.
+	skip      map[int64]bool
+	delivered []int64
 }
 
 // conn is a synthetic connection.
@@ -180,7 +221,7 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 		rec, err := sp.next()
 		if err == io.EOF {
 			for _, ex := range st.parser.flush() {
-				st.deliver(ex)
+				st.submit(ex)
 			}
 			if st.cfg.Format == FormatHAR && !sp.found {
 				return fmt.Errorf("read %s: no log.entries array: not a HAR file", name)
@@ -197,15 +238,11 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 			st.bad(name, rec, err)
 		} else {
 			for _, ex := range exs {
-				st.deliver(ex)
+				st.submit(ex)
 			}
 		}
 		if done != nil {
-			resume := position{line: sp.line, off: rec.end}
-			if p, ok := st.parser.pending(); ok && p.off < resume.off {
-				resume = p // an unfinished trace pins the checkpoint
-			}
-			if err := done(resume); err != nil {
+			if err := done(st.resumeAt(position{line: sp.line, off: rec.end})); err != nil {
 				return err
 			}
 		}
@@ -223,10 +260,30 @@ func (st *state) bad(name string, rec rawRecord, err error) {
 	}
 }
 
+// resumeAt is where a restart must resume reading so that nothing not yet
+// handed on is lost: after the last record read, unless an exchange still
+// being assembled or held for reordering began earlier.
+func (st *state) resumeAt(after position) position {
+	resume := after
+	if p, ok := st.parser.pending(); ok && p.off < resume.off {
+		resume = p
+	}
+	if p, ok := st.oldestHeld(); ok && p.off < resume.off {
+		resume = p
+	}
+	return resume
+}
+
 // deliver hands one exchange to the Handler the way the packet engine
 // would: Request, Response, its SSE events, ResponseEnd.
 func (st *state) deliver(ex *exchange) {
-	st.stamp(ex)
+	if st.skip[ex.off] {
+		delete(st.skip, ex.off) // handed on before the restart
+		return
+	}
+	if st.delivered != nil {
+		st.delivered = append(st.delivered, ex.off)
+	}
 	st.advance(ex.req.Time)
 	c := st.connFor(ex)
 	req := ex.req
@@ -271,11 +328,12 @@ func (st *state) countTruncated(t bool) {
 }
 
 // stamp fills the times a record lacks from the log clock, so time never
-// stands still at zero for decode's idle sweeps.
-func (st *state) stamp(ex *exchange) {
+// stands still at zero for decode's idle sweeps. It reports an exchange
+// that had no time of its own.
+func (st *state) stamp(ex *exchange) (untimed bool) {
 	if ex.req.Time.IsZero() {
 		st.stats.untimed.Add(1)
-		ex.req.Time = st.now
+		ex.req.Time, untimed = st.now, true
 	}
 	fill := func(t *time.Time, from time.Time) {
 		if t.IsZero() || t.Before(from) {
@@ -287,6 +345,7 @@ func (st *state) stamp(ex *exchange) {
 		fill(&ex.resp.Time, ex.req.End)
 		fill(&ex.resp.End, ex.resp.Time)
 	}
+	return untimed
 }
 
 // advance moves the log clock and ends connections idle for longer than

@@ -171,7 +171,7 @@ func (s *splitter) byte(c byte, col0 bool) (bool, rawRecord) {
 		s.keep(c)
 		return false, rawRecord{}
 	}
-	if s.rec == nil && s.wanted() {
+	if s.rec == nil && s.wanted() && (len(s.path) == 0 || valueStart(c)) {
 		s.start()
 		if len(s.path) == 0 && c != '{' && c != '[' {
 			s.junk = true
@@ -283,4 +283,14 @@ func (s *splitter) finish() rawRecord {
 	r.end = s.off + 1
 	s.rec = nil
 	return r
+}
+
+// valueStart reports whether c can begin a JSON value (not a ',' or ']'
+// between array elements).
+func valueStart(c byte) bool {
+	switch c {
+	case '{', '[', '"', '-', 't', 'f', 'n':
+		return true
+	}
+	return '0' <= c && c <= '9'
 }
