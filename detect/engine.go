@@ -100,7 +100,7 @@ type RuleStats struct {
 	Alerts     uint64
 	Suppressed uint64 // alerts withheld by suppress
 	EvalErrors uint64 // expression errors at run time; the event is skipped
-	Groups     int    // groups held now
+	Groups     int    // groups held now, suppression marks included
 	// GroupsEvicted counts groups dropped by MaxGroupsPerRule.
 	GroupsEvicted uint64
 	// EntriesDropped counts threshold window entries dropped by
@@ -216,7 +216,8 @@ func (rr *ruleRunner) suppressed(ts time.Time, group string) bool {
 	if rr.rule.Suppress == 0 {
 		return false
 	}
-	if last, ok := rr.suppress.get(group); ok && ts.Sub(last) < rr.rule.Suppress && !ts.Before(last) {
+	// A late event before the last alert is inside the interval too.
+	if last, ok := rr.suppress.get(group); ok && ts.Sub(last) < rr.rule.Suppress {
 		return true
 	}
 	rr.suppress.put(group, ts)
@@ -231,7 +232,7 @@ func (e *Engine) Stats() Stats {
 	for _, rr := range e.rules {
 		st := rr.stats
 		ds := rr.det.state()
-		st.Groups = ds.groups
+		st.Groups = ds.groups + rr.suppress.len()
 		st.GroupsEvicted = ds.evicted + rr.suppress.evicted
 		st.EntriesDropped = ds.dropped
 		s.Rules[rr.rule.ID] = st

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,14 +25,15 @@ func TestAlertIDsDeterministic(t *testing.T) {
 	run := func() []*event.Alert {
 		e := newTestEngine(t, Config{}, nil, burstRule)
 		var out []*event.Alert
-		for i := range 6 {
-			out = append(out, e.Process(authFailure(i, time.Duration(i)*time.Second, "10.0.0.7", ""))...)
+		for i := range 9 {
+			client := fmt.Sprintf("10.0.0.%d", i%3)
+			out = append(out, e.Process(authFailure(i, time.Duration(i)*time.Second, client, ""))...)
 		}
 		return out
 	}
 	a, b := run(), run()
-	if len(a) != 4 || len(b) != len(a) {
-		t.Fatalf("got %d and %d alerts, want 4 each", len(a), len(b))
+	if len(a) != 3 || len(b) != len(a) {
+		t.Fatalf("got %d and %d alerts, want 3 each (one per client)", len(a), len(b))
 	}
 	seen := map[string]bool{}
 	for i := range a {

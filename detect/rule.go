@@ -402,6 +402,11 @@ func (c *compiler) threshold(r *Rule, y *ruleYAML) *keyError {
 	if r.Threshold <= 0 {
 		return &keyError{"threshold", "a threshold rule needs threshold: > 0"}
 	}
+	if r.Suppress == 0 {
+		// Once reached, a threshold stays reached while events keep
+		// coming; without suppression every one of them would alert.
+		r.Suppress = r.Window
+	}
 	m := aggPattern.FindStringSubmatch(y.Aggregate)
 	switch {
 	case y.Aggregate == "":
