@@ -43,11 +43,13 @@ const (
 )
 
 type allowEntry struct {
-	kind   entryKind
-	text   string // canonical form: URL, host:port, host or glob, lower case
-	prefix netip.Prefix
-	pin    Pin
-	where  string // file:line, for error messages
+	kind entryKind
+	text string // canonical form: URL, host:port, host or glob, lower case
+	// hostPort of a server_key entry, to match TLS flows by SNI and port.
+	hostPort string
+	prefix   netip.Prefix
+	pin      Pin
+	where    string // file:line, for error messages
 }
 
 // allowlistFile is the YAML layout; entries are decoded by hand because an
@@ -158,6 +160,11 @@ func parseAllowEntry(obj allowObject) (allowEntry, error) {
 			return e, fmt.Errorf("bad server_key %q: want scheme://host[:port]/path", obj.Server)
 		}
 		e.kind, e.text = entryServerKey, canonicalURL(s)
+		if port := u.Port(); port != "" {
+			e.hostPort = joinHostPort(u.Hostname(), port)
+		} else {
+			e.hostPort = joinHostPort(u.Hostname(), defaultPort(u.Scheme))
+		}
 	case strings.Contains(s, "/"):
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -235,6 +242,9 @@ func subjectOfEvent(ev *event.Event) subject {
 		port = strconv.Itoa(ev.ServerPort)
 	}
 	s.addHost(ev.ServerAddress, port)
+	if ev.TLSSNI != "" {
+		s.addHost(ev.TLSSNI, port)
+	}
 	return s
 }
 
@@ -257,7 +267,12 @@ func joinHostPort(host, port string) string {
 func (e *allowEntry) matches(s *subject) bool {
 	switch e.kind {
 	case entryServerKey:
-		return s.key != "" && s.key == e.text
+		if s.key == "" {
+			// A TLS flow shows no URL, only SNI and port: the endpoint
+			// is approved if its host and port are.
+			return slices.Contains(s.hostPorts, e.hostPort)
+		}
+		return s.key == e.text
 	case entryHostPort:
 		return slices.Contains(s.hostPorts, e.text)
 	case entryHost:
