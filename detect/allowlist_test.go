@@ -44,7 +44,7 @@ func TestAllowlistAllowed(t *testing.T) {
 		{"glob does not match the bare domain", event.Event{ServerKey: "https://corp.example/mcp"}, false},
 		{"bare host", event.Event{ServerKey: "http://tools.internal:7000/mcp"}, true},
 		{"TLS flow by SNI and port of a server_key entry", event.Event{TLSSNI: "files.corp.example", ServerAddress: "203.0.113.1", ServerPort: 8080}, true},
-		{"TLS flow by SNI on another port", event.Event{TLSSNI: "files.corp.example", ServerAddress: "203.0.113.1", ServerPort: 443}, false},
+		{"TLS flow by SNI on another port", event.Event{TLSSNI: "files.corp.example", ServerAddress: "203.0.113.1", ServerPort: 9443}, false},
 		{"TLS flow by SNI and glob", event.Event{TLSSNI: "wiki.corp.example", ServerAddress: "203.0.113.1", ServerPort: 443}, true},
 		{"nothing known", event.Event{ServerKey: "http://evil.example/mcp", ServerAddress: "203.0.113.7", ServerPort: 80}, false},
 	} {
