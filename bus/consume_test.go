@@ -297,3 +297,35 @@ func TestStartAt(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// A handler slower than AckWait keeps its batch: the consumer tells the
+// server the batch is in progress, so the process sharing the durable does
+// not get it too.
+func TestSlowHandlerKeepsBatch(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		c := bus.ConsumerConfig{Durable: r.durable("slow"), StartAt: r.start, BatchSize: 20, AckWait: time.Second}
+		evs := r.events(60)
+		var slowOnce atomic.Bool
+		deliveries := &recorder{run: r} // every delivery, committed or not
+		for range 2 {
+			b := connect(t, url)
+			consumer(t, b, c, func(_ context.Context, evs []*event.Event) error {
+				deliveries.add(evs)
+				if !slowOnce.Swap(true) {
+					time.Sleep(3 * c.AckWait)
+				}
+				return nil
+			})
+		}
+		pub := connect(t, url)
+		publishAll(t, pub, evs)
+		waitDrained(t, pub, c.Durable)
+		if d := diffIDs(deliveries.sorted(), ids(evs)); d != "" {
+			t.Errorf("deliveries: %s", d)
+		}
+		if !slowOnce.Load() {
+			t.Fatal("no handler ran")
+		}
+	})
+}
