@@ -28,6 +28,11 @@
 // alerts, with the same alert ids, every time. Alert ids are derived from the
 // rule, the group and the evidence event ids.
 //
+// Redelivery: JetStream may deliver an event again after a consumer
+// restart. A threshold window does not count an event_id twice; new_value
+// and change rules are unmoved by a repeated event; a repeated match alert
+// has the same alert_id, which the bus deduplicates.
+//
 // Overload: all rule state is bounded. Each rule keeps at most
 // Config.MaxGroupsPerRule groups (threshold windows, seen values, last values,
 // suppression marks); a new group beyond that evicts the least recently

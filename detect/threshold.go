@@ -76,11 +76,13 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 		d.dropped++ // late: its window has passed
 		return nil
 	}
+	if !w.insert(en) {
+		return nil // redelivered: JetStream may hand an event over twice
+	}
 	if r.BaselineFactor > 0 {
 		w.roll(ts, r.Window)
 		w.bucket += en.value
 	}
-	w.insert(en)
 	if ts.After(w.latest) {
 		w.latest = ts
 	}
@@ -116,11 +118,17 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 }
 
 // insert keeps entries in ts order; events arrive nearly ordered, so the
-// search from the end is short.
-func (w *window) insert(en windowEntry) {
+// search from the end is short. An event already in the window (same ts
+// and id) is not inserted again, and insert reports false.
+func (w *window) insert(en windowEntry) bool {
 	i := len(w.entries)
 	for i > 0 && w.entries[i-1].ts.After(en.ts) {
 		i--
+	}
+	for j := i; j > 0 && w.entries[j-1].ts.Equal(en.ts); j-- {
+		if w.entries[j-1].id == en.id {
+			return false
+		}
 	}
 	w.entries = append(w.entries, windowEntry{})
 	copy(w.entries[i+1:], w.entries[i:])
@@ -129,6 +137,7 @@ func (w *window) insert(en windowEntry) {
 	if w.distinct != nil {
 		w.distinct[en.distinct]++
 	}
+	return true
 }
 
 func (w *window) remove() {

@@ -181,3 +181,16 @@ func TestThresholdBaseline(t *testing.T) {
 		t.Errorf("first alert count %d, want at least 3x the baseline of 6", got)
 	}
 }
+
+// TestThresholdRedelivery replays events, as JetStream does after a
+// consumer restart: they must not count twice.
+func TestThresholdRedelivery(t *testing.T) {
+	e := newTestEngine(t, Config{}, nil, burstRule)
+	one, two := authFailure(1, 0, "10.0.0.7", ""), authFailure(2, time.Second, "10.0.0.7", "")
+	if alerts := processAll(e, one, two, one, two, two); len(alerts) != 0 {
+		t.Fatalf("two failures delivered five times raised %+v", alerts[0])
+	}
+	if alerts := processAll(e, authFailure(3, time.Second, "10.0.0.7", "")); len(alerts) != 1 {
+		t.Fatal("the third distinct failure did not alert")
+	}
+}
