@@ -61,6 +61,9 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	}
 	if r.Across == "" {
 		prev := st.last
+		if prev.text != "" && !cur.ts.After(prev.ts) {
+			return nil // a redelivered or late event says nothing new
+		}
 		st.last = cur
 		if prev.text == "" || prev.text == cur.text {
 			return nil
@@ -69,6 +72,9 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	}
 
 	who := format(c.fieldValue(r.Across))
+	if mine, ok := st.across[who]; ok && !cur.ts.After(mine.ts) {
+		return nil // redelivered or late
+	}
 	var out []candidate
 	// Sorted: alert order must not depend on map order.
 	for _, other := range slices.Sorted(maps.Keys(st.across)) {

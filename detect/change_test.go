@@ -61,3 +61,18 @@ func TestChangeAcross(t *testing.T) {
 		t.Errorf("alert = %+v", a)
 	}
 }
+
+// TestChangeRedelivery replays manifests, as JetStream does after a
+// consumer restart: the replay is not a change back and forth.
+func TestChangeRedelivery(t *testing.T) {
+	for _, rule := range []string{manifestChangeRule, manifestChangeRule + "    across: client_address\n    window: 10m\n"} {
+		e := newTestEngine(t, Config{}, nil, rule)
+		first, second := manifest(1, 0, "10.0.0.7", "aaa"), manifest(2, time.Minute, "10.0.0.8", "bbb")
+		if alerts := processAll(e, first, second); len(alerts) != 1 {
+			t.Fatalf("got %d alerts, want 1", len(alerts))
+		}
+		if alerts := processAll(e, first, second); len(alerts) != 0 {
+			t.Errorf("replay raised %d alerts: %+v", len(alerts), alerts[0])
+		}
+	}
+}
