@@ -3,7 +3,6 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -18,24 +17,9 @@ func StartLegacyServer(spec ServerSpec) (*Server, error) {
 	if spec.Path == "" {
 		spec.Path = "/sse"
 	}
-	if spec.Host == "" {
-		spec.Host = spec.As.String()
-	}
-	srv := mcp.NewServer(&mcp.Implementation{Name: spec.Name, Version: spec.Version}, nil)
-	if spec.Setup != nil {
-		spec.Setup(srv)
-	} else {
-		DemoTools(srv)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(spec.Path, mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.SSEOptions{DisableLocalhostProtection: true}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen for %s: %w", spec.Name, err)
-	}
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(l)
-	return &Server{Spec: spec, MCP: srv, realAddr: l.Addr().String(), http: hs, listener: l}, nil
+	return startWith(spec, nil, func(s *mcp.Server) http.Handler {
+		return mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, &mcp.SSEOptions{DisableLocalhostProtection: true})
+	})
 }
 
 // ConnectLegacy connects a go-sdk client over HTTP+SSE to a server started

@@ -2,7 +2,7 @@
 // decode package's conformance tests read: real go-sdk conversations at
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
-// server, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// server, a paginated and changing tool list, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go run ./internal/gentestdata/decode -dir /tmp
@@ -84,6 +84,11 @@ func captures() []captureSpec {
 		captureSpec{"gosdk-auth", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec := &tcprec.Recorder{}
 			log, err := scenario.RunAuth(ctx, rec)
+			return rec, []*scenario.Log{log}, err
+		}},
+		captureSpec{"gosdk-manifest-paged", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			log, err := scenario.RunManifest(ctx, rec)
 			return rec, []*scenario.Log{log}, err
 		}},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
