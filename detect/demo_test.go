@@ -1,13 +1,11 @@
 package detect
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/rules"
 )
 
@@ -24,7 +22,10 @@ func TestDemoCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := readEvents(t, filepath.Join("testdata", "demo-events.jsonl"))
+	events, err := readJSONL(os.DirFS("testdata"), "demo-events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name  string
@@ -67,27 +68,4 @@ func TestDemoCapture(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readEvents(t *testing.T, path string) []*event.Event {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []*event.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		ev, err := event.DecodeEvent(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, ev)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -30,6 +30,7 @@ import (
 //	    alerts:
 //	      - {rule_id: unexpected-server, server_key: http://evil.example:9000/mcp}
 //
+// events_file: names a JSONL file of events, read before events:.
 // Events are event JSON objects written as YAML; defaults are merged into
 // each. schema and event_id are filled in when absent. ts may be omitted
 // (one second after the previous event), or replaced by `after: DURATION`
@@ -42,12 +43,16 @@ type testFile struct {
 }
 
 type ruleTest struct {
-	Name      string           `yaml:"name"`
-	Rules     []string         `yaml:"rules"`
-	Allowlist yaml.Node        `yaml:"allowlist"`
-	Defaults  map[string]any   `yaml:"defaults"`
-	Events    []map[string]any `yaml:"events"`
-	Alerts    []map[string]any `yaml:"alerts"`
+	Name      string         `yaml:"name"`
+	Rules     []string       `yaml:"rules"`
+	Allowlist yaml.Node      `yaml:"allowlist"`
+	Defaults  map[string]any `yaml:"defaults"`
+	// EventsFile is a JSONL file of events (as mcpwatch writes them with
+	// --events-out), relative to the test directory; its events come
+	// before those of Events.
+	EventsFile string           `yaml:"events_file"`
+	Events     []map[string]any `yaml:"events"`
+	Alerts     []map[string]any `yaml:"alerts"`
 }
 
 // testEpoch is the ts of a test's first event when it gives none.
@@ -140,7 +145,7 @@ func RunTests(fsys fs.FS, rulesFS fs.FS) (Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("read rule test: %w", err)
 		}
-		results, err := runTestFile(name, data, byID)
+		results, err := runTestFile(fsys, name, data, byID)
 		if err != nil {
 			return rep, err
 		}
@@ -149,7 +154,7 @@ func RunTests(fsys fs.FS, rulesFS fs.FS) (Report, error) {
 	return rep, nil
 }
 
-func runTestFile(name string, data []byte, byID map[string]*Rule) ([]TestResult, error) {
+func runTestFile(fsys fs.FS, name string, data []byte, byID map[string]*Rule) ([]TestResult, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -177,7 +182,7 @@ func runTestFile(name string, data []byte, byID map[string]*Rule) ([]TestResult,
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		res := TestResult{Where: where, Name: t.Name, Rules: t.Rules, Positive: len(t.Alerts) > 0}
-		if err := t.run(name, byID); err != nil {
+		if err := t.run(fsys, name, byID); err != nil {
 			res.Failure = err.Error()
 		}
 		out = append(out, res)
@@ -185,9 +190,9 @@ func runTestFile(name string, data []byte, byID map[string]*Rule) ([]TestResult,
 	return out, nil
 }
 
-func (t *ruleTest) run(file string, byID map[string]*Rule) error {
-	if t.Name == "" || len(t.Rules) == 0 || len(t.Events) == 0 || t.Alerts == nil {
-		return fmt.Errorf("a test needs name, rules, events and alerts (alerts: [] for none)")
+func (t *ruleTest) run(fsys fs.FS, file string, byID map[string]*Rule) error {
+	if t.Name == "" || len(t.Rules) == 0 || (len(t.Events) == 0 && t.EventsFile == "") || t.Alerts == nil {
+		return fmt.Errorf("a test needs name, rules, events or events_file, and alerts (alerts: [] for none)")
 	}
 	var rules []*Rule
 	for _, id := range t.Rules {
@@ -204,10 +209,18 @@ func (t *ruleTest) run(file string, byID map[string]*Rule) error {
 			return err
 		}
 	}
-	events, err := t.events(file)
+	var events []*event.Event
+	if t.EventsFile != "" {
+		var err error
+		if events, err = readJSONL(fsys, t.EventsFile); err != nil {
+			return err
+		}
+	}
+	more, err := t.events(file)
 	if err != nil {
 		return err
 	}
+	events = append(events, more...)
 	eng, err := NewEngine(Config{}, rules, allow)
 	if err != nil {
 		return err
@@ -277,6 +290,26 @@ func timestampsAsStrings(n *yaml.Node) {
 	for _, c := range n.Content {
 		timestampsAsStrings(c)
 	}
+}
+
+// readJSONL reads a file of events, one JSON object a line.
+func readJSONL(fsys fs.FS, name string) ([]*event.Event, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("events_file: %w", err)
+	}
+	var out []*event.Event
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		ev, err := event.DecodeEvent(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, i+1, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 func decodeTestEvent(fields map[string]any) (*event.Event, error) {

@@ -88,3 +88,23 @@ func TestUntested(t *testing.T) {
 		t.Errorf("Untested = %v", got)
 	}
 }
+
+func TestRunTestsEventsFile(t *testing.T) {
+	tests := `tests:
+  - name: events from JSONL, then from YAML
+    rules: [big]
+    events_file: big.jsonl
+    events: [{kind: message, ts: 2026-05-04T10:00:05Z, bytes: 3000}]
+    alerts: [{rule_id: big, summary: 2000 bytes}, {rule_id: big, summary: 3000 bytes}]
+`
+	jsonl := `{"schema":1,"event_id":"e1","kind":"message","ts":"2026-05-04T10:00:00Z","bytes":2000}
+{"schema":1,"event_id":"e2","kind":"message","ts":"2026-05-04T10:00:01Z","bytes":20}
+`
+	rep, err := RunTests(fstest.MapFS{"t.yaml": {Data: []byte(tests)}, "big.jsonl": {Data: []byte(jsonl)}}, fstest.MapFS{"r.yaml": {Data: []byte(runnerRules)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Failure != "" {
+		t.Errorf("results = %+v", rep.Results)
+	}
+}
