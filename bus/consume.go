@@ -206,7 +206,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 	return delay
 }
 
-// keepAlive tells the server, every third of AckWait, that msgs are still
+// keepAlive tells the server, every quarter of AckWait, that msgs are still
 // being worked on, so a slow handler does not get its batch redelivered to
 // another process. The returned func stops it.
 func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
@@ -214,7 +214,7 @@ func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(ackWait / 3)
+		t := time.NewTicker(ackWait / 4)
 		defer t.Stop()
 		for {
 			select {
