@@ -50,8 +50,42 @@ func (f Format) encode(a *event.Alert) ([]byte, error) {
 	return marshalJSON(a)
 }
 
-// backoff is exponential backoff between attempts, as in Prometheus'
-// remote-write queues.
+// Retry is how an output retries one alert that failed: exponential backoff
+// between attempts, as in Prometheus' remote-write queues. Zero fields take
+// the defaults on each.
+type Retry struct {
+	// Attempts is how many times one alert is tried, the first included.
+	// The default depends on the output.
+	Attempts int
+	// MinBackoff and MaxBackoff bound the wait between attempts.
+	// Default 30ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (r *Retry) validate(what string, defaultAttempts int) error {
+	if r.Attempts == 0 {
+		r.Attempts = defaultAttempts
+	}
+	if r.MinBackoff == 0 {
+		r.MinBackoff = 30 * time.Millisecond
+	}
+	if r.MaxBackoff == 0 {
+		r.MaxBackoff = 5 * time.Second
+	}
+	switch {
+	case r.Attempts < 0:
+		return fmt.Errorf("%s: attempts must not be negative", what)
+	case r.MinBackoff < 0 || r.MaxBackoff < r.MinBackoff:
+		return fmt.Errorf("%s: backoff %v..%v: want 0 < min <= max", what, r.MinBackoff, r.MaxBackoff)
+	}
+	return nil
+}
+
+func (r Retry) backoff() backoff {
+	return backoff{min: r.MinBackoff, max: r.MaxBackoff, attempts: r.Attempts}
+}
+
+// backoff runs the attempts of a Retry.
 type backoff struct {
 	min, max time.Duration
 	attempts int // total tries, the first included

@@ -32,12 +32,8 @@ type SyslogConfig struct {
 	AppName string
 	// Timeout bounds dialling and each write. Default 5s.
 	Timeout time.Duration
-	// Attempts is how many times one message is tried, reconnecting in
-	// between (TCP). Default 3.
-	Attempts int
-	// MinBackoff and MaxBackoff bound the wait between attempts.
-	// Default 30ms and 5s.
-	MinBackoff, MaxBackoff time.Duration
+	// Retry reconnects between attempts. Default 3 attempts.
+	Retry Retry
 }
 
 // Validate fills in defaults and reports the first invalid setting.
@@ -61,15 +57,6 @@ func (c *SyslogConfig) Validate() error {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
-	if c.Attempts == 0 {
-		c.Attempts = 3
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = 30 * time.Millisecond
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 5 * time.Second
-	}
 	switch {
 	case c.Network != "udp" && c.Network != "tcp":
 		return fmt.Errorf("syslog network %q: want udp or tcp", c.Network)
@@ -77,10 +64,11 @@ func (c *SyslogConfig) Validate() error {
 		return errors.New("syslog: collector address (host:port) is required")
 	case c.Facility < 0 || c.Facility > 23:
 		return fmt.Errorf("syslog facility %d: want 0..23", c.Facility)
-	case c.Timeout < 0 || c.Attempts < 0:
-		return errors.New("syslog: timeout and attempts must not be negative")
-	case c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff:
-		return fmt.Errorf("syslog: backoff %v..%v: want 0 < min <= max", c.MinBackoff, c.MaxBackoff)
+	case c.Timeout < 0:
+		return errors.New("syslog: timeout must not be negative")
+	}
+	if err := c.Retry.validate("syslog", 3); err != nil {
+		return err
 	}
 	return c.Format.validate()
 }
@@ -106,7 +94,7 @@ func NewSyslog(cfg SyslogConfig) (*Syslog, error) {
 	}
 	return &Syslog{
 		cfg:   cfg,
-		retry: backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, attempts: cfg.Attempts},
+		retry: cfg.Retry.backoff(),
 		pid:   strconv.Itoa(os.Getpid()),
 	}, nil
 }

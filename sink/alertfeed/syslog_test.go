@@ -110,8 +110,8 @@ func checkSyslogMessage(t *testing.T, raw []byte, want *event.Alert) {
 
 func newTestSyslog(t *testing.T, network, addr string) *Syslog {
 	t.Helper()
-	s, err := NewSyslog(SyslogConfig{Network: network, Addr: addr, Hostname: "sensor-a", Attempts: 2,
-		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Timeout: 5 * time.Second})
+	s, err := NewSyslog(SyslogConfig{Network: network, Addr: addr, Hostname: "sensor-a",
+		Retry: Retry{Attempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,12 +39,9 @@ type WebhookConfig struct {
 	Headers map[string]string
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration
-	// Attempts is how many times one alert is tried; 5xx, 429, 408 and
-	// network errors are retried, other answers are final. Default 5.
-	Attempts int
-	// MinBackoff and MaxBackoff bound the wait between attempts.
-	// Default 30ms and 5s.
-	MinBackoff, MaxBackoff time.Duration
+	// Retry retries 5xx, 429, 408 and network errors; other answers are
+	// final. Default 5 attempts.
+	Retry Retry
 	// Client sends the requests. Default: a client with Timeout.
 	Client *http.Client
 }
@@ -57,15 +54,6 @@ func (c *WebhookConfig) Validate() error {
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
 	}
-	if c.Attempts == 0 {
-		c.Attempts = 5
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = 30 * time.Millisecond
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 5 * time.Second
-	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: c.Timeout}
 	}
@@ -75,10 +63,11 @@ func (c *WebhookConfig) Validate() error {
 		return fmt.Errorf("webhook URL %q: %w", c.URL, err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return fmt.Errorf("webhook URL %q: want http(s)://host/...", c.URL)
-	case c.Attempts < 0 || c.Timeout < 0:
-		return errors.New("webhook: attempts and timeout must not be negative")
-	case c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff:
-		return fmt.Errorf("webhook: backoff %v..%v: want 0 < min <= max", c.MinBackoff, c.MaxBackoff)
+	case c.Timeout < 0:
+		return errors.New("webhook: timeout must not be negative")
+	}
+	if err := c.Retry.validate("webhook", 5); err != nil {
+		return err
 	}
 	return c.Format.validate()
 }
@@ -96,7 +85,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Webhook{cfg: cfg, retry: backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, attempts: cfg.Attempts}}, nil
+	return &Webhook{cfg: cfg, retry: cfg.Retry.backoff()}, nil
 }
 
 // WriteAlerts posts the alerts one by one, each until it is accepted (2xx)

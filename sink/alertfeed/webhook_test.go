@@ -62,7 +62,7 @@ func (r *receiver) requests() int {
 
 func newTestWebhook(t *testing.T, cfg WebhookConfig) *Webhook {
 	t.Helper()
-	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 2*time.Millisecond
+	cfg.Retry.MinBackoff, cfg.Retry.MaxBackoff = time.Millisecond, 2*time.Millisecond
 	w, err := NewWebhook(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestWebhookRetries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReceiver(t, "", tc.answers...)
-			w := newTestWebhook(t, WebhookConfig{URL: r.srv.URL, Attempts: tc.attempts})
+			w := newTestWebhook(t, WebhookConfig{URL: r.srv.URL, Retry: Retry{Attempts: tc.attempts}})
 			err := w.WriteAlerts(context.Background(), []*event.Alert{testAlert(1)})
 			if (err != nil) != tc.wantErr {
 				t.Errorf("WriteAlerts = %v, want error: %v", err, tc.wantErr)

@@ -11,7 +11,9 @@
 -- Sorting keys start with server_key because dashboards group and filter by
 -- server within a time range, which the partition already narrows.
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.messages (
+-- The envelope columns every event table starts with, in the order of
+-- sink/columns.go (envelopeColumns).
+{{define "envelope"}}
     schema            UInt16,
     event_id          String,
     ts                DateTime('UTC'),
@@ -29,7 +31,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.messages (
     client_name       {{lc "String"}},
     client_version    {{lc "String"}},
     server_name       {{lc "String"}},
-    server_version    {{lc "String"}},
+    server_version    {{lc "String"}},{{end}}
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.messages (
+    {{- template "envelope"}}
     direction         {{lc "String"}},
     msg_type          {{lc "String"}},
     method            {{lc "String"}},
@@ -61,24 +66,7 @@ PARTITION BY toYYYYMMDD(ts)
 ORDER BY (server_key, ts, event_id){{ttl "ts"}};
 
 CREATE TABLE IF NOT EXISTS {{.DB}}.sessions (
-    schema              UInt16,
-    event_id            String,
-    ts                  DateTime('UTC'),
-    ts_ns               UInt64{{codec "Delta, ZSTD(1)"}},
-    sensor              {{lc "String"}},
-    source              {{lc "String"}},
-    client_address      String,
-    client_port         UInt16,
-    server_address      String,
-    server_port         UInt16,
-    server_key          String,
-    transport           {{lc "String"}},
-    protocol_version    {{lc "String"}},
-    session_id          String,
-    client_name         {{lc "String"}},
-    client_version      {{lc "String"}},
-    server_name         {{lc "String"}},
-    server_version      {{lc "String"}},
+    {{- template "envelope"}}
     start_ts            DateTime('UTC'),
     start_ts_ns         UInt64,
     end_ts              DateTime('UTC'),
@@ -103,24 +91,7 @@ PARTITION BY toYYYYMMDD(ts)
 ORDER BY (server_key, ts, event_id){{ttl "ts"}};
 
 CREATE TABLE IF NOT EXISTS {{.DB}}.auth (
-    schema                    UInt16,
-    event_id                  String,
-    ts                        DateTime('UTC'),
-    ts_ns                     UInt64{{codec "Delta, ZSTD(1)"}},
-    sensor                    {{lc "String"}},
-    source                    {{lc "String"}},
-    client_address            String,
-    client_port               UInt16,
-    server_address            String,
-    server_port               UInt16,
-    server_key                String,
-    transport                 {{lc "String"}},
-    protocol_version          {{lc "String"}},
-    session_id                String,
-    client_name               {{lc "String"}},
-    client_version            {{lc "String"}},
-    server_name               {{lc "String"}},
-    server_version            {{lc "String"}},
+    {{- template "envelope"}}
     auth_event                {{lc "String"}},
     http_method               {{lc "String"}},
     http_path                 String,
@@ -144,24 +115,7 @@ ORDER BY (server_key, ts, event_id){{ttl "ts"}};
 -- tools is Nested: parallel arrays tools.name, tools.hash, ... one element per
 -- tool, which 18.16 and current releases both store and query the same way.
 CREATE TABLE IF NOT EXISTS {{.DB}}.manifests (
-    schema             UInt16,
-    event_id           String,
-    ts                 DateTime('UTC'),
-    ts_ns              UInt64{{codec "Delta, ZSTD(1)"}},
-    sensor             {{lc "String"}},
-    source             {{lc "String"}},
-    client_address     String,
-    client_port        UInt16,
-    server_address     String,
-    server_port        UInt16,
-    server_key         String,
-    transport          {{lc "String"}},
-    protocol_version   {{lc "String"}},
-    session_id         String,
-    client_name        {{lc "String"}},
-    client_version     {{lc "String"}},
-    server_name        {{lc "String"}},
-    server_version     {{lc "String"}},
+    {{- template "envelope"}}
     manifest_hash      String,
     tool_count         UInt32,
     tools Nested (
@@ -180,24 +134,7 @@ ORDER BY (server_key, ts, event_id){{ttl "ts"}};
 -- Flows often have no server_key (TLS, non-MCP HTTP), so they sort by the
 -- server's address instead.
 CREATE TABLE IF NOT EXISTS {{.DB}}.flows (
-    schema           UInt16,
-    event_id         String,
-    ts               DateTime('UTC'),
-    ts_ns            UInt64{{codec "Delta, ZSTD(1)"}},
-    sensor           {{lc "String"}},
-    source           {{lc "String"}},
-    client_address   String,
-    client_port      UInt16,
-    server_address   String,
-    server_port      UInt16,
-    server_key       String,
-    transport        {{lc "String"}},
-    protocol_version {{lc "String"}},
-    session_id       String,
-    client_name      {{lc "String"}},
-    client_version   {{lc "String"}},
-    server_name      {{lc "String"}},
-    server_version   {{lc "String"}},
+    {{- template "envelope"}}
     app_protocol     {{lc "String"}},
     tls_sni          String,
     tls_alpn         Array(String),
