@@ -275,6 +275,13 @@ func backoff(attempt int) time.Duration {
 	return min(d, limit)
 }
 
+// sampled reports whether the n-th occurrence of a per-message problem is
+// logged: the first ten, then every power of two, so a flood of garbage or
+// failures shows in the log without drowning it; Stats has the exact count.
+func sampled(n uint64) bool {
+	return n <= 10 || n&(n-1) == 0
+}
+
 // sleep waits d or until ctx ends, reporting whether it waited the full d.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

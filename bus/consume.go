@@ -148,12 +148,14 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 	for _, m := range msgs {
 		v, err := decode(m.Data())
 		if err != nil {
-			b.stats.malformed.Add(1)
+			n := b.stats.malformed.Add(1)
 			var seq uint64
 			if md, mdErr := m.Metadata(); mdErr == nil {
 				seq = md.Sequence.Stream
 			}
-			b.log.Warn("malformed message terminated", "stream", stream, "durable", c.Durable, "subject", m.Subject(), "seq", seq, "err", err)
+			if sampled(n) {
+				b.log.Warn("malformed message terminated", "stream", stream, "durable", c.Durable, "subject", m.Subject(), "seq", seq, "malformed_total", n, "err", err)
+			}
 			if err := m.TermWithReason("malformed"); err != nil {
 				b.log.Warn("terminate malformed message", "stream", stream, "seq", seq, "err", err)
 			}

@@ -156,10 +156,11 @@ func (b *Bus) finish(msg *nats.Msg, err error) {
 		return
 	}
 	delete(b.pub.attempts, msg)
+	var failedTotal uint64
 	if err != nil {
 		b.pub.failed++
 		b.pub.lastErr = err
-		b.stats.failed.Add(1)
+		failedTotal = b.stats.failed.Add(1)
 	}
 	if len(b.pub.attempts) == 0 && b.pub.idle != nil {
 		close(b.pub.idle)
@@ -167,8 +168,8 @@ func (b *Bus) finish(msg *nats.Msg, err error) {
 	}
 	b.pub.mu.Unlock()
 	<-b.pub.sem
-	if err != nil {
-		b.log.Warn("publish failed", "err", err)
+	if err != nil && sampled(failedTotal) {
+		b.log.Warn("publish failed", "failed_total", failedTotal, "err", err)
 	}
 }
 
