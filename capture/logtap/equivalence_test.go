@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -283,4 +284,41 @@ func byKind(evs []*event.Event, k event.Kind) []*event.Event {
 		}
 	}
 	return out
+}
+
+// Header-only access logs cannot give message or manifest events (see
+// FieldMap), but through the mapped Mcp-Session-Id headers, status and
+// addresses they give the same sessions as the packet path: same server,
+// session id, client and end.
+func TestAccessLogGolden(t *testing.T) {
+	dir := demoDir(t)
+	packet, _ := packetEvents(t, filepath.Join(dir, "demo.pcap"))
+	project := func(evs []*event.Event) []string {
+		var out []string
+		for _, e := range byKind(evs, event.KindSession) {
+			out = append(out, fmt.Sprintf("%s %s %s %s:%d %s", e.ServerKey, e.SessionID, e.ClientAddress, e.ServerAddress, e.ServerPort, e.EndReason))
+		}
+		sort.Strings(out)
+		return out
+	}
+	want := project(packet)
+	if len(want) != len(scenario.Demo) {
+		t.Fatalf("packet path: %d sessions for %d conversations", len(want), len(scenario.Demo))
+	}
+	for _, s := range samples {
+		if s.cfg.Format != FormatAccessLog {
+			continue
+		}
+		t.Run(s.name, func(t *testing.T) {
+			evs, st := tapEvents(t, s, filepath.Join(dir, s.name))
+			if got := project(evs); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("sessions\n got %q\nwant %q", got, want)
+			}
+			// Every exchange is handed on header-only: bodies flagged
+			// truncated wherever the log counted bytes.
+			if st.Exchanges != st.Records || st.BodiesTruncated == 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
 }

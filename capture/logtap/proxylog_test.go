@@ -31,14 +31,14 @@ import (
 
 // proxied is one exchange as the proxy saw it.
 type proxied struct {
-	peer                         string // the loopback client address the proxy saw
-	client, server               netip.AddrPort
-	method, target, proto, host  string
-	reqHeader                    http.Header
-	reqBody                      []byte
-	status                       int
-	respHeader                   http.Header
-	respBody                     []byte
+	peer                          string // the loopback client address the proxy saw
+	client, server                netip.AddrPort
+	method, target, proto, host   string
+	reqHeader                     http.Header
+	reqBody                       []byte
+	status                        int
+	respHeader                    http.Header
+	respBody                      []byte
 	start, reqEnd, respStart, end time.Time
 }
 

@@ -122,20 +122,25 @@ func ReadFiles(ctx context.Context, cfg Config, paths []string, h capture.Handle
 	}
 	st := newState(cfg.withDefaults(), cfg)
 	st.h = h
-	defer st.finish()
+	err := st.readFiles(ctx, paths)
+	st.finish()
+	return st.stats.snapshot(), err
+}
+
+func (st *state) readFiles(ctx context.Context, paths []string) error {
 	for i, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			return st.stats.snapshot(), fmt.Errorf("open log %q: %w", p, err)
+			return fmt.Errorf("open log %q: %w", p, err)
 		}
 		st.gen = uint64(i) // Conn IDs stay unique across files
 		err = st.read(ctx, p, f, position{line: 1}, nil)
 		f.Close()
 		if err != nil {
-			return st.stats.snapshot(), err
+			return err
 		}
 	}
-	return st.stats.snapshot(), nil
+	return nil
 }
 
 // finish hands on what is held and ends every connection: the input is
