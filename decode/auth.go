@@ -171,9 +171,13 @@ func parseWWWAuthenticate(h string) []challenge {
 	p := &headerScanner{s: h}
 	for {
 		p.skipSep()
+		if p.i >= len(p.s) {
+			return out
+		}
 		scheme := p.token()
 		if scheme == "" {
-			return out
+			p.i++ // a byte no rule accepts: step over it
+			continue
 		}
 		ch := challenge{scheme: scheme, params: map[string]string{}}
 		for {
@@ -197,9 +201,6 @@ func parseWWWAuthenticate(h string) []challenge {
 			ch.params[strings.ToLower(name)] = p.value()
 		}
 		out = append(out, ch)
-		if p.i < len(p.s) && p.peek() != ',' && p.token() == "" {
-			p.i++ // a byte no rule accepts: step over it
-		}
 	}
 }
 

@@ -160,7 +160,7 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
 	if looksJSON(req.Body) {
 		for _, m := range parseBody(req.Body, req.BodyLen, req.Truncated, d.cfg.MaxMessageBytes) {
-			if !m.jsonrpc {
+			if !m.jsonrpc && !m.truncated { // a cut body is counted in message
 				continue
 			}
 			if isMCPMethod(m.method) {
@@ -551,7 +551,7 @@ func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time) {
 		d.flushWaiting(ex.sess)
 	}
 	for i := range msgs {
-		if msgs[i].jsonrpc {
+		if msgs[i].jsonrpc || msgs[i].truncated {
 			d.message(ex, &msgs[i], event.DirServerToClient, ts)
 		}
 	}
@@ -619,7 +619,8 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
 	if p.answer != nil {
 		d.answerLate(p.answer, ev, m)
 	}
-	if m.hasTools && ev.Method == "tools/list" && dir == event.DirServerToClient {
+	// A cut listing would read as tools removed: no manifest from it.
+	if m.hasTools && !m.truncated && ev.Method == "tools/list" && dir == event.DirServerToClient {
 		d.manifest(ex, s, m, ts)
 	}
 }

@@ -1,0 +1,231 @@
+package decode
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// wire feeds a Decoder the capture callbacks of one client connection,
+// for tests of what real captures rarely show: cuts, floods, timeouts.
+type wire struct {
+	d    *Decoder
+	conn *capture.Conn
+	seq  int
+	now  time.Time
+}
+
+var t0 = time.Date(2026, 7, 28, 12, 0, 0, 0, time.UTC)
+
+func newWire(d *Decoder, id uint64) *wire {
+	return &wire{d: d, now: t0, conn: &capture.Conn{ID: id, Start: t0,
+		Client: netip.AddrPortFrom(netip.MustParseAddr("10.0.1.10"), uint16(40000+id)),
+		Server: netip.MustParseAddrPort("10.0.0.5:8080")}}
+}
+
+// hop is one HTTP exchange for wire.send.
+type hop struct {
+	method     string
+	reqHeader  map[string]string
+	body       string
+	cut        int // cut the request body to this many bytes (0: whole)
+	status     int
+	respHeader map[string]string
+	respBody   string
+	respCut    int
+	events     []string // SSE data of an event-stream response
+	noResponse bool
+}
+
+func header(m map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// send plays one exchange, a millisecond per step.
+func (w *wire) send(x hop) {
+	w.now = w.now.Add(time.Millisecond)
+	body := []byte(x.body)
+	req := &capture.Request{Conn: w.conn, Seq: w.seq, Time: w.now, End: w.now, Method: x.method, Target: "/mcp",
+		Proto: "HTTP/1.1", Host: "files.corp.example:8080", Header: header(x.reqHeader), Body: body, BodyLen: int64(len(body))}
+	if x.cut > 0 {
+		req.Body, req.Truncated = body[:x.cut], true
+	}
+	w.seq++
+	w.d.Request(req)
+	if x.noResponse {
+		return
+	}
+	w.now = w.now.Add(time.Millisecond)
+	resp := &capture.Response{Conn: w.conn, Seq: req.Seq, Time: w.now, End: w.now, StatusCode: x.status, Proto: "HTTP/1.1",
+		Header: header(x.respHeader), Body: []byte(x.respBody), BodyLen: int64(len(x.respBody)), EventStream: x.events != nil}
+	if x.respCut > 0 {
+		resp.Body, resp.Truncated = resp.Body[:x.respCut], true
+	}
+	w.d.Response(req, resp)
+	for i, data := range x.events {
+		w.now = w.now.Add(time.Millisecond)
+		w.d.SSEEvent(req, resp, &capture.SSEEvent{Time: w.now, Event: "message", Data: data, Index: i})
+	}
+	w.d.ResponseEnd(req, resp)
+}
+
+func (w *wire) close() {
+	w.now = w.now.Add(time.Millisecond)
+	w.d.ConnEnd(w.conn, &capture.ConnEnd{Time: w.now, Reason: capture.ConnEndFIN, AppProtocol: capture.AppHTTP, BytesC2S: 1, BytesS2C: 1})
+}
+
+// demoRaw returns the raw JSON-RPC messages the go-sdk client logged in the
+// demo capture, by direction, method and id ("c2s tools/call 3").
+func demoRaw(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, m := range readSDKLog(t, "../testdata/demo.sdk.jsonl") {
+		k := m.Direction + " " + m.Method + " " + m.ID
+		if _, dup := out[k]; !dup { // first conversation wins
+			out[k] = string(m.Raw)
+		}
+	}
+	return out
+}
+
+// initialize plays the demo's initialize exchange with session id sid.
+func (w *wire) initialize(raw map[string]string, sid string) {
+	w.send(hop{method: "POST", body: raw["c2s initialize 1"], status: 200,
+		respHeader: map[string]string{"Mcp-Session-Id": sid, "Content-Type": "application/json"}, respBody: raw["s2c initialize 1"]})
+}
+
+func withSession(sid string) map[string]string { return map[string]string{"Mcp-Session-Id": sid} }
+
+func find(evs []*event.Event, kind event.Kind, dir, method string) *event.Event {
+	for _, e := range evs {
+		if e.Kind == kind && e.Direction == dir && e.Method == method {
+			return e
+		}
+	}
+	return nil
+}
+
+// A body cut by a capture gap still yields its message when the envelope
+// was seen (go-sdk writes id and method before params); one cut before it
+// is counted and dropped.
+func TestTruncatedBodies(t *testing.T) {
+	raw := demoRaw(t)
+	d, evs := collect(t, Config{})
+	w := newWire(d, 1)
+	w.initialize(raw, "S1")
+	call := raw["c2s tools/call 3"]
+	list := raw["s2c tools/list 2"]
+	w.send(hop{method: "POST", reqHeader: withSession("S1"), body: call, cut: len(call) - 10, status: 200, respBody: raw["s2c tools/call 3"]})
+	w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/list 2"], status: 200, respBody: list, respCut: len(list) / 2})
+	w.send(hop{method: "POST", reqHeader: withSession("S1"), body: call, cut: 8, status: 200})
+	d.Finish(w.now)
+
+	req := find(*evs, event.KindMessage, event.DirClientToServer, "tools/call")
+	if req == nil || !req.Truncated || req.ToolName != "search_docs" || req.JSONRPCID != "3" || req.Bytes != int64(len(call)) {
+		t.Errorf("cut tools/call request: %+v", req)
+	}
+	resp := find(*evs, event.KindMessage, event.DirServerToClient, "tools/list")
+	if resp == nil || !resp.Truncated || resp.JSONRPCID != "2" {
+		t.Errorf("cut tools/list response: %+v", resp)
+	}
+	if n := len(byKind(*evs, event.KindManifest)); n != 0 {
+		t.Errorf("%d manifests from a cut tools/list", n)
+	}
+	if st := d.Stats(); st.Truncated != 2 || st.TruncatedDropped != 1 {
+		t.Errorf("truncated %d, dropped %d; want 2, 1", st.Truncated, st.TruncatedDropped)
+	}
+}
+
+// Every cap holds and is counted.
+func TestCaps(t *testing.T) {
+	raw := demoRaw(t)
+	t.Run("MaxSessions", func(t *testing.T) {
+		d, evs := collect(t, Config{MaxSessions: 2})
+		for i := range 3 {
+			newWire(d, uint64(i)).initialize(raw, "S"+strconv.Itoa(i))
+		}
+		var reasons []string
+		for _, s := range byKind(*evs, event.KindSession) {
+			reasons = append(reasons, s.SessionID+" "+s.EndReason)
+		}
+		if len(reasons) != 1 || reasons[0] != "S0 evicted" || d.Stats().SessionsEvicted != 1 || d.Stats().SessionsOpen != 2 {
+			t.Errorf("sessions ended %v, stats %+v", reasons, d.Stats())
+		}
+	})
+	t.Run("MaxPendingPerSession", func(t *testing.T) {
+		d, _ := collect(t, Config{MaxPendingPerSession: 1})
+		w := newWire(d, 1)
+		w.initialize(raw, "S1")
+		w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/list 2"], noResponse: true})
+		w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/call 3"], noResponse: true})
+		w.close()
+		d.Finish(w.now)
+		if st := d.Stats(); st.PendingDropped != 1 || st.Unanswered != 1 {
+			t.Errorf("pending dropped %d, unanswered %d; want 1, 1", st.PendingDropped, st.Unanswered)
+		}
+	})
+	t.Run("MaxMessageBytes", func(t *testing.T) {
+		d, evs := collect(t, Config{MaxMessageBytes: 64})
+		w := newWire(d, 1)
+		w.initialize(raw, "S1")
+		w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/list 2"], status: 200, respBody: raw["s2c tools/list 2"]})
+		resp := find(*evs, event.KindMessage, event.DirServerToClient, "tools/list")
+		if resp == nil || !resp.Truncated || resp.Bytes != int64(len(raw["s2c tools/list 2"])) || d.Stats().OversizeCut == 0 {
+			t.Errorf("oversize tools/list: %+v, stats %+v", resp, d.Stats())
+		}
+	})
+}
+
+// Sessions end idle after IdleTimeout of packet time, at last activity +
+// timeout; a stateful session whose connection closed ends with close.
+func TestSessionEnds(t *testing.T) {
+	raw := demoRaw(t)
+	d, evs := collect(t, Config{IdleTimeout: time.Minute})
+	idle, closed := newWire(d, 1), newWire(d, 2)
+	idle.initialize(raw, "IDLE")
+	closed.initialize(raw, "CLOSED")
+	closed.close()
+	d.Tick(t0.Add(2 * time.Minute))
+	got := map[string]string{}
+	for _, s := range byKind(*evs, event.KindSession) {
+		got[s.SessionID] = s.EndReason + " " + s.EndTS.Sub(t0).String()
+	}
+	want := map[string]string{"IDLE": "idle 1m0.002s", "CLOSED": "close 3ms"}
+	if len(got) != 2 || got["IDLE"] != want["IDLE"] || got["CLOSED"] != want["CLOSED"] {
+		t.Errorf("session ends %v, want %v", got, want)
+	}
+}
+
+// A tools/list that follows notifications/tools/list_changed (here on the
+// standalone GET stream) gives a manifest flagged after_list_changed; the
+// next one is not.
+func TestManifestAfterListChanged(t *testing.T) {
+	raw := demoRaw(t)
+	d, evs := collect(t, Config{})
+	w := newWire(d, 1)
+	w.initialize(raw, "S1")
+	list := func() {
+		w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/list 2"], status: 200, respBody: raw["s2c tools/list 2"]})
+	}
+	list()
+	newWire(d, 2).send(hop{method: "GET", reqHeader: withSession("S1"), status: 200,
+		respHeader: map[string]string{"Content-Type": "text/event-stream"},
+		events:     []string{`{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{}}`}})
+	list()
+	list()
+	var flags []bool
+	for _, m := range byKind(*evs, event.KindManifest) {
+		flags = append(flags, m.AfterListChanged)
+	}
+	if len(flags) != 3 || flags[0] || !flags[1] || flags[2] {
+		t.Errorf("after_list_changed of three listings: %v, want [false true false]", flags)
+	}
+}
