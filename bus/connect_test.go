@@ -72,18 +72,10 @@ func TestConnectUnreachable(t *testing.T) {
 // A server without JetStream is reachable but useless: the error says which
 // stream could not be set up, and where.
 func TestConnectWithoutJetStream(t *testing.T) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats-server not ready after 30s")
-	}
-	defer s.Shutdown()
+	s := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Logger: testLogger(t)})
+	_, err := bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Logger: testLogger(t)})
 	want := "ensure stream MCPWATCH_EVENTS at " + s.ClientURL() + ": "
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Connect to a server without JetStream: %v, want one line starting %q", err, want)
