@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 }
 
 // runFetchWait is how long a consumer of Run waits to fill a batch.
-const runFetchWait = 50 * time.Millisecond
+const runFetchWait = time.Second
 
 // Run analyses the configured inputs with every stage in one process and
 // returns when every event and alert has reached every writer.
@@ -164,15 +164,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return nil, err
 		}
 	}
+	cfg.Log.Debug("input read", "elapsed", time.Since(started), "packets", summary.Packets)
 	if err := b.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("publish events: %w", err)
 	}
+	cfg.Log.Debug("events published", "elapsed", time.Since(started))
 	if err := b.WaitDrained(ctx, storeEvents.Durable, detectEvents.Durable); err != nil {
 		return nil, fmt.Errorf("deliver events: %w", err)
 	}
+	cfg.Log.Debug("events delivered", "elapsed", time.Since(started))
 	if err := b.WaitDrained(ctx, storeAlerts.Durable); err != nil {
 		return nil, fmt.Errorf("deliver alerts: %w", err)
 	}
+	cfg.Log.Debug("alerts delivered", "elapsed", time.Since(started), "bus", fmt.Sprintf("%+v", b.Stats()))
 	stopConsumers()
 	if err := consumers.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return nil, err

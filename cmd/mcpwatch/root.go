@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -31,14 +32,41 @@ Flags win over the environment, which wins over the config file.`,
 	}
 	root.PersistentFlags().String("config", "", "YAML config file whose keys are flag names")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().String("cpu-profile", "", "write a pprof CPU profile of the command to this file")
+	var stopProfile func() error
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := bindConfig(cmd); err != nil {
 			return err
 		}
-		return setupLogging(cmd)
+		if err := setupLogging(cmd); err != nil {
+			return err
+		}
+		var err error
+		stopProfile, err = startCPUProfile(cmd)
+		return err
 	}
+	root.PersistentPostRunE = func(*cobra.Command, []string) error { return stopProfile() }
 	root.AddCommand(newRunCommand(), newVersionCommand())
 	return root
+}
+
+func startCPUProfile(cmd *cobra.Command) (stop func() error, err error) {
+	path, _ := cmd.Flags().GetString("cpu-profile")
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func setupLogging(cmd *cobra.Command) error {
