@@ -103,12 +103,27 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	c, err := connectClickHouse(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Migrate(ctx); err != nil {
+		c.conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectClickHouse opens the pool with extra session settings and detects
+// the server version.
+func connectClickHouse(ctx context.Context, cfg ClickHouseConfig, settings clickhouse.Settings) (*ClickHouse, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.Native,
 		Addr:     []string{cfg.Addr},
 		// No default database: it may not exist yet, and every statement
 		// names it anyway.
 		Auth:         clickhouse.Auth{Username: cfg.Username, Password: cfg.Password},
+		Settings:     settings,
 		DialTimeout:  cfg.DialTimeout,
 		ReadTimeout:  cfg.ReadTimeout,
 		MaxOpenConns: cfg.MaxOpenConns,
@@ -120,10 +135,6 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, err
 	}
 	c := &ClickHouse{cfg: cfg, conn: conn, events: eventTables(), alerts: alertTable(), dead: deadLetterTable()}
 	if err := c.detectVersion(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := c.Migrate(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -32,23 +32,25 @@ func testClickHouseAddr(t testing.TB) string {
 // when the test ends, so tests may run against a shared server.
 func openTestClickHouse(t testing.TB) *ClickHouse {
 	t.Helper()
-	cfg := ClickHouseConfig{Addr: testClickHouseAddr(t), Database: testDatabaseName(t)}
-	ctx := context.Background()
-	c, err := OpenClickHouse(ctx, cfg)
+	c, err := OpenClickHouse(context.Background(), ClickHouseConfig{Addr: testClickHouseAddr(t), Database: testDatabaseName(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	dropTestDatabaseAtCleanup(t, c)
+	return c
+}
+
+func dropTestDatabaseAtCleanup(t testing.TB, c *ClickHouse) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := c.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(cfg.Database)); err != nil {
+		if err := c.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(c.Database())); err != nil {
 			t.Errorf("drop test database: %v", err)
 		}
 		if err := c.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return c
 }
 
 func testDatabaseName(t testing.TB) string {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
@@ -291,4 +293,44 @@ func sameValue(got, want any) bool {
 		return gf == w
 	}
 	return false
+}
+
+// The LowCardinality variant of the schema, which servers from 19.3 get, on
+// 18.16 where the type exists behind a setting: the DDL applies and every
+// column still round-trips through the driver.
+func TestClickHouseLowCardinalitySchema(t *testing.T) {
+	cfg := ClickHouseConfig{Addr: testClickHouseAddr(t), Database: testDatabaseName(t)}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := connectClickHouse(ctx, cfg, clickhouse.Settings{"allow_experimental_low_cardinality_type": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropTestDatabaseAtCleanup(t, c)
+	c.features.lowCardinality = true
+	if err := c.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var typ string
+	if err := c.conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = 'messages' AND name = 'method'", c.Database()).Scan(&typ); err != nil {
+		t.Fatal(err)
+	}
+	if typ != "LowCardinality(String)" {
+		t.Fatalf("messages.method is %s, want LowCardinality(String)", typ)
+	}
+	evs, als := sampleEvents(0), sampleAlerts(0)
+	if err := c.WriteEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteAlerts(ctx, als); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		checkStoredRow(t, c, c.events[e.Kind], "event_id", e.EventID, e)
+	}
+	for _, a := range als {
+		checkStoredRow(t, c, c.alerts, "alert_id", a.AlertID, a)
+	}
 }
