@@ -329,3 +329,30 @@ func TestSlowHandlerKeepsBatch(t *testing.T) {
 		}
 	})
 }
+
+// Close ends a running consumer with ErrClosed and refuses later publishes.
+func TestCloseStopsConsumer(t *testing.T) {
+	b := connect(t, startEmbedded(t))
+	r := newRun(t)
+	c := bus.ConsumerConfig{Durable: r.durable("closing"), MaxWait: 100 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() {
+		done <- b.ConsumeEvents(context.Background(), c, func(context.Context, []*event.Event) error { return nil })
+	}()
+	waitDrained(t, b, c.Durable) // the consumer exists and has nothing to do
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, bus.ErrClosed) {
+			t.Errorf("ConsumeEvents after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ConsumeEvents still running 30s after Close")
+	}
+	if err := b.PublishEvent(context.Background(), r.events(1)[0]); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("PublishEvent after Close: %v, want ErrClosed", err)
+	}
+}
