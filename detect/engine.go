@@ -44,7 +44,6 @@ func (c Config) Validate() error {
 // Engine runs rules over events. It is safe for concurrent use; Process
 // calls are serialized because rule state depends on event order.
 type Engine struct {
-	cfg    Config
 	schema *schema
 	allow  atomic.Pointer[Allowlist]
 
@@ -127,7 +126,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, schema: newSchema()}
+	e := &Engine{schema: newSchema()}
 	e.allow.Store(allow)
 	used := map[string]bool{}
 	var errs []error

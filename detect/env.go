@@ -98,7 +98,7 @@ const (
 	varBaseline = "baseline"
 )
 
-// alertVars are the variables of an alert being built.
+// alertVarNames are the variables of an alert being built.
 var alertVarNames = []string{varCount, varWindow, varPrevious, varCurrent, varBaseline}
 
 // declaration returns the environment rule expressions are type-checked
