@@ -65,6 +65,13 @@ func TestLoadRulesErrors(t *testing.T) {
 	}
 }
 
+func TestLoadRulesRefusesYml(t *testing.T) {
+	_, err := LoadRules(fstest.MapFS{"a.yaml": {Data: []byte(validRule)}, "b.yml": {Data: []byte(validRule)}})
+	if err == nil || !strings.Contains(err.Error(), "b.yml: rule files are named *.yaml") {
+		t.Errorf("error %v", err)
+	}
+}
+
 func TestLintReportsEveryProblem(t *testing.T) {
 	broken := strings.Replace(validRule, "severity: low", "severity: urgent", 1)
 	dup := validRule

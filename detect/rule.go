@@ -168,6 +168,10 @@ func loadRules(fsys fs.FS) ([]*Rule, []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("list rule files: %w", err)}
 	}
+	// A .yml file would be skipped without a word; say so instead.
+	if yml, _ := fs.Glob(fsys, "*.yml"); len(yml) > 0 {
+		return nil, []error{fmt.Errorf("%s: rule files are named *.yaml", yml[0])}
+	}
 	if len(files) == 0 {
 		return nil, []error{errors.New("no rule files (*.yaml)")}
 	}
