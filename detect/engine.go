@@ -157,7 +157,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 func newDetector(cfg Config, r *Rule) (detector, error) {
 	switch r.Type {
 	case TypeMatch:
-		return newMatchDetector(cfg, r), nil
+		return newMatchDetector(r), nil
 	case TypeNewValue:
 		return newNewValueDetector(cfg, r), nil
 	case TypeThreshold:

@@ -6,7 +6,7 @@ type matchDetector struct {
 	rule *Rule
 }
 
-func newMatchDetector(_ Config, r *Rule) *matchDetector {
+func newMatchDetector(r *Rule) *matchDetector {
 	return &matchDetector{rule: r}
 }
 
