@@ -30,6 +30,13 @@
 // offending rows are isolated and moved to the dead_letters table, so one
 // poison event cannot block the stream.
 //
+// The schema also holds the dead_letters table and inventory views (servers
+// with their auth posture, clients, server_tools) that Servers and Alerts
+// query for the CLI. On servers without TTL, DropExpiredPartitions enforces
+// retention.
+//
 // JSONL writes one JSON object per line, the schema's own encoding (read back
 // with event.DecodeEvent), to a file or stdout.
+//
+// Package sink/alertfeed delivers alerts to a SOC: webhook, syslog, OCSF.
 package sink
