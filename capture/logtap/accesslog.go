@@ -13,7 +13,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/capture"
 )
 
-// FieldMap names the JSON keys of an access-log line. Empty names are
+// FieldMap names the JSON keys of an access-log line (its yaml tags are
+// the keys of deploy/logtap/mcpwatch-fields.yaml). Empty names are
 // fields the log does not have. Values may be JSON strings or numbers; "-"
 // and "" mean absent (Envoy and nginx write "-" for a missing value).
 //
@@ -41,40 +42,45 @@ import (
 type FieldMap struct {
 	// Time is when the request started (Envoy %START_TIME%) or, with
 	// TimeAtEnd, when the line was written (nginx $time_iso8601, $msec).
-	Time      string
-	TimeAtEnd bool
+	Time      string `yaml:"time"`
+	TimeAtEnd bool   `yaml:"time_at_end"`
 	// TimeLayout is "rfc3339" (default, fractions allowed), "unix"
 	// (seconds, fractions allowed: nginx $msec), "unix_ms", or a Go time
 	// layout.
-	TimeLayout string
+	TimeLayout string `yaml:"time_layout"`
 	// Duration is the request's total time in DurationUnit (default
 	// millisecond: Envoy %DURATION%; nginx $request_time is seconds).
-	Duration     string
-	DurationUnit time.Duration
+	Duration     string        `yaml:"duration"`
+	DurationUnit time.Duration `yaml:"duration_unit"`
 
-	Method    string
-	Path      string // path and query as requested
-	Protocol  string
-	Authority string // :authority / Host
-	Status    string
+	Method    string `yaml:"method"`
+	Path      string `yaml:"path"` // path and query as requested
+	Protocol  string `yaml:"protocol"`
+	Authority string `yaml:"authority"` // :authority / Host
+	Status    string `yaml:"status"`
 	// RequestBytes and ResponseBytes are body byte counts (Envoy
-	// %BYTES_RECEIVED% / %BYTES_SENT%, nginx $request_length (with headers)
-	// / $body_bytes_sent).
-	RequestBytes, ResponseBytes string
+	// %BYTES_RECEIVED% / %BYTES_SENT%; nginx $content_length, the declared
+	// request body length — its $request_length counts headers too — and
+	// $body_bytes_sent).
+	RequestBytes  string `yaml:"request_bytes"`
+	ResponseBytes string `yaml:"response_bytes"`
 	// ClientAddress is the downstream peer, "ip" or "ip:port"; ClientPort
 	// a separate port field (nginx $remote_port).
-	ClientAddress, ClientPort string
+	ClientAddress string `yaml:"client_address"`
+	ClientPort    string `yaml:"client_port"`
 	// ServerAddress is the address the client connected to (Envoy
 	// %DOWNSTREAM_LOCAL_ADDRESS%, nginx $server_addr with ServerPort
 	// $server_port). The upstream (Envoy %UPSTREAM_HOST%) is the proxy's
 	// own next hop, which the sensor never sees on the client side.
-	ServerAddress, ServerPort string
+	ServerAddress string `yaml:"server_address"`
+	ServerPort    string `yaml:"server_port"`
 	// ConnectionID names the downstream connection (Envoy
 	// %CONNECTION_ID%, nginx $connection).
-	ConnectionID string
+	ConnectionID string `yaml:"connection_id"`
 	// RequestHeaders and ResponseHeaders map HTTP header names to keys,
 	// e.g. "Mcp-Session-Id": "mcp_session_id".
-	RequestHeaders, ResponseHeaders map[string]string
+	RequestHeaders  map[string]string `yaml:"request_headers"`
+	ResponseHeaders map[string]string `yaml:"response_headers"`
 }
 
 // EnvoyAccessLogFields is the mapping for the json_format in
@@ -97,7 +103,7 @@ func NginxAccessLogFields() FieldMap {
 		Time: "msec", TimeAtEnd: true, TimeLayout: "unix",
 		Duration: "request_time", DurationUnit: time.Second,
 		Method: "method", Path: "path", Protocol: "protocol", Authority: "authority", Status: "status",
-		RequestBytes: "request_length", ResponseBytes: "body_bytes_sent",
+		RequestBytes: "content_length", ResponseBytes: "body_bytes_sent",
 		ClientAddress: "client", ClientPort: "client_port", ServerAddress: "server_addr", ServerPort: "server_port",
 		ConnectionID:    "connection_id",
 		RequestHeaders:  mcpRequestHeaders,

@@ -1,0 +1,99 @@
+package logtap
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/capture"
+)
+
+// invariants is a Handler that fails the test when a Reader hands on
+// something the capture contract rules out.
+type invariants struct {
+	t   *testing.T
+	max int64
+}
+
+func (h invariants) body(what string, b []byte, n int64, truncated bool) {
+	if int64(len(b)) > h.max || n < int64(len(b)) || (n > int64(len(b)) && !truncated) {
+		h.t.Fatalf("%s body: %d bytes kept, BodyLen %d, Truncated %v, cap %d", what, len(b), n, truncated, h.max)
+	}
+}
+
+func (h invariants) Request(r *capture.Request) {
+	if r.Conn == nil || r.Method == "" || r.Header == nil {
+		h.t.Fatalf("request %+v", r)
+	}
+	h.body("request", r.Body, r.BodyLen, r.Truncated)
+}
+
+func (h invariants) Response(r *capture.Request, s *capture.Response) {
+	if s.Conn != r.Conn || s.Seq != r.Seq || s.Time.Before(r.Time) {
+		h.t.Fatalf("response %+v to %+v", s, r)
+	}
+	if !s.EventStream {
+		h.body("response", s.Body, s.BodyLen, s.Truncated)
+	}
+}
+
+func (h invariants) SSEEvent(_ *capture.Request, _ *capture.Response, ev *capture.SSEEvent) {
+	if int64(len(ev.Data)) > h.max {
+		h.t.Fatalf("event of %d bytes, cap %d", len(ev.Data), h.max)
+	}
+}
+func (invariants) ResponseEnd(*capture.Request, *capture.Response) {}
+func (invariants) ConnEnd(*capture.Conn, *capture.ConnEnd)        {}
+
+// fuzzReader feeds data to a Reader of format with small caps: it must
+// never fail (bad records are skipped) nor break the handler contract.
+func fuzzReader(t *testing.T, cfg Config, data []byte) {
+	cfg.MaxBodyBytes, cfg.MaxRecordBytes, cfg.MaxConns, cfg.MaxOpenTraces, cfg.MaxReorder = 256, 64<<10, 4, 4, 4
+	r := NewReader(cfg, "fuzz", bytes.NewReader(data))
+	err := r.Run(context.Background(), invariants{t: t, max: cfg.MaxBodyBytes})
+	if err != nil && cfg.Format != FormatHAR { // HAR: "not a HAR file" is the answer to junk
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	if st.BadRecords > st.Records {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// seed adds the checked-in samples of the real demo conversation.
+func seed(f *testing.F, names ...string) {
+	for _, n := range names {
+		paths := []string{filepath.Join(sampleDir, n)}
+		if fi, err := os.Stat(paths[0]); err == nil && fi.IsDir() {
+			paths, _ = filepath.Glob(filepath.Join(paths[0], "*.json"))
+		}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+}
+
+func FuzzEnvoyTap(f *testing.F) {
+	seed(f, "demo.envoy-buffered.json", "demo.envoy-streamed")
+	f.Add([]byte(`{"http_streamed_trace_segment":{"trace_id":"1","response_body_chunk":{"as_string":"x"}}}`))
+	f.Add([]byte(`{"httpBufferedTrace":{"request":{"headers":[{"key":":method","value":"GET"},{"key":":path","value":"/"}]},"response":{"headers":[{"key":":status","value":"200"},{"key":"content-encoding","value":"deflate"}],"body":{"asBytes":"eJwDAAAAAAE="}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, Config{Format: FormatEnvoyTap}, data) })
+}
+
+func FuzzHAR(f *testing.F) {
+	seed(f, "demo.har")
+	f.Add([]byte(`{"log":{"entries":[1,"x",{"request":{}},[],null]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, Config{Format: FormatHAR}, data) })
+}
+
+func FuzzAccessLog(f *testing.F) {
+	seed(f, "demo.envoy-access.jsonl")
+	f.Add([]byte("{\"method\":\"GET\",\"path\":\"/\",\"status\":\"200\",\"start_time\":\"x\"}\n{\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, Config{Format: FormatAccessLog}, data) })
+}
