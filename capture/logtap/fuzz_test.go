@@ -45,7 +45,7 @@ func (h invariants) SSEEvent(_ *capture.Request, _ *capture.Response, ev *captur
 	}
 }
 func (invariants) ResponseEnd(*capture.Request, *capture.Response) {}
-func (invariants) ConnEnd(*capture.Conn, *capture.ConnEnd)        {}
+func (invariants) ConnEnd(*capture.Conn, *capture.ConnEnd)         {}
 
 // fuzzReader feeds data to a Reader of format with small caps: it must
 // never fail (bad records are skipped) nor break the handler contract.
