@@ -116,6 +116,9 @@ func NewBatchWriter(ctx context.Context, w Writer, dead DeadLetterWriter, cfg Ba
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if w == nil || dead == nil {
+		return nil, errors.New("batch writer: a Writer and a DeadLetterWriter are required")
+	}
 	b := &BatchWriter{
 		w: w, dead: dead, cfg: cfg,
 		queue:    make(chan pending, cfg.QueueRows),
@@ -305,7 +308,13 @@ func storeRows[R any](ctx context.Context, b *BatchWriter, what string, rows []R
 	dl := deadLetter(rows[0], err)
 	b.cfg.Logger.Warn("dead-lettering a row the destination refused", "kind", dl.Kind, "id", dl.ID, "error", err)
 	if err := b.retry(ctx, "write dead letter", func() error {
-		return b.dead.WriteDeadLetters(ctx, []*DeadLetter{dl})
+		err := b.dead.WriteDeadLetters(ctx, []*DeadLetter{dl})
+		if errors.Is(err, ErrBadData) {
+			// Nowhere left to set the row aside: keep trying, loudly,
+			// rather than lose it; its source keeps it meanwhile.
+			return fmt.Errorf("dead letter refused: %v", err)
+		}
+		return err
 	}); err != nil {
 		return err
 	}

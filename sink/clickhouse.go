@@ -182,7 +182,7 @@ func (c *ClickHouse) WriteEvents(ctx context.Context, evs []*event.Event) error 
 	}
 	// Schema order, so a failing batch always fails at the same table.
 	for _, k := range event.Kinds {
-		if rows := byKind[k]; len(rows) > 0 {
+		for _, rows := range chunkByDay(byKind[k], func(e *event.Event) time.Time { return e.TS }) {
 			if err := insert(ctx, c, c.events[k], rows); err != nil {
 				return err
 			}
@@ -199,10 +199,39 @@ func (c *ClickHouse) WriteAlerts(ctx context.Context, as []*event.Alert) error {
 			return err
 		}
 	}
-	if len(as) == 0 {
-		return nil
+	for _, rows := range chunkByDay(as, func(a *event.Alert) time.Time { return a.TS }) {
+		if err := insert(ctx, c, c.alerts, rows); err != nil {
+			return err
+		}
 	}
-	return insert(ctx, c, c.alerts, as)
+	return nil
+}
+
+// maxPartitionsPerInsert stays within max_partitions_per_insert_block
+// (default 100 since 19.x): the server refuses an INSERT whose rows span more
+// daily partitions, and retrying it would never succeed. Replayed history or
+// a sensor with a broken clock can produce such batches.
+const maxPartitionsPerInsert = 100
+
+// chunkByDay cuts rows, in order, into chunks that each span at most
+// maxPartitionsPerInsert UTC days, the tables' partitions.
+func chunkByDay[R any](rows []R, ts func(R) time.Time) [][]R {
+	var chunks [][]R
+	var cur []R
+	days := map[int64]bool{}
+	for _, r := range rows {
+		day := ts(r).Unix() / 86400
+		if !days[day] && len(days) == maxPartitionsPerInsert {
+			chunks, cur = append(chunks, cur), nil
+			clear(days)
+		}
+		days[day] = true
+		cur = append(cur, r)
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks
 }
 
 // WriteDeadLetters inserts into the dead_letters table.
@@ -229,7 +258,9 @@ func insert[R any](ctx context.Context, c *ClickHouse, t table[R], rows []R) err
 	for i, col := range t.columns {
 		if err := batch.Column(i).Append(col.values(rows)); err != nil {
 			_ = batch.Abort() // the append error is the one worth reporting
-			return c.insertError(t.name, len(rows), fmt.Errorf("column %s: %w: %w", col.name, err, ErrBadData))
+			// A Go type the column does not take: the schema and this
+			// binary disagree, which no row can fix, so it is not bad data.
+			return c.insertError(t.name, len(rows), fmt.Errorf("column %s: %w", col.name, err))
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -252,12 +283,13 @@ func isBadDataException(err error) bool {
 	if !errors.As(err, &ex) {
 		return false
 	}
+	// Not TYPE_MISMATCH: over the native protocol it means the block's
+	// structure and the table disagree, a schema problem every row shares.
 	switch ex.Code {
 	case 6, // CANNOT_PARSE_TEXT
 		27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
 		38,  // CANNOT_PARSE_DATE
 		41,  // CANNOT_PARSE_DATETIME
-		53,  // TYPE_MISMATCH
 		69,  // ARGUMENT_OUT_OF_BOUND
 		70,  // CANNOT_CONVERT_TYPE
 		72,  // CANNOT_PARSE_NUMBER

@@ -334,3 +334,33 @@ func TestClickHouseLowCardinalitySchema(t *testing.T) {
 		checkStoredRow(t, c, c.alerts, "alert_id", a.AlertID, a)
 	}
 }
+
+func TestChunkByDayKeepsInsertsUnderThePartitionLimit(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 23, 59, 0, 0, time.UTC)
+	var evs []*event.Event
+	for i := range 250 { // 250 days, each twice
+		for range 2 {
+			e := *sampleEvents(0)[0]
+			e.TS = t0.AddDate(0, 0, i)
+			evs = append(evs, &e)
+		}
+	}
+	chunks := chunkByDay(evs, func(e *event.Event) time.Time { return e.TS })
+	total := 0
+	for _, c := range chunks {
+		days := map[string]bool{}
+		for _, e := range c {
+			days[e.TS.Format("20060102")] = true
+			if e != evs[total] {
+				t.Fatalf("row %d out of order", total)
+			}
+			total++
+		}
+		if len(days) > maxPartitionsPerInsert {
+			t.Errorf("chunk spans %d days, limit %d", len(days), maxPartitionsPerInsert)
+		}
+	}
+	if total != len(evs) || len(chunks) != 3 {
+		t.Errorf("%d rows in %d chunks, want %d in 3", total, len(chunks), len(evs))
+	}
+}
