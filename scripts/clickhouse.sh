@@ -41,10 +41,13 @@ answers() {
 }
 
 start() {
-	command -v clickhouse-server >/dev/null || {
-		echo "clickhouse-server not found: apt-get install clickhouse-server" >&2
-		exit 1
-	}
+	# The client is a separate Debian package; start-up is checked with it.
+	for bin in clickhouse-server clickhouse-client; do
+		command -v "$bin" >/dev/null || {
+			echo "$bin not found: apt-get install clickhouse-server clickhouse-client" >&2
+			exit 1
+		}
+	done
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	pidfile=$dir/clickhouse.pid
