@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/mcpwatch/mcpwatch/capture"
 )
 
 // body is a message body as a log kept it.
@@ -25,19 +27,38 @@ type body struct {
 	decodedAlready bool
 }
 
+// Truncation reasons a log adds to capture's (Request/Response.TruncatedBy).
+const (
+	// TruncProxyCap: the proxy kept only part of the body (Envoy's
+	// max_buffered_rx/tx_bytes, a HAR exporter that dropped content).
+	TruncProxyCap = "proxy-cap"
+	// TruncNotLogged: the log counts the body's bytes but holds none of
+	// them (access logs).
+	TruncNotLogged = "not-logged"
+)
+
 // decoded removes the content-coding named in h and cuts the result at max:
-// what capture.Request/Response carry as Body, BodyLen and Truncated.
-func (b body) decoded(h http.Header, max int64) (out []byte, n int64, truncated bool) {
-	out, truncated = b.raw, b.cut
+// what capture.Request/Response carry as Body, BodyLen and TruncatedBy
+// (empty when the body is whole).
+func (b body) decoded(h http.Header, max int64) (out []byte, n int64, truncatedBy string) {
+	out = b.raw
+	if b.cut {
+		truncatedBy = TruncProxyCap
+		if len(b.raw) == 0 {
+			truncatedBy = TruncNotLogged
+		}
+	}
 	coding := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
 	if b.decodedAlready {
 		coding = ""
 	}
 	switch coding {
 	case "gzip", "x-gzip", "deflate":
-		var ok bool
-		out, ok = inflate(coding, b.raw, max)
-		truncated = truncated || !ok
+		var err error
+		out, err = inflate(coding, b.raw, max)
+		if err != nil && truncatedBy == "" {
+			truncatedBy = capture.TruncDecodeError
+		}
 	case "", "identity":
 	default:
 		// br, zstd: not decoded here any more than on the wire; decode
@@ -51,18 +72,25 @@ func (b body) decoded(h http.Header, max int64) (out []byte, n int64, truncated 
 		n = cl // a truncated trace still knows the length the message declared
 	}
 	if int64(len(out)) > max {
-		out, truncated = out[:max], true
+		out = out[:max]
+		if truncatedBy == "" {
+			truncatedBy = capture.TruncBodyCap
+			if coding != "" {
+				truncatedBy = capture.TruncDecompressCap
+			}
+		}
 	}
-	if n > int64(len(out)) {
-		truncated = true
+	if n > int64(len(out)) && truncatedBy == "" {
+		truncatedBy = TruncProxyCap // the log says there was more than it kept
 	}
-	return out, n, truncated
+	return out, n, truncatedBy
 }
 
 // inflate removes a gzip or deflate coding, reading at most max+1 bytes of
-// output so a compression bomb costs no more than the cap. ok is false when
-// the data ended early or was corrupt; what was inflated until then is kept.
-func inflate(coding string, raw []byte, max int64) (out []byte, ok bool) {
+// output so a compression bomb costs no more than the cap. The error says
+// the data ended early or was corrupt; what was inflated until then is
+// kept.
+func inflate(coding string, raw []byte, max int64) ([]byte, error) {
 	var r io.Reader
 	var err error
 	src := bytes.NewReader(raw)
@@ -77,8 +105,7 @@ func inflate(coding string, raw []byte, max int64) (out []byte, ok bool) {
 		r = flate.NewReader(src)
 	}
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
-	out, err = io.ReadAll(io.LimitReader(r, max+1))
-	return out, err == nil
+	return io.ReadAll(io.LimitReader(r, max+1))
 }

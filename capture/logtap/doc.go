@@ -11,11 +11,12 @@
 //	Config   — Format ("envoy-tap", "har", "access-log"), caps, and for
 //	           access logs the FieldMap naming which JSON key holds what.
 //	Reader   — NewReader(cfg, name, r).Run(ctx, h) reads one input to its
-//	           end; for each record, in file order: h.Request,
-//	           h.Response, h.SSEEvent for each event of an event-stream
-//	           body, h.ResponseEnd. Connections get h.ConnEnd when they
-//	           idle out (log time), are evicted at the cap, or when the
-//	           input ends.
+//	           end; for each exchange: h.Request, h.Response, h.SSEEvent
+//	           for each event of an event-stream body, h.ResponseEnd.
+//	           Connections get h.ConnEnd when they idle out (log time),
+//	           are evicted at the cap, or when the input ends.
+//	ReadFiles — several files as one log (Envoy's file_per_tap writes a
+//	           file per exchange).
 //	Follow   — tail -F a file: appended records, rotation (rename + new
 //	           file) and truncation, with a checkpoint so a restart
 //	           resumes without loss or duplicates.
@@ -32,6 +33,11 @@
 // deterministic for an input and never repeat across rotations or restarts —
 // decode folds them into event ids, which the bus deduplicates on.
 //
+// Order: proxies log an exchange when it completes, the wire carries it
+// when it starts. Exchanges are held for Config.ReorderWindow of log time
+// and handed on in start order (reorder.go), so decode sees an initialize
+// before the notifications/initialized whose short exchange ended first.
+//
 // Times are the proxy's: Envoy's headers_received_time, HAR's
 // startedDateTime plus timings, the access log's mapped time and duration.
 // A record without a time gets the previous record's, so log time never
@@ -43,8 +49,11 @@
 // Config.MaxRecordBytes is skipped whole — its JSON is not buffered, only
 // scanned to its end — and counted; a body larger than Config.MaxBodyBytes
 // is cut to the cap and flagged Truncated with BodyLen still the full size.
-// Envoy's own truncated flags (max_buffered_rx/tx_bytes) also set Truncated.
-// Header-only access-log records carry no body: Body is empty, BodyLen is
-// the logged byte count and Truncated is set when that count is non-zero.
+// Envoy's own truncated flags (max_buffered_rx/tx_bytes) also set Truncated
+// (TruncatedBy TruncProxyCap). Header-only access-log records carry no
+// body: Body is empty, BodyLen is the logged byte count and Truncated is
+// set (TruncNotLogged) when that count is non-zero. Event-stream bodies are
+// split into events here (sse.go): capture keeps its streaming SSE parser
+// unexported.
 // See accesslog.go for what decode can and cannot derive from them.
 package logtap

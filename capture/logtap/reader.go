@@ -294,7 +294,8 @@ func (st *state) deliver(ex *exchange) {
 	req := ex.req
 	req.Conn, req.Seq = &c.c, c.seq
 	c.seq++
-	req.Body, req.BodyLen, req.Truncated = ex.reqBody.decoded(req.Header, st.cfg.MaxBodyBytes)
+	req.Body, req.BodyLen, req.TruncatedBy = ex.reqBody.decoded(req.Header, st.cfg.MaxBodyBytes)
+	req.Truncated = req.TruncatedBy != ""
 	st.countTruncated(req.Truncated)
 	c.bytesC2S += req.BodyLen
 	c.last = req.End
@@ -305,9 +306,9 @@ func (st *state) deliver(ex *exchange) {
 	}
 	resp := *ex.resp
 	resp.Conn, resp.Seq = &c.c, req.Seq
-	b, n, cut := ex.respBody.decoded(resp.Header, st.cfg.MaxBodyBytes)
-	resp.BodyLen, resp.Truncated = n, cut
-	st.countTruncated(cut)
+	b, n, by := ex.respBody.decoded(resp.Header, st.cfg.MaxBodyBytes)
+	resp.BodyLen, resp.Truncated, resp.TruncatedBy = n, by != "", by
+	st.countTruncated(resp.Truncated)
 	c.bytesS2C += n
 	c.last = resp.End
 	if !resp.EventStream {

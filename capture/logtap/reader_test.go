@@ -131,14 +131,14 @@ func TestEnvoyTruncation(t *testing.T) {
 		t.Fatalf("bad %v, requests %d", bad, len(rec.reqs))
 	}
 	r := rec.reqs[0]
-	if !r.Truncated || len(r.Body) != 40 || r.BodyLen != int64(len(full)) {
+	if !r.Truncated || r.TruncatedBy != TruncProxyCap || len(r.Body) != 40 || r.BodyLen != int64(len(full)) {
 		t.Errorf("truncated trace: Truncated %v, %d bytes kept, BodyLen %d (want %d)", r.Truncated, len(r.Body), r.BodyLen, len(full))
 	}
 
 	req["body"] = map[string]any{"as_bytes": base64.StdEncoding.EncodeToString(full)}
 	rec, st, _ := run(t, Config{Format: FormatEnvoyTap, MaxBodyBytes: 64}, jsonLine(t, tr))
 	r = rec.reqs[0]
-	if !r.Truncated || len(r.Body) != 64 || r.BodyLen != int64(len(full)) || st.BodiesTruncated != 2 {
+	if r.TruncatedBy != capture.TruncBodyCap || len(r.Body) != 64 || r.BodyLen != int64(len(full)) || st.BodiesTruncated != 2 {
 		// the event-stream response is cut too
 		t.Errorf("capped body: Truncated %v, %d bytes kept, BodyLen %d; stats %+v", r.Truncated, len(r.Body), r.BodyLen, st)
 	}
