@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -83,5 +84,27 @@ func TestNewJSONLUnwritablePath(t *testing.T) {
 	_, err := NewJSONL(filepath.Join(t.TempDir(), "missing-dir", "events.jsonl"))
 	if err == nil {
 		t.Fatal("NewJSONL succeeded in a directory that does not exist")
+	}
+}
+
+// BenchmarkJSONLWriteEvents measures encoding events to a JSONL file in
+// batches of 1000, as `mcpwatch run --events-out` does.
+func BenchmarkJSONLWriteEvents(b *testing.B) {
+	j, err := NewJSONL(filepath.Join(b.TempDir(), "events.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	evs := benchEvents(1000)
+	var one bytes.Buffer
+	if err := NewJSONLWriter("buffer", &one).WriteEvents(context.Background(), evs); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(one.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := j.WriteEvents(context.Background(), evs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
