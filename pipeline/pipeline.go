@@ -45,10 +45,12 @@ type Config struct {
 	// TokenKeyFile holds the HMAC key for token fingerprints; it is created
 	// with a random key when missing, so fingerprints stay stable across runs.
 	TokenKeyFile string
-	Capture      capture.Config
-	Decode       decode.Config
-	Detect       detect.Config
-	Log          *slog.Logger
+	// MetricsAddr serves Prometheus metrics at /metrics when set.
+	MetricsAddr string
+	Capture     capture.Config
+	Decode      decode.Config
+	Detect      detect.Config
+	Log         *slog.Logger
 }
 
 // DefaultConfig returns a configuration with every stage at its defaults
@@ -119,6 +121,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer stopBus()
 
+	var stages stageStats
+	if cfg.MetricsAddr != "" {
+		err := serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, map[string]func() any{
+			"capture": stages.capture.load,
+			"decode":  stages.decode.load,
+			"bus":     func() any { return b.Stats() },
+			"detect":  func() any { return engine.Stats() },
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	inv := newInventory()
 	// Consumers are named per run and start at this run's messages, so an
 	// external server's older contents are not replayed.
@@ -160,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	summary := &Summary{}
 	for i, src := range sources {
-		if err := sense(ctx, cfg, tokenKey, cfg.Pcaps[i], src, b, summary); err != nil {
+		if err := sense(ctx, cfg, tokenKey, cfg.Pcaps[i], src, b, summary, &stages); err != nil {
 			return nil, err
 		}
 	}
@@ -206,7 +221,7 @@ func closeAll(srcs []*capture.PcapFile) {
 
 // sense replays one capture file through capture and decode and publishes
 // every event.
-func sense(ctx context.Context, cfg Config, tokenKey []byte, path string, src *capture.PcapFile, b *bus.Bus, summary *Summary) error {
+func sense(ctx context.Context, cfg Config, tokenKey []byte, path string, src *capture.PcapFile, b *bus.Bus, summary *Summary, stages *stageStats) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	dcfg := cfg.Decode
@@ -222,17 +237,29 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, path string, src *c
 		return err
 	}
 	ccfg := cfg.Capture
+	var eng *capture.Engine
+	progress := newProgress(cfg.Log, path)
 	ccfg.Tick = dec.Tick
-	eng, err := capture.NewEngine(ccfg, dec)
+	// The engine's goroutine reads the source, so the hook may read the
+	// engine's and decoder's stats.
+	metered := &meteredSource{Source: src, every: time.Second, hook: func() {
+		st := eng.Stats()
+		progress.report(st)
+		stages.capture.store(st)
+		stages.decode.store(dec.Stats())
+	}}
+	eng, err = capture.NewEngine(ccfg, dec)
 	if err != nil {
 		return err
 	}
-	runErr := eng.Run(ctx, src)
+	runErr := eng.Run(ctx, metered)
 	eng.Finish()
 	// The zero time leaves the decoder on its own clock, the last packet it
 	// saw, to end the sessions still open.
 	dec.Finish(time.Time{})
 	stats := eng.Stats()
+	stages.capture.store(stats)
+	stages.decode.store(dec.Stats())
 	summary.Packets += int64(stats.Packets)
 	summary.Flows += int64(stats.FlowsCreated)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -247,6 +274,14 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, path string, src *c
 		return fmt.Errorf("read %s: %w", path, runErr)
 	}
 	return nil
+}
+
+// stageStats holds the latest snapshots of the stages whose Stats may only
+// be read on their own goroutine. With several capture files they show the
+// file being read.
+type stageStats struct {
+	capture snapshot[capture.Stats]
+	decode  snapshot[decode.Stats]
 }
 
 // detectBatch runs a batch of events through the rules and publishes the

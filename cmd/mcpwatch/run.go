@@ -51,6 +51,7 @@ Replaying the same capture gives the same events (same event_ids) and alerts.`,
 	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in")
 	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultTokenKeyFile(), "HMAC key for bearer-token fingerprints (created if missing)")
 	return cmd
 }

@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/detect"
+)
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{
+		"FlowsCreated": "flows_created", "GapsInBody": "gaps_in_body", "MCPExchanges": "mcp_exchanges",
+		"FIN": "fin", "PagesInUse": "pages_in_use", "SSEEvents": "sse_events", "Packets": "packets",
+	} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// gather collects one stage's snapshot and indexes the samples by metric
+// name and label values.
+func gather(t *testing.T, stage string, snap any) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&statsCollector{stage: stage, snapshot: func() any { return snap }})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, fam := range families {
+		for _, m := range fam.Metric {
+			key := fam.GetName()
+			for _, l := range m.Label {
+				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			out[key] = value(fam.GetType(), m)
+		}
+	}
+	return out
+}
+
+func value(t dto.MetricType, m *dto.Metric) float64 {
+	if t == dto.MetricType_GAUGE {
+		return m.GetGauge().GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+func TestStatsBecomeMetrics(t *testing.T) {
+	st := capture.Stats{Packets: 7, FlowsActive: 3, PagesInUse: 2}
+	st.FlowsEnded.FIN = 4
+	st.Truncations.BodyCap = 1
+	got := gather(t, "capture", &st)
+	for name, want := range map[string]float64{
+		"mcpwatch_capture_packets_total":                            7,
+		"mcpwatch_capture_flows_active":                             3, // a gauge
+		"mcpwatch_capture_pages_in_use":                             2,
+		"mcpwatch_capture_flows_ended_total{reason=fin}":            4,
+		"mcpwatch_capture_flows_ended_total{reason=rst}":            0,
+		"mcpwatch_capture_truncations_total{reason=body_cap}":       1,
+		"mcpwatch_capture_page_cap_gaps_total":                      0,
+		"mcpwatch_capture_truncations_total{reason=decompress_cap}": 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+
+	rules := detect.Stats{Events: 10, Rules: map[string]detect.RuleStats{"unexpected-server": {Alerts: 2, Groups: 1}}}
+	got = gather(t, "detect", rules)
+	for name, want := range map[string]float64{
+		"mcpwatch_detect_events_total":                                       10,
+		"mcpwatch_detect_rules_alerts_total{rule=unexpected-server}":         2,
+		"mcpwatch_detect_rules_groups{rule=unexpected-server}":               1, // a gauge
+		"mcpwatch_detect_rules_groups_evicted_total{rule=unexpected-server}": 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	// A stage that has not reported yet exports nothing rather than zeros.
+	var empty snapshot[capture.Stats]
+	if got := gather(t, "capture", empty.load()); len(got) != 0 {
+		t.Errorf("unreported stage exported %v", got)
+	}
+}
