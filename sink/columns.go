@@ -46,7 +46,11 @@ func (t table[R]) insertSQL(db string) string {
 
 func quoteIdent(s string) string { return "`" + s + "`" }
 
-type ev = *event.Event
+// ev and al keep the column tables below one line per column.
+type (
+	ev = *event.Event
+	al = *event.Alert
+)
 
 // envelopeColumns are the columns every event table starts with.
 func envelopeColumns() []column[ev] {
@@ -165,8 +169,6 @@ func eventTables() map[event.Kind]table[ev] {
 		),
 	}
 }
-
-type al = *event.Alert
 
 func alertTable() table[al] {
 	return table[al]{name: "alerts", columns: []column[al]{
