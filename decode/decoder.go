@@ -33,11 +33,13 @@ type Decoder struct {
 	// closing holds stateful sessions whose connections have all closed.
 	closing map[*session]bool
 	// parkedIn holds sessions with responses waiting for their request.
-	parkedIn  map[*session]bool
-	creds     credentialCache
-	now       time.Time // latest packet time seen
-	lastSweep time.Time
-	stats     Stats
+	parkedIn map[*session]bool
+	creds    credentialCache
+	// toolHashes caches canonical tool hashes by raw-bytes hash.
+	toolHashes map[[32]byte]string
+	now        time.Time // latest packet time seen
+	lastSweep  time.Time
+	stats      Stats
 }
 
 var _ capture.Handler = (*Decoder)(nil)
@@ -52,12 +54,13 @@ func New(cfg Config, emit func(*event.Event)) (*Decoder, error) {
 		return nil, fmt.Errorf("decode: nil emit function")
 	}
 	d := &Decoder{
-		cfg:      cfg,
-		emit:     emit,
-		conns:    map[uint64]*connState{},
-		closing:  map[*session]bool{},
-		parkedIn: map[*session]bool{},
-		creds:    credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
+		cfg:        cfg,
+		emit:       emit,
+		conns:      map[uint64]*connState{},
+		closing:    map[*session]bool{},
+		parkedIn:   map[*session]bool{},
+		toolHashes: map[[32]byte]string{},
+		creds:      credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
 	}
 	d.sessions = newSessionTable(cfg.MaxSessions)
 	d.stats.Events = map[string]int64{}

@@ -26,7 +26,7 @@ func (d *Decoder) manifest(ex *exchange, s *session, m *message, ts time.Time) {
 		}
 		s.manifestPages = append(s.manifestPages, event.Tool{
 			Name:        t.name,
-			Hash:        canonicalHash(t.raw),
+			Hash:        d.toolHash(t.raw),
 			Description: t.description,
 			ReadOnly:    t.readOnly,
 			Destructive: t.destructive,
@@ -46,6 +46,25 @@ func (d *Decoder) manifest(ex *exchange, s *session, m *message, ts time.Time) {
 	ev.AfterListChanged = s.listChanged
 	s.listChanged = false
 	d.send(ev)
+}
+
+// maxToolHashes bounds the cache of canonical tool hashes.
+const maxToolHashes = 4096
+
+// toolHash is canonicalHash, remembered by the SHA-256 of the raw bytes:
+// servers send the same listing again and again, and hashing raw bytes is
+// far cheaper than canonicalising them.
+func (d *Decoder) toolHash(raw []byte) string {
+	key := sha256.Sum256(raw)
+	if h, ok := d.toolHashes[key]; ok {
+		return h
+	}
+	if len(d.toolHashes) >= maxToolHashes {
+		clear(d.toolHashes)
+	}
+	h := canonicalHash(raw)
+	d.toolHashes[key] = h
+	return h
 }
 
 // manifestHash is SHA-256 over the sorted tools' hashes, so it changes when
