@@ -124,11 +124,7 @@ func parseData(data string, cut bool, limit int64) []message {
 }
 
 func parseMessage(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case "jsonrpc":
 			if s.peek() == '"' {
@@ -166,11 +162,7 @@ func parseMessage(s *scanner, m *message) {
 }
 
 func parseParams(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case "name":
 			m.name = strValue(s, maxName)
@@ -193,11 +185,7 @@ func parseParams(s *scanner, m *message) {
 }
 
 func parseResult(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case "isError":
 			m.isError = string(s.scalar()) == "true"
@@ -221,11 +209,7 @@ func parseResult(s *scanner, m *message) {
 }
 
 func parseMeta(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case metaProtocolVersion:
 			m.protocolVersion, m.metaIdentity = strValue(s, maxName), true
@@ -241,11 +225,7 @@ func parseMeta(s *scanner, m *message) {
 }
 
 func parsePeer(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case "name":
 			m.peerName = strValue(s, maxName)
@@ -258,11 +238,7 @@ func parsePeer(s *scanner, m *message) {
 }
 
 func parseError(s *scanner, m *message) {
-	if s.peek() != '{' {
-		s.skip()
-		return
-	}
-	s.object(func(k []byte) {
+	s.members(func(k []byte) {
 		switch string(k) {
 		case "code":
 			if n, err := strconv.Atoi(string(s.scalar())); err == nil {
@@ -295,11 +271,7 @@ func parseTools(s *scanner, m *message) {
 			case "description":
 				t.description = strValue(s, maxDescription)
 			case "annotations":
-				if s.peek() != '{' {
-					s.skip()
-					return
-				}
-				s.object(func(k []byte) {
+				s.members(func(k []byte) {
 					switch string(k) {
 					case "readOnlyHint":
 						t.readOnly = string(s.scalar()) == "true"
@@ -331,11 +303,12 @@ func strValue(s *scanner, limit int) string {
 
 // capKeys reads a capabilities object as the list of its member names.
 func capKeys(s *scanner) []string {
-	if s.peek() != '{' {
+	var out []string
+	s.members(func(k []byte) {
+		out = append(out, string(k))
 		s.skip()
-		return nil
-	}
-	return s.keys()
+	})
+	return out
 }
 
 // mcpMethods are the methods of every MCP revision; a JSON-RPC body with one

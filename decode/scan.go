@@ -169,59 +169,45 @@ func (s *scanner) skip() {
 // object calls field for each member of the object at the cursor; field must
 // consume the value. It stops early when the input ends or is bad.
 func (s *scanner) object(field func(key []byte)) {
-	if !s.expect('{') {
-		return
-	}
-	if s.peek() == '}' {
-		s.i++
-		return
-	}
-	for s.ok() {
+	s.list('{', '}', func() {
 		key, escaped := s.rawString()
 		if escaped {
 			key = unescape(key)
 		}
-		if !s.expect(':') {
-			return
+		if s.expect(':') {
+			field(key)
 		}
-		start := s.i
-		field(key)
-		if s.i == start && s.ok() {
-			s.bad = true // field did not consume its value
-		}
-		if !s.ok() {
-			return
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return
-		case 0:
-			return
-		default:
-			s.bad = true
-			return
-		}
+	})
+}
+
+// members is object for a value that may not be an object: anything else is
+// skipped, as MCP fields of the wrong type are.
+func (s *scanner) members(field func(key []byte)) {
+	if s.peek() != '{' {
+		s.skip()
+		return
 	}
+	s.object(field)
 }
 
 // array calls elem for each element of the array at the cursor; elem must
 // consume the value.
-func (s *scanner) array(elem func()) {
-	if !s.expect('[') {
+func (s *scanner) array(elem func()) { s.list('[', ']', elem) }
+
+// list reads the comma-separated items of an object or array.
+func (s *scanner) list(open, close byte, item func()) {
+	if !s.expect(open) {
 		return
 	}
-	if s.peek() == ']' {
+	if s.peek() == close {
 		s.i++
 		return
 	}
 	for s.ok() {
 		start := s.i
-		elem()
+		item()
 		if s.i == start && s.ok() {
-			s.bad = true
+			s.bad = true // item consumed nothing
 		}
 		if !s.ok() {
 			return
@@ -229,7 +215,7 @@ func (s *scanner) array(elem func()) {
 		switch s.peek() {
 		case ',':
 			s.i++
-		case ']':
+		case close:
 			s.i++
 			return
 		case 0:
@@ -239,16 +225,6 @@ func (s *scanner) array(elem func()) {
 			return
 		}
 	}
-}
-
-// keys reads an object and returns its member names (capability names).
-func (s *scanner) keys() []string {
-	var out []string
-	s.object(func(k []byte) {
-		out = append(out, string(k))
-		s.skip()
-	})
-	return out
 }
 
 // unescape decodes JSON string escapes; invalid ones are kept as they are,
