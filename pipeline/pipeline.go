@@ -33,8 +33,10 @@ type Config struct {
 	// temporary directory removed when the run ends.
 	DataDir string
 	// AllowlistPath is the allowlist of approved servers; empty disables
-	// the rules that need one.
-	AllowlistPath string
+	// the rules that need one. The file is reloaded when it changes and
+	// whenever ReloadAllowlist delivers (SIGHUP).
+	AllowlistPath   string
+	ReloadAllowlist <-chan os.Signal
 	// RulesDir overrides the embedded default rule pack.
 	RulesDir string
 	// EventsOut and AlertsOut are JSONL destinations ("-" = stdout,
@@ -132,6 +134,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+
+	if cfg.AllowlistPath != "" {
+		go watchAllowlist(ctx, cfg, engine)
 	}
 
 	inv := newInventory()
@@ -314,6 +320,32 @@ func newDetectEngine(cfg Config) (*detect.Engine, error) {
 		}
 	}
 	return detect.NewEngine(cfg.Detect, rs, allow)
+}
+
+// watchAllowlist swaps the engine's allowlist when the file changes or a
+// reload is asked for; a broken file keeps the old allowlist in force.
+func watchAllowlist(ctx context.Context, cfg Config, engine *detect.Engine) {
+	apply := func(a *detect.Allowlist, err error) {
+		if err != nil {
+			cfg.Log.Warn("allowlist not reloaded, keeping the previous one", "err", err)
+			return
+		}
+		engine.SetAllowlist(a)
+		cfg.Log.Info("allowlist reloaded", "file", cfg.AllowlistPath)
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-cfg.ReloadAllowlist:
+				apply(detect.LoadAllowlist(cfg.AllowlistPath))
+			}
+		}
+	}()
+	if err := detect.WatchAllowlist(ctx, cfg.AllowlistPath, apply); err != nil && ctx.Err() == nil {
+		cfg.Log.Warn("allowlist watch stopped", "err", err)
+	}
 }
 
 func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {

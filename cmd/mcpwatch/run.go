@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,10 @@ Replaying the same capture gives the same events (same event_ids) and alerts.`,
   mcpwatch run --pcap span.pcap --nats nats://nats-1:4222 --clickhouse 127.0.0.1:9000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			cfg.ReloadAllowlist = hup
 			summary, err := pipeline.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -42,7 +48,7 @@ Replaying the same capture gives the same events (same event_ids) and alerts.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
-	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob)")
+	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
 	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
 	f.StringVar(&cfg.EventsOut, "events-out", "", "write events as JSONL to this file (- = stdout)")
 	f.StringVar(&cfg.AlertsOut, "alerts-out", "-", "write alerts as JSONL to this file (- = stdout, empty = none)")

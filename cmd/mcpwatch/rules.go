@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpwatch/mcpwatch/detect"
+	"github.com/mcpwatch/mcpwatch/rules"
+)
+
+func newRulesCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Check and test detection rules",
+		Long: `Rules are YAML files (see rules/README.md): each has an id, a severity, a
+category, an expr-lang condition over event fields and a type (match,
+threshold, new_value, change). The built-in pack is embedded in the binary;
+--rules DIR replaces it.`,
+	}
+	cmd.AddCommand(newRulesLintCommand(), newRulesTestCommand())
+	return cmd
+}
+
+// rulesFS is DIR, or the built-in pack when DIR is "-" or absent.
+func rulesFS(args []string) (fs.FS, string) {
+	if len(args) == 0 || args[0] == "-" {
+		return rules.Default, "built-in rules"
+	}
+	return os.DirFS(args[0]), args[0]
+}
+
+func newRulesLintCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint [DIR]",
+		Short: "Check rule files for schema and expression errors",
+		Long: `lint loads every *.yaml rule file of DIR (default: the built-in pack) and
+reports each error with file:line — unknown keys, keys that do not fit the rule
+type, expressions that do not compile or name fields events do not have.`,
+		Example: `  mcpwatch rules lint ./my-rules
+  mcpwatch rules lint            # the built-in pack`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fsys, name := rulesFS(args)
+			errs := detect.Lint(fsys)
+			for _, err := range errs {
+				fmt.Fprintln(cmd.OutOrStdout(), err)
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%s: lint found %d problem(s)", name, len(errs))
+			}
+			loaded, err := detect.LoadRules(fsys)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", name, len(loaded))
+			return nil
+		},
+	}
+}
+
+func newRulesTestCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run the data-driven rule tests of DIR/tests",
+		Long: `test replays the events of every test file in DIR/tests through the rules of
+DIR and compares the alerts with those each test expects (a positive test
+expects its alerts, a negative test none). Every rule should have both.`,
+		Example: `  mcpwatch rules test ./my-rules
+  mcpwatch rules test            # the built-in pack and its tests`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fsys, name := rulesFS(args)
+			tests, err := fs.Sub(fsys, rules.TestsDir)
+			if err != nil {
+				return err
+			}
+			report, err := detect.RunTests(tests, fsys)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			failed := report.Failed()
+			for _, t := range failed {
+				fmt.Fprintf(out, "FAIL %s %s: %s\n", t.Where, t.Name, t.Failure)
+			}
+			loaded, err := detect.LoadRules(fsys)
+			if err != nil {
+				return err
+			}
+			if untested := report.Untested(loaded); len(untested) > 0 {
+				fmt.Fprintf(out, "rules without both a positive and a negative test: %s\n", strings.Join(untested, ", "))
+			}
+			fmt.Fprintf(out, "%s: %d passed, %d failed\n", name, len(report.Results)-len(failed), len(failed))
+			if len(failed) > 0 {
+				return errors.New("rule tests failed")
+			}
+			return nil
+		},
+	}
+}
