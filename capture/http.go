@@ -119,9 +119,7 @@ func (h *halfParser) feed(p []byte, t time.Time) {
 		case stateDead:
 			return
 		case stateStart:
-			if !h.sniff(p) {
-				return
-			}
+			p = h.sniff(p)
 		case stateResync:
 			p = h.resync(p, t)
 		case stateHeader:
@@ -132,19 +130,28 @@ func (h *halfParser) feed(p []byte, t time.Time) {
 	}
 }
 
-// sniff decides from a connection's first bytes whether it carries HTTP.
-// It reports whether parsing goes on.
-func (h *halfParser) sniff(p []byte) bool {
-	if h.role != roleResponse && isTLSHandshake(p) {
-		h.c.startTLS(h.dir, p)
-		return false
+// sniff decides from a connection's first bytes whether it carries HTTP,
+// holding them back until it can tell, and returns the bytes to parse on.
+func (h *halfParser) sniff(p []byte) []byte {
+	if len(h.buf) > 0 {
+		p = append(h.buf, p...)
+		h.buf = nil
 	}
-	if !plausibleStart(p, h.role) {
+	tls := h.role != roleResponse && isTLSHandshake(p)
+	plausible, certain := startVerdict(p, h.role)
+	switch {
+	case tls && len(p) >= 3:
+		h.c.startTLS(h.dir, p)
+		return nil
+	case tls || (plausible && !certain):
+		h.buf = append([]byte(nil), p...)
+		return nil
+	case !plausible:
 		h.c.notHTTP()
-		return false
+		return nil
 	}
 	h.state = stateHeader
-	return true
+	return p
 }
 
 // resync drops whole lines until one holds a start line of the right kind.
@@ -683,27 +690,28 @@ func startLineRole(line []byte) role {
 	return roleUnknown
 }
 
-// plausibleStart reports whether p could begin a message of role r (or of
-// either role, for roleUnknown). Only the first few bytes are looked at, so
-// other protocols are given up on at their first segment.
-func plausibleStart(p []byte, r role) bool {
+// startVerdict tells whether p could begin a message of role r (or of
+// either role, for roleUnknown), and whether p is long enough to be sure.
+// Only the first few bytes are looked at, so other protocols are given up
+// on at once.
+func startVerdict(p []byte, r role) (plausible, certain bool) {
 	const httpPrefix = "HTTP/1."
 	k := min(len(p), len(httpPrefix))
 	if r != roleRequest && string(p[:k]) == httpPrefix[:k] {
-		return true
+		return true, k == len(httpPrefix)
 	}
 	if r == roleResponse {
-		return false
+		return false, true
 	}
 	for i, c := range p {
 		switch {
 		case c == ' ':
-			return i > 0
+			return i > 0, true
 		case i >= 20 || !isTokenByte(c):
-			return false
+			return false, true
 		}
 	}
-	return true
+	return true, false
 }
 
 func isToken(b []byte) bool {

@@ -18,9 +18,10 @@ const maxClientHello = 64 << 10
 
 var errNotClientHello = errors.New("not a TLS ClientHello")
 
-// isTLSHandshake reports whether p starts like a TLS handshake record.
+// isTLSHandshake reports whether p starts like a TLS handshake record (or
+// could, when shorter than three bytes).
 func isTLSHandshake(p []byte) bool {
-	return len(p) > 0 && p[0] == 0x16 && (len(p) < 2 || p[1] == 0x03)
+	return len(p) > 0 && p[0] == 0x16 && (len(p) < 2 || p[1] == 0x03) && (len(p) < 3 || p[2] <= 0x04)
 }
 
 // startTLS marks the connection as TLS and starts collecting the
