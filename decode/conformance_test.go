@@ -303,3 +303,27 @@ func TestEventIDsDeterministic(t *testing.T) {
 		t.Errorf("%d event ids used more than once", len(a)-len(c))
 	}
 }
+
+// A github.com/mark3labs/mcp-go server, stateful and stateless, talking to
+// the go-sdk client: another SDK's headers, SSE framing and session ids.
+func TestMCPGoServer(t *testing.T) {
+	for _, name := range []string{"stateful-2025-11-25", "stateless-latest"} {
+		t.Run(name, func(t *testing.T) {
+			stateless := strings.HasPrefix(name, "stateless")
+			evs, logged, st := decodeCapture(t, "mcpgo-"+name)
+			assertMatchesSDK(t, evs, logged)
+			for _, e := range byKind(evs, event.KindMessage) {
+				if e.ServerKey != "http://mcpgo.corp.example:8080/mcp" || e.ClientName != "agent" ||
+					(e.MsgType != event.MsgRequest && e.ServerName != "mcpgo-files") || (e.SessionID == "") != stateless {
+					t.Errorf("%s %s: server_key %q client %q server %q session %q", e.Direction, e.Method, e.ServerKey, e.ClientName, e.ServerName, e.SessionID)
+				}
+			}
+			if st.Unmatched != 0 || st.Malformed != 0 {
+				t.Errorf("stats: %+v", st)
+			}
+			if m := byKind(evs, event.KindManifest); len(m) != 1 || m[0].ToolCount != 2 {
+				t.Errorf("manifests: %d", len(m))
+			}
+		})
+	}
+}

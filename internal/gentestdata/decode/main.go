@@ -2,7 +2,7 @@
 // decode package's conformance tests read: real go-sdk conversations at
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
-// server, a paginated and changing tool list, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// server, a paginated and changing tool list, a mark3labs/mcp-go server, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go run ./internal/gentestdata/decode -dir /tmp
@@ -91,6 +91,10 @@ func captures() []captureSpec {
 			log, err := scenario.RunManifest(ctx, rec)
 			return rec, []*scenario.Log{log}, err
 		}},
+		// mcp-go offers 2026-07-28, which is stateless; a client asking
+		// for 2025-11-25 gets a session.
+		captureSpec{"mcpgo-stateful-2025-11-25", mcpGo(false, "2025-11-25")},
+		captureSpec{"mcpgo-stateless-latest", mcpGo(true, "")},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec, logs, err := conversations(scenario.Demo[0])(ctx)
 			if err != nil {
@@ -118,6 +122,16 @@ func legacySSE(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 		Client: scenario.ClientSpec{Name: "old-agent", Version: "0.1", IP: netip.MustParseAddr("10.0.1.12"), ProtocolVersion: "2024-11-05"},
 	})
 	return rec, []*scenario.Log{log}, err
+}
+
+// mcpGo records the go-sdk client against a mark3labs/mcp-go server.
+func mcpGo(stateless bool, version string) recording {
+	return func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+		rec, client := &tcprec.Recorder{}, agent
+		client.ProtocolVersion = version
+		log, err := scenario.RunMCPGo(ctx, rec, client, stateless)
+		return rec, []*scenario.Log{log}, err
+	}
 }
 
 func raw(opts mcp.StreamableHTTPOptions, calls []scenario.RawCall) recording {
