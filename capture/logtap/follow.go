@@ -78,7 +78,7 @@ const headLen = 1024
 type tailFile struct {
 	f   *os.File
 	id  fileID
-	pos position // where a restart may resume
+	pos position // just past the last record read
 	// rotated is set for a rotated file found by its checkpoint after a
 	// restart: it is read to its end, then the current file follows.
 	rotated bool
@@ -314,6 +314,9 @@ type tailer struct {
 	// between our last read and the rename) before switching.
 	rotating *tailFile
 	pending  int // records handed on since the last checkpoint
+	// idleSince is when the writer was last caught up with and nothing
+	// new came since; zero while data flows.
+	idleSince time.Time
 }
 
 func (t *tailer) Read(p []byte) (int, error) {
@@ -322,20 +325,31 @@ func (t *tailer) Read(p []byte) (int, error) {
 		n, err := t.cur.f.Read(p)
 		if n > 0 {
 			t.off += int64(n)
+			t.idleSince = time.Time{}
 			return n, nil
 		}
 		if err != nil && err != io.EOF {
 			return 0, fmt.Errorf("read log %q: %w", fo.path, err)
 		}
-		// Caught up with the writer: hand on what is held and
-		// checkpoint, then look for rotation and truncation.
-		st.drain()
+		// Caught up with the writer. Exchanges held for reordering go
+		// on once the log has been quiet for the reorder window (an
+		// exchange that started earlier may still be logged until then);
+		// the checkpoint covers what is still held.
+		if t.idleSince.IsZero() {
+			t.idleSince = time.Now()
+		}
+		if time.Since(t.idleSince) >= st.cfg.ReorderWindow && st.reorder.items.Len() > 0 {
+			st.drain()
+			t.pending++
+		}
 		if t.pending > 0 {
 			if err := fo.save(t.ctx, t.cur); err != nil {
 				return 0, err
 			}
 			t.pending = 0
 		}
+		// A switch of file hands on all that is held (Run drains) before
+		// the checkpoint moves to the next generation.
 		switch {
 		case t.rotating != nil:
 			st.stats.rotations.Add(1)
@@ -368,7 +382,7 @@ func (t *tailer) Read(p []byte) (int, error) {
 	}
 }
 
-// recordDone is called after each record with where a restart may resume.
+// recordDone is called after each record with the position past it.
 func (t *tailer) recordDone(p position) error {
 	t.cur.pos = p
 	t.pending++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,13 +38,16 @@ func (c *countingHandler) count() int {
 	return c.total
 }
 
-// logWriter appends Envoy-style access-log lines, numbered, a second of
+// logWriter appends Envoy-style access-log lines, numbered, 10ms of
 // log time apart.
 type logWriter struct {
 	t    *testing.T
 	path string
 	n    int
 	base time.Time
+	// skew, when set, shifts record n's start time: a record logged
+	// after another may have started before it.
+	skew func(n int) time.Duration
 }
 
 func (w *logWriter) append(k int) {
@@ -54,8 +58,12 @@ func (w *logWriter) append(k int) {
 	}
 	defer f.Close()
 	for range k {
+		start := w.base.Add(time.Duration(w.n) * 10 * time.Millisecond)
+		if w.skew != nil {
+			start = start.Add(w.skew(w.n))
+		}
 		line, _ := json.Marshal(map[string]any{
-			"start_time": w.base.Add(time.Duration(w.n) * time.Second).Format(time.RFC3339Nano),
+			"start_time": start.Format(time.RFC3339Nano),
 			"method":     "POST", "path": fmt.Sprintf("/mcp?n=%d", w.n), "status": 200,
 			"authority": "mcp.example:443", "client": "10.1.0.7:5000", "duration": 3,
 		})
@@ -86,7 +94,9 @@ func TestFollowExactlyOnce(t *testing.T) {
 	path, cpPath := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.checkpoint")
 	w := &logWriter{t: t, path: path, base: time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC)}
 	h := &countingHandler{seen: map[string]int{}}
-	cfg := Config{Format: FormatAccessLog, PollInterval: time.Millisecond, CheckpointEvery: 3,
+	// Log time runs 10ms per record, so most records pass the reorder
+	// window as the next arrives; the last waits for the window of quiet.
+	cfg := Config{Format: FormatAccessLog, PollInterval: time.Millisecond, CheckpointEvery: 3, ReorderWindow: 25 * time.Millisecond,
 		OnBadRecord: func(b BadRecord) { t.Errorf("bad record %s", b) }}
 
 	start := func() (*Follower, func()) {
@@ -155,5 +165,67 @@ func TestFollowExactlyOnce(t *testing.T) {
 	}
 	if st := f.Stats(); st.BadRecords != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// A checkpoint written while exchanges are held for reordering lies
+// before them, and lists the records after it that were already handed
+// on. A follower killed right after such a checkpoint, restarted from it,
+// hands on exactly what the first had not.
+func TestFollowResumeSkipsHandedOn(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.checkpoint")
+	// Odd records started 15ms before the even record logged ahead of
+	// them: each is handed on before its predecessor in the file.
+	w := &logWriter{t: t, path: path, base: time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC),
+		skew: func(n int) time.Duration { return -time.Duration(n%2) * 15 * time.Millisecond }}
+	w.append(10)
+
+	first := &countingHandler{seen: map[string]int{}}
+	var snapshot map[string]int // what the first follower had handed on at checkpoint 2
+	var killedAt []byte         // checkpoint 2, as a kill right after it leaves it
+	flushes := 0
+	cfg := Config{Format: FormatAccessLog, PollInterval: time.Millisecond, CheckpointEvery: 3, ReorderWindow: 25 * time.Millisecond}
+	cfg.Flush = func(context.Context) error {
+		flushes++
+		switch flushes {
+		case 2:
+			first.mu.Lock()
+			snapshot = maps.Clone(first.seen)
+			first.mu.Unlock()
+		case 3:
+			killedAt, _ = os.ReadFile(cpPath)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewFollower(cfg, path, cpPath).Run(ctx, first) }()
+	waitFor(t, "first follower", func() bool { return first.count() == 10 })
+	cancel()
+	<-done
+	var cp checkpoint
+	if err := json.Unmarshal(killedAt, &cp); err != nil {
+		t.Fatal(err)
+	}
+	if len(cp.Skip) == 0 {
+		t.Fatalf("checkpoint 2 %s lists no records handed on past it: nothing was held", killedAt)
+	}
+
+	if err := os.WriteFile(cpPath, killedAt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := &countingHandler{seen: map[string]int{}}
+	cfg.Flush = nil
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- NewFollower(cfg, path, cpPath).Run(ctx, second) }()
+	waitFor(t, "second follower", func() bool { return len(snapshot)+second.count() >= 10 })
+	cancel()
+	<-done
+	for i := range 10 {
+		k := fmt.Sprintf("/mcp?n=%d", i)
+		if n := snapshot[k] + second.seen[k]; n != 1 {
+			t.Errorf("record %d handed on %d times (before the kill %d, after %d)", i, n, snapshot[k], second.seen[k])
+		}
 	}
 }

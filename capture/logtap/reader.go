@@ -211,7 +211,8 @@ func newState(cfg, orig Config) *state {
 var harPath = []string{"log", "entries"}
 
 // read hands on every record of src, which starts at pos. done, when set,
-// is called after each record with the position a restart may resume from.
+// is called after each record with the position just past it (resumeAt
+// says where a restart must resume, given what is still held).
 func (st *state) read(ctx context.Context, name string, src io.Reader, pos position, done func(position) error) error {
 	var path []string
 	if st.cfg.Format == FormatHAR {
@@ -247,7 +248,7 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 			}
 		}
 		if done != nil {
-			if err := done(st.resumeAt(position{line: sp.line, off: rec.end})); err != nil {
+			if err := done(position{line: sp.line, off: rec.end}); err != nil {
 				return err
 			}
 		}
