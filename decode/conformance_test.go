@@ -327,3 +327,31 @@ func TestMCPGoServer(t *testing.T) {
 		})
 	}
 }
+
+// Server→client requests inside tool calls (roots/list, sampling/
+// createMessage) travel on the tool call's SSE stream; the client answers
+// on a new POST. Both directions match by id, and progress arrives.
+func TestGoSDKServerRequests(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-server-requests")
+	assertMatchesSDK(t, evs, logged)
+	var got []string
+	for _, e := range byKind(evs, event.KindMessage) {
+		switch e.Method {
+		case "roots/list", "sampling/createMessage", "notifications/progress":
+			got = append(got, fmt.Sprintf("%s %s %s status=%d matched=%v", e.Direction, e.MsgType, e.Method, e.HTTPStatus, e.MsgType == event.MsgNotification || e.MsgType == event.MsgRequest || e.DurationMS > 0))
+		}
+	}
+	want := []string{
+		"s2c notification notifications/progress status=200 matched=true",
+		"s2c request roots/list status=200 matched=true",
+		"c2s response roots/list status=202 matched=true",
+		"s2c request sampling/createMessage status=200 matched=true",
+		"c2s response sampling/createMessage status=202 matched=true",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("server requests\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+	if st.Unmatched != 0 || st.Unanswered != 0 {
+		t.Errorf("stats: %+v", st)
+	}
+}

@@ -50,12 +50,9 @@ func RunManifest(ctx context.Context, rec *tcprec.Recorder) (*Log, error) {
 	defer srv.Close()
 	client := mcp.NewClient(&mcp.Implementation{Name: "lister", Version: "1.0"}, nil)
 	log := &Log{}
-	httpClient := &http.Client{Transport: &http.Transport{DialContext: rec.DialContext(srv.realAddr, netip.MustParseAddr("10.0.1.60"), spec.As)}}
-	cs, err := client.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.StreamableClientTransport{
-		Endpoint: srv.URL(), HTTPClient: httpClient, MaxRetries: -1, DisableStandaloneSSE: true,
-	}, Writer: log}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	cs, err := srv.connectWith(ctx, rec, client, ClientSpec{IP: netip.MustParseAddr("10.0.1.60"), ProtocolVersion: "2025-11-25", DisableStandaloneSSE: true}, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect lister: %w", err)
+		return nil, err
 	}
 	defer cs.Close()
 	listAll := func() error {

@@ -2,7 +2,8 @@
 // decode package's conformance tests read: real go-sdk conversations at
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
-// server, a paginated and changing tool list, a mark3labs/mcp-go server, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// server, a paginated and changing tool list, server→client requests
+// inside tool calls, a mark3labs/mcp-go server, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go run ./internal/gentestdata/decode -dir /tmp
@@ -89,6 +90,11 @@ func captures() []captureSpec {
 		captureSpec{"gosdk-manifest-paged", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec := &tcprec.Recorder{}
 			log, err := scenario.RunManifest(ctx, rec)
+			return rec, []*scenario.Log{log}, err
+		}},
+		captureSpec{"gosdk-server-requests", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			log, err := scenario.RunServerRequests(ctx, rec)
 			return rec, []*scenario.Log{log}, err
 		}},
 		// mcp-go offers 2026-07-28, which is stateless; a client asking
