@@ -6,7 +6,8 @@
 // Interface:
 //
 //	Source   — yields packets: PcapFile (pcap/pcapng, pure Go) and, on
-//	           Linux, OpenLive (AF_PACKET). One Engine reads a Source.
+//	           Linux with cgo, OpenLive (AF_PACKET, TPACKET_V3 ring,
+//	           PACKET_FANOUT hash). One Engine reads a Source.
 //	Engine   — flow table + TCP reassembly (gopacket/reassembly) + the HTTP
 //	           and SSE parsers; calls a Handler for every Request, Response,
 //	           SSEEvent and ConnEnd, in wire order per connection and in
@@ -17,17 +18,50 @@
 // then Finish to end the connections still open (ConnEnd reason
 // input-end). Run returns an error wrapping ErrTruncated for a capture
 // file cut inside a packet, after processing every packet before the cut.
+// To use several cores on a live link, open the interface once per worker
+// with one LiveOptions.FanoutID: the kernel hashes each connection to one
+// socket, and each worker runs its own Engine (Handlers must then be safe
+// for concurrent use across Engines).
 //
 // Time is packet time: idle timeouts, gap timeouts and Config.Tick follow
-// the packets' timestamps, so replaying a file is deterministic.
+// the packets' timestamps, so replaying a file is deterministic — the
+// Engine also delivers what its periodic flushes release in Conn.ID order,
+// not in the random order of reassembly's connection map.
 //
-// Loss is part of the interface (as Packetbeat's GapInStream): a capture gap
-// inside a body marks that Request/Response Truncated; a gap inside headers
-// drops the message and resyncs at the next request/status line; both are
-// counted in Stats. Bodies larger than Config.MaxBodyBytes are cut to the cap
-// and flagged Truncated, with BodyLen still counting every byte seen.
+// Connections: the client is the SYN sender; without a SYN (a capture that
+// starts mid-stream) the first request or status line decides, and both
+// directions resync at the next start line. A first packet with neither
+// SYN nor payload (the last ACK of a closed connection) creates no
+// connection until one follows. Link layers: Ethernet with 802.1Q/QinQ,
+// Linux SLL and SLL2, raw IP, BSD loopback; IPv4 and IPv6 (no IP
+// fragment reassembly: fragments are counted and skipped).
 //
-// Overload: the flow table, reassembly pages and per-connection buffers have
-// caps (Config); when one is hit the oldest data is flushed as a gap and the
-// drop is counted per reason. Memory never grows without bound.
+// Loss is part of the interface (as Packetbeat's GapInStream): a capture
+// gap inside a body marks that Request/Response Truncated (TruncatedBy
+// "gap"); a gap inside headers drops the message and resyncs at the next
+// request/status line — also when that line follows a body on the same
+// line, as bodies need not end in a newline — and a response whose status
+// line was seen still consumes its request, so later ones stay matched; in
+// an event stream a gap truncates the event it falls in, and when it also
+// loses the chunked framing the parser finds the next chunk-size line and
+// goes on with the next event. All of these are counted in Stats. A hole
+// that the other side acknowledges (the capture lost what the peer
+// received) is declared a gap at once rather than after Config.GapTimeout,
+// so a response is not seen before its own request.
+//
+// Caps: bodies larger than Config.MaxBodyBytes are cut and flagged
+// (TruncatedBy "body-cap") with BodyLen still counting every byte;
+// gzip/deflate bodies inflate up to the same cap ("decompress-cap", a gzip
+// bomb costs no more); header blocks over MaxHeaderBytes are dropped. The
+// flow table (MaxFlows: least recently active connections are evicted),
+// reassembly pages (MaxPages, MaxPagesPerConn: the oldest data is flushed
+// as a gap) and per-connection request queues have caps, and each drop is
+// counted per reason. Memory never grows without bound.
+//
+// TLS and other protocols: a connection whose client starts with a TLS
+// handshake is not parsed further, but its ClientHello gives SNI and ALPN
+// (ConnEnd.AppProtocol "tls"); one that starts with neither HTTP nor TLS
+// is "other". Both still get bytes per direction in ConnEnd. A 101
+// Switching Protocols (WebSocket) or CONNECT tunnel stops parsing and sets
+// ConnEnd.Upgrade.
 package capture

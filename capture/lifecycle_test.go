@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -241,3 +243,48 @@ func TestHalfOpenFloodStaysBounded(t *testing.T) {
 		t.Errorf("%d ConnEnds for %d flows, %d still active", h.ends, flows, e.Stats().FlowsActive)
 	}
 }
+
+// TestLargeBody replaces the JSON session's tools/list result with a
+// 50 MB body: the Engine keeps MaxBodyBytes of it, counts all of it, and
+// the exchanges after it still parse.
+func TestLargeBody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 50 MB capture")
+	}
+	conns := demoConns(t)
+	const size = 50 << 20
+	body := bytes.Repeat([]byte(`{"jsonrpc":"2.0","id":2,"result":{"pad":"`), 1)
+	body = append(body, bytes.Repeat([]byte("x"), size-len(body)-3)...)
+	body = append(body, `"}}`...)
+	c := &conns[2]
+	replaced := false
+	for i, w := range c.Writes {
+		if !w.C2S && bytes.Contains(w.Data, []byte(`"tools":[`)) {
+			head, _, _ := bytes.Cut(w.Data, []byte("\r\n\r\n"))
+			head = regexpContentLength.ReplaceAll(head, []byte(fmt.Sprintf("Content-Length: %d", size)))
+			c.Writes[i].Data = append(append(head, "\r\n\r\n"...), body...)
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatal("no tools/list response in the demo")
+	}
+	rec, st, err := runFile(t, writeCapture(t, pcapsynth.Segment(conns, 1460)), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big *Response
+	for _, r := range rec.resps {
+		if r.BodyLen == size {
+			big = r
+		}
+	}
+	if big == nil || len(big.Body) != DefaultConfig().MaxBodyBytes || big.TruncatedBy != TruncBodyCap {
+		t.Fatalf("50 MB response: %+v", big)
+	}
+	if st.Requests != 16 || st.Responses != 16 || st.Truncations.BodyCap != 1 {
+		t.Errorf("exchanges around the big body: %+v", st)
+	}
+}
+
+var regexpContentLength = regexp.MustCompile(`Content-Length: \d+`)
