@@ -363,8 +363,21 @@ func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
 		a.Attributes = attrs
 	}
 	a.Summary = c.summary(r, attrs)
-	a.AlertID = event.NewID(append([]string{"alert", r.ID, cand.group}, evidence...)...)
+	a.AlertID = alertID(r, cand.group, evidence)
 	return a, nil
+}
+
+// alertID is deterministic for the same evidence, so a replay or a
+// redelivery republishes the same id and JetStream drops the copy. A
+// new_value alert is about the value, not about which event showed it
+// first: its id is the rule and the value alone, so a detect replica that
+// takes over after a crash and sees the value again from another event
+// republishes the same alert instead of a second one.
+func alertID(r *Rule, group string, evidence []string) string {
+	if r.Type == TypeNewValue {
+		return event.NewID("alert", r.ID, group)
+	}
+	return event.NewID(append([]string{"alert", r.ID, group}, evidence...)...)
 }
 
 // summary fills the {name} placeholders of the rule's summary from the

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,15 +18,21 @@ import (
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/rules"
 	"github.com/mcpwatch/mcpwatch/sink"
+	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
 
-// Config is the configuration of a run.
+// Config is the configuration of every job; each job reads the parts it
+// needs.
 type Config struct {
 	// Sensor names this sensor in every event (default: the hostname).
 	Sensor string
 	// Pcaps are capture files to analyse, in order.
 	Pcaps []string
-	// Bus configures NATS; an empty URL runs the embedded server.
+	// Ifaces are network interfaces to capture live (Linux, AF_PACKET)
+	// until the job is stopped.
+	Ifaces []string
+	Live   capture.LiveOptions
+	// Bus configures NATS; an empty URL runs the embedded server (Run only).
 	Bus bus.Config
 	// DataDir holds the embedded server's JetStream store; empty means a
 	// temporary directory removed when the run ends.
@@ -39,33 +44,39 @@ type Config struct {
 	ReloadAllowlist <-chan os.Signal
 	// RulesDir overrides the embedded default rule pack.
 	RulesDir string
+	// Replica and Replicas split the event partitions between detect
+	// processes: replica i of R owns the partitions p with p mod R == i.
+	Replica, Replicas int
 	// EventsOut and AlertsOut are JSONL destinations ("-" = stdout,
 	// empty = none).
 	EventsOut, AlertsOut string
 	// ClickHouse is used when its Addr is set.
 	ClickHouse sink.ClickHouseConfig
+	// Webhook and Syslog feed alerts to a SOC when their URL / Addr is set.
+	Webhook alertfeed.WebhookConfig
+	Syslog  alertfeed.SyslogConfig
 	// TokenKeyFile holds the HMAC key for token fingerprints; it is created
 	// with a random key when missing, so fingerprints stay stable across runs.
 	TokenKeyFile string
 	// MetricsAddr serves Prometheus metrics at /metrics when set.
 	MetricsAddr string
-	Capture     capture.Config
-	Decode      decode.Config
-	Detect      detect.Config
-	Log         *slog.Logger
+	// DrainTimeout bounds the delivery of what was read after the input
+	// ended or the job was stopped.
+	DrainTimeout time.Duration
+	Capture      capture.Config
+	Decode       decode.Config
+	Detect       detect.Config
+	Log          *slog.Logger
 }
 
 // DefaultConfig returns a configuration with every stage at its defaults
 // and no input.
 func DefaultConfig() Config {
-	return Config{Capture: capture.DefaultConfig(), Detect: detect.DefaultConfig()}
+	return Config{Capture: capture.DefaultConfig(), Detect: detect.DefaultConfig(), DrainTimeout: 5 * time.Minute, Replicas: 1}
 }
 
-// Validate checks the configuration and fills defaults.
-func (c *Config) Validate() error {
-	if len(c.Pcaps) == 0 {
-		return errors.New("nothing to read: give --pcap FILE")
-	}
+// validate checks what every job needs and fills defaults.
+func (c *Config) validate() error {
 	if c.Sensor == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -75,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.DrainTimeout <= 0 {
+		return fmt.Errorf("drain timeout %s: want > 0", c.DrainTimeout)
 	}
 	if c.ClickHouse.Addr != "" {
 		if err := c.ClickHouse.Validate(); err != nil {
@@ -87,22 +101,39 @@ func (c *Config) Validate() error {
 	return c.Detect.Validate()
 }
 
-// runFetchWait is how long a consumer of Run waits to fill a batch.
-const runFetchWait = time.Second
+func (c *Config) validateInputs() error {
+	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 {
+		return errors.New("nothing to read: give --pcap FILE or --iface NAME")
+	}
+	return nil
+}
 
-// Run analyses the configured inputs with every stage in one process and
-// returns when every event and alert has reached every writer.
+func (c *Config) validateExternalBus(job string) error {
+	if c.Bus.URL == "" {
+		return fmt.Errorf("%s needs --nats URL: it shares the bus with other processes", job)
+	}
+	return nil
+}
+
+// fetchWait is how long a consumer waits to fill a batch.
+const fetchWait = time.Second
+
+// Run analyses the configured inputs with every stage in one process. With
+// capture files only it returns when they are read and every event and
+// alert has reached every writer; with interfaces it runs until ctx ends,
+// then delivers what was read.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	// Open inputs and load rules first: a typo should fail before any
-	// server starts.
-	sources, err := openPcaps(cfg.Pcaps)
+	if err := cfg.validateInputs(); err != nil {
+		return nil, err
+	}
+	ins, err := openInputs(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(sources)
+	defer closeInputs(ins)
 	engine, err := newDetectEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -111,197 +142,273 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	feeds, err := openFeeds(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFeeds(feeds)
 	eventWriters, alertWriters, closeWriters, err := openWriters(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer closeWriters()
-
 	b, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
 
+	// Delivery goes on after ctx ends (Ctrl-C on a live capture), bounded
+	// by the drain timeout.
+	deliverCtx := context.WithoutCancel(ctx)
 	var stages stageStats
-	if cfg.MetricsAddr != "" {
-		err := serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, map[string]func() any{
-			"capture": stages.capture.load,
-			"decode":  stages.decode.load,
-			"bus":     func() any { return b.Stats() },
-			"detect":  func() any { return engine.Stats() },
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := startMetrics(deliverCtx, cfg, &stages, b, engine); err != nil {
+		return nil, err
 	}
-
 	if cfg.AllowlistPath != "" {
-		go watchAllowlist(ctx, cfg, engine)
+		go watchAllowlist(deliverCtx, cfg, engine)
 	}
 
-	inv := newInventory()
 	// Consumers are named per run and start at this run's messages, so an
 	// external server's older contents are not replayed.
 	started := time.Now()
 	runID := event.NewID(cfg.Sensor, started.String())[:12]
-	// A short fetch wait bounds the latency each stage adds when traffic
-	// trickles; under load batches fill long before it.
 	consumer := func(name string) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Durable: name + "-" + runID, StartAt: started, MaxWait: runFetchWait}
+		return bus.ConsumerConfig{Durable: name + "-" + runID, StartAt: started, MaxWait: fetchWait}
 	}
 	storeEvents, detectEvents, storeAlerts := consumer("run-events"), consumer("run-detect"), consumer("run-alerts")
-
-	consumeCtx, stopConsumers := context.WithCancel(ctx)
+	inv := newInventory()
+	consumeCtx, stopConsumers := context.WithCancel(deliverCtx)
 	defer stopConsumers()
 	var consumers errgroup.Group
-	consumers.Go(func() error {
-		return b.ConsumeEvents(consumeCtx, storeEvents, func(ctx context.Context, evs []*event.Event) error {
-			if err := writeEvents(ctx, eventWriters, evs); err != nil {
-				return err
-			}
-			inv.addEvents(evs)
-			return nil
-		})
-	})
-	consumers.Go(func() error {
-		return b.ConsumeEvents(consumeCtx, detectEvents, func(ctx context.Context, evs []*event.Event) error {
-			return detectBatch(ctx, engine, b, evs)
-		})
-	})
-	consumers.Go(func() error {
-		return b.ConsumeAlerts(consumeCtx, storeAlerts, func(ctx context.Context, as []*event.Alert) error {
-			if err := writeAlerts(ctx, alertWriters, as); err != nil {
-				return err
-			}
-			inv.addAlerts(as)
-			return nil
-		})
-	})
+	consumers.Go(func() error { return consumeToWriters(consumeCtx, b, storeEvents, eventWriters, inv) })
+	consumers.Go(func() error { return consumeToDetect(consumeCtx, b, detectEvents, engine) })
+	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, alertWriters, inv) })
+	alertDurables := []string{storeAlerts.Durable}
+	for _, f := range feeds {
+		c := consumer("run-feed-" + f.name)
+		alertDurables = append(alertDurables, c.Durable)
+		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f.out}, nil) })
+	}
 
-	summary := &Summary{}
-	for i, src := range sources {
-		if err := sense(ctx, cfg, tokenKey, cfg.Pcaps[i], src, b, summary, &stages); err != nil {
-			return nil, err
-		}
+	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
+	if err != nil {
+		return nil, err
 	}
 	cfg.Log.Debug("input read", "elapsed", time.Since(started), "packets", summary.Packets)
-	if err := b.Flush(ctx); err != nil {
+	drainCtx, cancel := context.WithTimeout(deliverCtx, cfg.DrainTimeout)
+	defer cancel()
+	if err := b.Flush(drainCtx); err != nil {
 		return nil, fmt.Errorf("publish events: %w", err)
 	}
-	cfg.Log.Debug("events published", "elapsed", time.Since(started))
-	if err := b.WaitDrained(ctx, storeEvents.Durable, detectEvents.Durable); err != nil {
+	if err := b.WaitDrained(drainCtx, storeEvents.Durable, detectEvents.Durable); err != nil {
 		return nil, fmt.Errorf("deliver events: %w", err)
 	}
-	cfg.Log.Debug("events delivered", "elapsed", time.Since(started))
-	if err := b.WaitDrained(ctx, storeAlerts.Durable); err != nil {
+	if err := b.WaitDrained(drainCtx, alertDurables...); err != nil {
 		return nil, fmt.Errorf("deliver alerts: %w", err)
 	}
-	cfg.Log.Debug("alerts delivered", "elapsed", time.Since(started), "bus", fmt.Sprintf("%+v", b.Stats()))
+	cfg.Log.Debug("delivered", "elapsed", time.Since(started), "bus", fmt.Sprintf("%+v", b.Stats()))
 	stopConsumers()
-	if err := consumers.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+	if err := consumers.Wait(); err != nil {
 		return nil, err
 	}
 	inv.fill(summary)
 	return summary, nil
 }
 
-func openPcaps(paths []string) ([]*capture.PcapFile, error) {
-	var out []*capture.PcapFile
-	for _, p := range paths {
-		src, err := capture.OpenPcap(p)
-		if err != nil {
-			closeAll(out)
-			return nil, err
-		}
-		out = append(out, src)
+// Sense captures and decodes the inputs and publishes the events to an
+// external NATS, for detect and store processes elsewhere.
+func Sense(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	if err := cfg.validateInputs(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validateExternalBus("sensor"); err != nil {
+		return nil, err
+	}
+	ins, err := openInputs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeInputs(ins)
+	tokenKey, err := loadTokenKey(cfg.TokenKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	b, stopBus, err := connectBus(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer stopBus()
+	deliverCtx := context.WithoutCancel(ctx)
+	var stages stageStats
+	if err := startMetrics(deliverCtx, cfg, &stages, b, nil); err != nil {
+		return nil, err
+	}
+	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
+	if err != nil {
+		return nil, err
+	}
+	drainCtx, cancel := context.WithTimeout(deliverCtx, cfg.DrainTimeout)
+	defer cancel()
+	if err := b.Flush(drainCtx); err != nil {
+		return nil, fmt.Errorf("publish events: %w", err)
+	}
+	return summary, nil
 }
 
-func closeAll(srcs []*capture.PcapFile) {
-	for _, s := range srcs {
-		s.Close()
+// Detect runs the rules over the events of the partitions this replica
+// owns and publishes the alerts, until ctx ends. Processes given the same
+// replica number share one durable consumer: a standby takes over what a
+// stopped one left unacknowledged.
+func Detect(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
 	}
+	if err := cfg.validateExternalBus("detect"); err != nil {
+		return err
+	}
+	parts, err := bus.OwnedPartitions(cfg.Bus.WithDefaults().Partitions, cfg.Replica, cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	engine, err := newDetectEngine(cfg)
+	if err != nil {
+		return err
+	}
+	b, stopBus, err := connectBus(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopBus()
+	if err := startMetrics(ctx, cfg, nil, b, engine); err != nil {
+		return err
+	}
+	if cfg.AllowlistPath != "" {
+		go watchAllowlist(ctx, cfg, engine)
+	}
+	c := bus.ConsumerConfig{
+		Durable:        fmt.Sprintf("detect-%d-of-%d", cfg.Replica, cfg.Replicas),
+		FilterSubjects: bus.EventSubjects(nil, parts),
+		MaxWait:        fetchWait,
+	}
+	cfg.Log.Info("detecting", "durable", c.Durable, "partitions", parts, "nats", cfg.Bus.URL)
+	return consumeToDetect(ctx, b, c, engine)
 }
 
-// sense replays one capture file through capture and decode and publishes
-// every event.
-func sense(ctx context.Context, cfg Config, tokenKey []byte, path string, src *capture.PcapFile, b *bus.Bus, summary *Summary, stages *stageStats) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	dcfg := cfg.Decode
-	dcfg.Sensor = cfg.Sensor
-	dcfg.Source = "pcap:" + filepath.Base(path)
-	dcfg.TokenKey = tokenKey
-	dec, err := decode.New(dcfg, func(ev *event.Event) {
-		if err := b.PublishEvent(ctx, ev); err != nil {
-			cancel(fmt.Errorf("publish event: %w", err))
+// Store writes the events and alerts of the bus into ClickHouse and the
+// JSONL outputs until ctx ends. Processes share the durables, so several
+// store processes split the work.
+func Store(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := cfg.validateExternalBus("store"); err != nil {
+		return err
+	}
+	feeds, err := openFeeds(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeFeeds(feeds)
+	eventWriters, alertWriters, closeWriters, err := openWriters(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeWriters()
+	if len(eventWriters) == 0 && len(alertWriters) == 0 && len(feeds) == 0 {
+		return errors.New("store has nowhere to write: give --clickhouse, --events-out, --alerts-out or an alert feed")
+	}
+	b, stopBus, err := connectBus(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopBus()
+	if err := startMetrics(ctx, cfg, nil, b, nil); err != nil {
+		return err
+	}
+	var g errgroup.Group
+	if len(eventWriters) > 0 {
+		c := bus.ConsumerConfig{Durable: "store-events", MaxWait: fetchWait}
+		g.Go(func() error { return consumeToWriters(ctx, b, c, eventWriters, nil) })
+	}
+	if len(alertWriters) > 0 {
+		c := bus.ConsumerConfig{Durable: "store-alerts", MaxWait: fetchWait}
+		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, alertWriters, nil) })
+	}
+	for _, f := range feeds {
+		c := bus.ConsumerConfig{Durable: "feed-" + f.name, MaxWait: fetchWait}
+		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
+	}
+	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
+	return g.Wait()
+}
+
+func consumeToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, ws []sink.Writer, inv *inventory) error {
+	return b.ConsumeEvents(ctx, c, func(ctx context.Context, evs []*event.Event) error {
+		if err := writeEvents(ctx, ws, evs); err != nil {
+			return err
 		}
+		if inv != nil {
+			inv.addEvents(evs)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ccfg := cfg.Capture
-	var eng *capture.Engine
-	progress := newProgress(cfg.Log, path)
-	ccfg.Tick = dec.Tick
-	// The engine's goroutine reads the source, so the hook may read the
-	// engine's and decoder's stats.
-	metered := &meteredSource{Source: src, every: time.Second, hook: func() {
-		st := eng.Stats()
-		progress.report(st)
-		stages.capture.store(st)
-		stages.decode.store(dec.Stats())
-	}}
-	eng, err = capture.NewEngine(ccfg, dec)
-	if err != nil {
-		return err
-	}
-	runErr := eng.Run(ctx, metered)
-	eng.Finish()
-	// The zero time leaves the decoder on its own clock, the last packet it
-	// saw, to end the sessions still open.
-	dec.Finish(time.Time{})
-	stats := eng.Stats()
-	stages.capture.store(stats)
-	stages.decode.store(dec.Stats())
-	summary.Packets += int64(stats.Packets)
-	summary.Flows += int64(stats.FlowsCreated)
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	switch {
-	case errors.Is(runErr, capture.ErrTruncated):
-		warn := fmt.Sprintf("%s: %v (processed what was readable)", path, runErr)
-		cfg.Log.Warn("truncated capture", "file", path, "err", runErr)
-		summary.Warnings = append(summary.Warnings, warn)
-	case runErr != nil:
-		return fmt.Errorf("read %s: %w", path, runErr)
-	}
-	return nil
+}
+
+func consumeAlertsToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, ws []alertfeed.Output, inv *inventory) error {
+	return b.ConsumeAlerts(ctx, c, func(ctx context.Context, as []*event.Alert) error {
+		if err := writeAlerts(ctx, ws, as); err != nil {
+			return err
+		}
+		if inv != nil {
+			inv.addAlerts(as)
+		}
+		return nil
+	})
+}
+
+// consumeToDetect runs each batch of events through the rules and
+// publishes the alerts before the batch is acked, so an alert is never lost
+// with its evidence already consumed.
+func consumeToDetect(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, engine *detect.Engine) error {
+	return b.ConsumeEvents(ctx, c, func(ctx context.Context, evs []*event.Event) error {
+		for _, ev := range evs {
+			for _, a := range engine.Process(ev) {
+				if err := b.PublishAlert(ctx, a); err != nil {
+					return fmt.Errorf("publish alert: %w", err)
+				}
+			}
+		}
+		return b.Flush(ctx)
+	})
 }
 
 // stageStats holds the latest snapshots of the stages whose Stats may only
-// be read on their own goroutine. With several capture files they show the
-// file being read.
+// be read on their own goroutine. With several inputs they show the one
+// that reported last.
 type stageStats struct {
 	capture snapshot[capture.Stats]
 	decode  snapshot[decode.Stats]
 }
 
-// detectBatch runs a batch of events through the rules and publishes the
-// alerts before the batch is acked, so an alert is never lost with its
-// evidence already consumed.
-func detectBatch(ctx context.Context, engine *detect.Engine, b *bus.Bus, evs []*event.Event) error {
-	for _, ev := range evs {
-		for _, a := range engine.Process(ev) {
-			if err := b.PublishAlert(ctx, a); err != nil {
-				return fmt.Errorf("publish alert: %w", err)
-			}
-		}
+// startMetrics serves the metrics of the stages this job runs (nil ones
+// are left out) when an address is configured.
+func startMetrics(ctx context.Context, cfg Config, stages *stageStats, b *bus.Bus, engine *detect.Engine) error {
+	if cfg.MetricsAddr == "" {
+		return nil
 	}
-	return b.Flush(ctx)
+	collect := map[string]func() any{"bus": func() any { return b.Stats() }}
+	if stages != nil {
+		collect["capture"] = stages.capture.load
+		collect["decode"] = stages.decode.load
+	}
+	if engine != nil {
+		collect["detect"] = func() any { return engine.Stats() }
+	}
+	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, collect)
 }
 
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
@@ -350,6 +457,7 @@ func watchAllowlist(ctx context.Context, cfg Config, engine *detect.Engine) {
 
 func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 	bcfg := cfg.Bus
+	bcfg.Logger = cfg.Log
 	var cleanup []func()
 	stop := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {

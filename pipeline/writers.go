@@ -9,11 +9,47 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/sink"
+	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
+
+// feed is an alert feed output (webhook, syslog) with a consumer of its
+// own, so a slow or failing receiver holds back only itself and gets every
+// alert at least once.
+type feed struct {
+	name string
+	out  alertfeed.Output
+}
+
+// openFeeds creates the configured alert feed outputs; it contacts none.
+func openFeeds(cfg Config) ([]feed, error) {
+	var feeds []feed
+	if cfg.Webhook.URL != "" {
+		w, err := alertfeed.NewWebhook(cfg.Webhook)
+		if err != nil {
+			return nil, err
+		}
+		feeds = append(feeds, feed{"webhook", w})
+	}
+	if cfg.Syslog.Addr != "" {
+		s, err := alertfeed.NewSyslog(cfg.Syslog)
+		if err != nil {
+			closeFeeds(feeds)
+			return nil, err
+		}
+		feeds = append(feeds, feed{"syslog", s})
+	}
+	return feeds, nil
+}
+
+func closeFeeds(feeds []feed) {
+	for _, f := range feeds {
+		f.out.Close()
+	}
+}
 
 // openWriters opens the JSONL and ClickHouse destinations of events and
 // alerts. The returned function closes them all.
-func openWriters(ctx context.Context, cfg Config) (events, alerts []sink.Writer, closeAll func(), err error) {
+func openWriters(ctx context.Context, cfg Config) (events []sink.Writer, alerts []alertfeed.Output, closeAll func(), err error) {
 	var opened []sink.Writer
 	closeAll = func() {
 		for _, w := range opened {
@@ -66,7 +102,7 @@ func writeEvents(ctx context.Context, ws []sink.Writer, evs []*event.Event) erro
 	return nil
 }
 
-func writeAlerts(ctx context.Context, ws []sink.Writer, as []*event.Alert) error {
+func writeAlerts(ctx context.Context, ws []alertfeed.Output, as []*event.Alert) error {
 	for _, w := range ws {
 		if err := w.WriteAlerts(ctx, as); err != nil {
 			return err

@@ -4,39 +4,51 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpwatch/mcpwatch/pipeline"
 )
 
+// reloadSignal delivers SIGHUP, which reloads the allowlist, until the
+// returned stop is called.
+func reloadSignal() (<-chan os.Signal, func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
 func newRunCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
+	var out *outputFlags
 	cmd := &cobra.Command{
-		Use:   "run --pcap FILE [--pcap FILE…] [flags]",
+		Use:   "run (--pcap FILE | --iface NAME)… [flags]",
 		Short: "Capture, decode, detect and store in one process (embedded NATS by default)",
-		Long: `run is the all-in-one mode: it reads capture files, reconstructs MCP sessions,
-publishes events to NATS JetStream (an in-process server unless --nats is given),
-runs the detection rules as a JetStream consumer and writes events and alerts to
-JSONL and, with --clickhouse, to ClickHouse.
+		Long: `run is the all-in-one mode: it reads capture files or interfaces, reconstructs
+MCP sessions, publishes events to NATS JetStream (an in-process server unless
+--nats is given), runs the detection rules as a JetStream consumer and writes
+events and alerts to JSONL, ClickHouse (--clickhouse) and alert feeds.
 
 With --pcap it exits when every event and alert has been delivered, and prints a
 summary: packets, flows, MCP sessions, the servers found and alerts by rule.
-Replaying the same capture gives the same events (same event_ids) and alerts.`,
+Replaying the same capture gives the same events (same event_ids) and alerts.
+With --iface it runs until interrupted (Ctrl-C, SIGTERM), then delivers what it
+read and prints the summary.`,
 		Example: `  # Analyse a capture; flag servers that are not on the allowlist
   mcpwatch run --pcap testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
 
   # Keep the events and alerts as JSONL
-  mcpwatch run --pcap span.pcapng --events-out events.jsonl --alerts-out -
+  mcpwatch run --pcap span.pcapng --events-out events.jsonl --alerts-out alerts.jsonl
 
-  # Use an external NATS cluster and store into ClickHouse
-  mcpwatch run --pcap span.pcap --nats nats://nats-1:4222 --clickhouse 127.0.0.1:9000`,
+  # Watch a span port, store into ClickHouse, feed alerts to the SIEM
+  mcpwatch run --iface eth1 --clickhouse 127.0.0.1:9000 --alert-syslog udp://siem:514 --metrics-addr 127.0.0.1:9108`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
+			if err := out.apply(&cfg); err != nil {
+				return err
+			}
+			hup, stop := reloadSignal()
+			defer stop()
 			cfg.ReloadAllowlist = hup
 			summary, err := pipeline.Run(cmd.Context(), cfg)
 			if err != nil {
@@ -47,27 +59,112 @@ Replaying the same capture gives the same events (same event_ids) and alerts.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
-	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
-	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
-	f.StringVar(&cfg.EventsOut, "events-out", "", "write events as JSONL to this file (- = stdout)")
-	f.StringVar(&cfg.AlertsOut, "alerts-out", "-", "write alerts as JSONL to this file (- = stdout, empty = none)")
-	f.StringVar(&cfg.Bus.URL, "nats", "", "external NATS URL (default: an embedded server)")
-	f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory)")
-	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in")
-	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
-	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
-	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
-	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultTokenKeyFile(), "HMAC key for bearer-token fingerprints (created if missing)")
+	addInputFlags(f, &cfg)
+	addRuleFlags(f, &cfg)
+	out = addOutputFlags(f, &cfg, "-")
+	addBusFlags(f, &cfg, true)
+	addMetricsFlag(f, &cfg)
 	return cmd
 }
 
-// defaultTokenKeyFile keeps the fingerprint key in the user's config
-// directory, so token_ids stay comparable across runs.
-func defaultTokenKeyFile() string {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		dir = os.TempDir()
+func newSensorCommand() *cobra.Command {
+	cfg := pipeline.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "sensor (--pcap FILE | --iface NAME)… --nats URL [flags]",
+		Short: "Capture and decode, and publish the events to a shared NATS JetStream",
+		Long: `sensor is the capture half of a distributed deployment: one per span port or
+tap. It publishes events to the NATS cluster given by --nats, where detect and
+store processes consume them.`,
+		Example: `  mcpwatch sensor --iface eth1 --nats nats://nats-1:4222,nats://nats-2:4222 --sensor dc1-span3
+  mcpwatch sensor --pcap yesterday.pcapng --nats nats://127.0.0.1:4222`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			summary, err := pipeline.Sense(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			summary.Print(cmd.ErrOrStderr())
+			return nil
+		},
 	}
-	return filepath.Join(dir, "mcpwatch", "token.key")
+	f := cmd.Flags()
+	addInputFlags(f, &cfg)
+	addBusFlags(f, &cfg, false)
+	addMetricsFlag(f, &cfg)
+	return cmd
+}
+
+func newDetectCommand() *cobra.Command {
+	cfg := pipeline.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "detect --nats URL [--replica I --replicas R] [flags]",
+		Short: "Run the detection rules over the shared JetStream and publish alerts",
+		Long: `detect consumes events from NATS JetStream, runs the rules and publishes
+alerts back to JetStream, acknowledging events only once their alerts are
+stored. It runs until interrupted.
+
+To scale out, run R replicas with --replicas R and --replica 0…R-1: replica I
+owns the event partitions p with p mod R == I, so every server's events — and
+the rule state about that server — live in one process. A second process with
+the same --replica number is a hot standby: it shares the durable consumer and
+takes over what a stopped one left unacknowledged.`,
+		Example: `  mcpwatch detect --nats nats://nats-1:4222 --allowlist /etc/mcpwatch/allowlist.yaml
+  mcpwatch detect --nats nats://nats-1:4222 --replicas 3 --replica 0`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup, stop := reloadSignal()
+			defer stop()
+			cfg.ReloadAllowlist = hup
+			return ignoreInterrupt(cmd, pipeline.Detect(cmd.Context(), cfg))
+		},
+	}
+	f := cmd.Flags()
+	addRuleFlags(f, &cfg)
+	addBusFlags(f, &cfg, false)
+	f.IntVar(&cfg.Replica, "replica", 0, "this process's replica number, 0…replicas-1")
+	f.IntVar(&cfg.Replicas, "replicas", 1, "how many detect replicas split the partitions")
+	addMetricsFlag(f, &cfg)
+	return cmd
+}
+
+func newStoreCommand() *cobra.Command {
+	cfg := pipeline.DefaultConfig()
+	var out *outputFlags
+	var migrateOnly bool
+	cmd := &cobra.Command{
+		Use:   "store --nats URL (--clickhouse ADDR | --events-out F | --alerts-out F | --alert-webhook URL | --alert-syslog URL) [flags]",
+		Short: "Write events and alerts from the shared JetStream to ClickHouse, JSONL and alert feeds",
+		Long: `store consumes events and alerts from NATS JetStream and writes them to their
+destinations, acknowledging only what the destination confirmed, so a
+ClickHouse outage delays rows and loses none. Each alert feed has a consumer of
+its own. It runs until interrupted; several store processes share the work.`,
+		Example: `  mcpwatch store --nats nats://nats-1:4222 --clickhouse 127.0.0.1:9000
+  mcpwatch store --nats nats://nats-1:4222 --alert-webhook https://soc.example/hook --alert-webhook-secret "$SECRET" --alert-format ocsf
+  mcpwatch store --clickhouse 127.0.0.1:9000 --migrate-only`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if migrateOnly {
+				return migrate(cmd, cfg)
+			}
+			if err := out.apply(&cfg); err != nil {
+				return err
+			}
+			return ignoreInterrupt(cmd, pipeline.Store(cmd.Context(), cfg))
+		},
+	}
+	f := cmd.Flags()
+	out = addOutputFlags(f, &cfg, "")
+	addBusFlags(f, &cfg, false)
+	f.BoolVar(&migrateOnly, "migrate-only", false, "apply the ClickHouse schema migrations and exit")
+	addMetricsFlag(f, &cfg)
+	return cmd
+}
+
+// ignoreInterrupt turns the end of a long-running job by a signal into a
+// clean exit.
+func ignoreInterrupt(cmd *cobra.Command, err error) error {
+	if err != nil && cmd.Context().Err() != nil {
+		return nil
+	}
+	return err
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mcpwatch/mcpwatch/pipeline"
+	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
+)
+
+// The flag groups below are shared by the subcommands that run a stage, so
+// a flag means the same thing, with the same name, everywhere.
+
+func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
+	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
+	f.StringSliceVar(&cfg.Ifaces, "iface", nil, "network interface to capture live with AF_PACKET (repeatable; needs CAP_NET_RAW); runs until interrupted")
+	f.IntVar(&cfg.Live.RingSize, "ring-size", 0, "AF_PACKET ring buffer per interface in bytes (default 64 MiB)")
+	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
+	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultTokenKeyFile(), "HMAC key for bearer-token fingerprints (created if missing)")
+}
+
+func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
+	help := "NATS URL of the shared JetStream (required)"
+	if embedded {
+		help = "external NATS URL (default: an embedded server)"
+		f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory)")
+	}
+	f.StringVar(&cfg.Bus.URL, "nats", "", help)
+	f.IntVar(&cfg.Bus.Partitions, "partitions", 0, "event subject partitions, hash(server_key) mod N (default 16; must match across processes)")
+}
+
+func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
+	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
+	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
+}
+
+// outputFlags are the destinations; alert feed flags are parsed after the
+// command line into cfg by apply.
+type outputFlags struct {
+	syslog string
+	format string
+}
+
+func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {
+	var o outputFlags
+	f.StringVar(&cfg.EventsOut, "events-out", "", "append events as JSONL to this file (- = stdout)")
+	f.StringVar(&cfg.AlertsOut, "alerts-out", alertsDefault, "append alerts as JSONL to this file (- = stdout, empty = none)")
+	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in")
+	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
+	f.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse user")
+	f.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
+	f.StringVar(&cfg.Webhook.URL, "alert-webhook", "", "POST every alert as JSON to this URL (retried with backoff)")
+	f.StringVar(&cfg.Webhook.Secret, "alert-webhook-secret", "", "sign webhook bodies: X-Mcpwatch-Signature-256: sha256=HMAC-SHA256(secret, body)")
+	f.StringVar(&o.syslog, "alert-syslog", "", "send every alert as RFC 5424 syslog to udp://host:port or tcp://host:port")
+	f.StringVar(&o.format, "alert-format", "json", "alert feed body: json (schema v1) or ocsf (OCSF 1.x Detection Finding)")
+	return &o
+}
+
+// apply puts the alert feed settings into cfg.
+func (o *outputFlags) apply(cfg *pipeline.Config) error {
+	cfg.Webhook.Format = alertFormat(o.format)
+	cfg.Syslog.Format = alertFormat(o.format)
+	if o.syslog == "" {
+		return nil
+	}
+	u, err := url.Parse(o.syslog)
+	if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" {
+		return fmt.Errorf("--alert-syslog %q: want udp://host:port or tcp://host:port", o.syslog)
+	}
+	cfg.Syslog.Network, cfg.Syslog.Addr = u.Scheme, u.Host
+	return nil
+}
+
+func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
+}
+
+// defaultTokenKeyFile keeps the fingerprint key in the user's config
+// directory, so token_ids stay comparable across runs.
+func defaultTokenKeyFile() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "mcpwatch", "token.key")
+}
+
+func alertFormat(s string) alertfeed.Format { return alertfeed.Format(strings.ToLower(s)) }

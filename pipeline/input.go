@@ -1,0 +1,152 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/bus"
+	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/decode"
+	"github.com/mcpwatch/mcpwatch/event"
+)
+
+// input is one opened packet source.
+type input struct {
+	// name is the event envelope's source: pcap:<file> or iface:<name>.
+	name string
+	// path is the capture file, for progress; empty for an interface.
+	path string
+	src  capture.Source
+}
+
+// openInputs opens every capture file and interface, so that a typo fails
+// before any server starts.
+func openInputs(cfg Config) ([]input, error) {
+	var out []input
+	fail := func(err error) ([]input, error) {
+		closeInputs(out)
+		return nil, err
+	}
+	for _, p := range cfg.Pcaps {
+		src, err := capture.OpenPcap(p)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, input{name: "pcap:" + filepath.Base(p), path: p, src: src})
+	}
+	for _, iface := range cfg.Ifaces {
+		src, err := capture.OpenLive(iface, cfg.Live)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, input{name: "iface:" + iface, src: src})
+	}
+	return out, nil
+}
+
+func closeInputs(ins []input) {
+	for _, in := range ins {
+		in.src.Close()
+	}
+}
+
+// senseAll reads the capture files one after the other while every
+// interface is read in its own goroutine, and returns when the files are
+// done and the interfaces stopped (ctx ended).
+func senseAll(ctx context.Context, cfg Config, tokenKey []byte, ins []input, pub bus.Publisher, stages *stageStats) (*Summary, error) {
+	summary := &Summary{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(ins))
+	for i, in := range ins {
+		if in.path != "" {
+			continue
+		}
+		wg.Go(func() { errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages) })
+	}
+	for i, in := range ins {
+		if in.path == "" || ctx.Err() != nil {
+			continue
+		}
+		errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages)
+		if errs[i] != nil {
+			break
+		}
+	}
+	wg.Wait()
+	return summary, errors.Join(errs...)
+}
+
+// sense reads one input through capture and decode and publishes every
+// event; summary is updated under mu.
+func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.Publisher, summary *Summary, mu *sync.Mutex, stages *stageStats) error {
+	// Publishing must outlive a stop of the reading (Ctrl-C): what was
+	// read is still delivered.
+	pubCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	dcfg := cfg.Decode
+	dcfg.Sensor = cfg.Sensor
+	dcfg.Source = in.name
+	dcfg.TokenKey = tokenKey
+	dec, err := decode.New(dcfg, func(ev *event.Event) {
+		if err := pub.PublishEvent(pubCtx, ev); err != nil {
+			cancel(fmt.Errorf("publish event: %w", err))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	ccfg := cfg.Capture
+	ccfg.Tick = dec.Tick
+	var eng *capture.Engine
+	progress := newProgress(cfg.Log, in.path)
+	// The engine's goroutine reads the source, so the hook may read the
+	// engine's and decoder's stats.
+	metered := &meteredSource{Source: in.src, every: time.Second, hook: func() {
+		st := eng.Stats()
+		progress.report(st)
+		stages.capture.store(st)
+		stages.decode.store(dec.Stats())
+	}}
+	eng, err = capture.NewEngine(ccfg, dec)
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() { // a failed publish stops the reading too
+		select {
+		case <-pubCtx.Done():
+			stopRun()
+		case <-runCtx.Done():
+		}
+	}()
+	runErr := eng.Run(runCtx, metered)
+	eng.Finish()
+	// The zero time leaves the decoder on its own clock, the last packet it
+	// saw, to end the sessions still open.
+	dec.Finish(time.Time{})
+	stats := eng.Stats()
+	stages.capture.store(stats)
+	stages.decode.store(dec.Stats())
+
+	mu.Lock()
+	defer mu.Unlock()
+	summary.Packets += int64(stats.Packets)
+	summary.Flows += int64(stats.FlowsCreated)
+	if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	switch {
+	case errors.Is(runErr, capture.ErrTruncated):
+		cfg.Log.Warn("truncated capture", "file", in.path, "err", runErr)
+		summary.Warnings = append(summary.Warnings, fmt.Sprintf("%s: %v (processed what was readable)", in.path, runErr))
+	case runErr != nil && !errors.Is(runErr, context.Canceled):
+		return fmt.Errorf("read %s: %w", in.name, runErr)
+	}
+	return nil
+}
