@@ -53,28 +53,21 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if c.MaxFlows == 0 {
-		c.MaxFlows = d.MaxFlows
-	}
-	if c.MaxPages == 0 {
-		c.MaxPages = d.MaxPages
-	}
-	if c.MaxPagesPerConn == 0 {
-		c.MaxPagesPerConn = d.MaxPagesPerConn
-	}
-	if c.GapTimeout == 0 {
-		c.GapTimeout = d.GapTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
+	orDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
+	orDefault(&c.MaxHeaderBytes, d.MaxHeaderBytes)
+	orDefault(&c.MaxFlows, d.MaxFlows)
+	orDefault(&c.MaxPages, d.MaxPages)
+	orDefault(&c.MaxPagesPerConn, d.MaxPagesPerConn)
+	orDefault(&c.GapTimeout, d.GapTimeout)
+	orDefault(&c.IdleTimeout, d.IdleTimeout)
 	return c
+}
+
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate reports the first field that is out of range, after defaults.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"net"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -16,15 +15,20 @@ import (
 // connection, what the client sent and what the server sent.
 func demoStreams(t testing.TB) (c2s, s2c [][]byte) {
 	for _, c := range demoConns(t) {
-		var a, b []byte
-		for _, w := range c.Writes {
-			if w.C2S {
-				a = append(a, w.Data...)
-			} else {
-				b = append(b, w.Data...)
-			}
-		}
+		a, b := byteStreams(c)
 		c2s, s2c = append(c2s, a), append(s2c, b)
+	}
+	return c2s, s2c
+}
+
+// byteStreams joins the writes of each side of a connection.
+func byteStreams(c pcapsynth.Conn) (c2s, s2c []byte) {
+	for _, w := range c.Writes {
+		if w.C2S {
+			c2s = append(c2s, w.Data...)
+		} else {
+			s2c = append(s2c, w.Data...)
+		}
 	}
 	return c2s, s2c
 }
@@ -92,16 +96,8 @@ func FuzzHTTPParser(f *testing.F) {
 		f.Add(c2s[i], s2c[i], uint8(7))
 	}
 	for _, name := range []string{"chunked-gzip", "pipelined", "sse-30min"} {
-		conns := corpusConns(f, name)
-		for _, c := range conns {
-			var a, b []byte
-			for _, w := range c.Writes {
-				if w.C2S {
-					a = append(a, w.Data...)
-				} else {
-					b = append(b, w.Data...)
-				}
-			}
+		for _, c := range corpusConns(f, name) {
+			a, b := byteStreams(c)
 			f.Add(a, b, uint8(13))
 		}
 	}
@@ -111,20 +107,6 @@ func FuzzHTTPParser(f *testing.F) {
 			t.Fatalf("segmentation changed the result:\nwhole:\n%s\npieces of %d:\n%s", whole, int(piece)%64+1, cut)
 		}
 	})
-}
-
-// corpusConns reads the conversations of a corpus capture.
-func corpusConns(t testing.TB, name string) []pcapsynth.Conn {
-	f, err := os.Open("../testdata/capture/" + name + ".pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	conns, err := pcapsynth.FromPcap(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return conns
 }
 
 // FuzzChunked checks the chunked decoder: no panics, and the same body and

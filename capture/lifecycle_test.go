@@ -95,8 +95,15 @@ func TestPcapNG(t *testing.T) {
 }
 
 // demoConns reads the real conversations of the demo capture.
-func demoConns(t testing.TB) []pcapsynth.Conn {
-	f, err := os.Open("../testdata/demo.pcap")
+func demoConns(t testing.TB) []pcapsynth.Conn { return readConns(t, "../testdata/demo.pcap") }
+
+// corpusConns reads the conversations of a corpus capture.
+func corpusConns(t testing.TB, name string) []pcapsynth.Conn {
+	return readConns(t, "../testdata/capture/"+name+".pcap")
+}
+
+func readConns(t testing.TB, path string) []pcapsynth.Conn {
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,66 @@
+package capture
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/capture/internal/pcapsynth"
+)
+
+// TestPageCapFlushesOldestAsGap holds back one early segment of the long
+// SSE stream so everything after it queues out of order; the per-connection
+// page cap must flush the queue as a gap long before GapTimeout, and the
+// stream must go on.
+func TestPageCapFlushesOldestAsGap(t *testing.T) {
+	conns := corpusConns(t, "sse-30min")
+	pkts := pcapsynth.Segment(conns, 100)
+	var out []pcapsynth.Packet
+	dropped := false
+	for _, p := range pkts {
+		if !dropped && p.Conn == 0 && !p.C2S && len(p.Data) > 0 && p.At.Sub(pkts[0].At) > 90*time.Second {
+			dropped = true
+			continue
+		}
+		out = append(out, p)
+	}
+	cfg := Config{MaxPages: 16, MaxPagesPerConn: 4, GapTimeout: time.Hour, IdleTimeout: time.Hour}
+	rec, st, err := runFile(t, writeCapture(t, out), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PageCapGaps != 1 || st.Gaps != 1 || st.PagesInUse > cfg.MaxPages {
+		t.Errorf("page cap: %d cap gaps, %d gaps, %d pages in use", st.PageCapGaps, st.Gaps, st.PagesInUse)
+	}
+	var cut, after int
+	for _, ev := range rec.events {
+		if ev.Truncated {
+			cut++
+		} else if cut > 0 {
+			after++
+		}
+	}
+	if cut != 1 || after < 25 {
+		t.Errorf("%d truncated events, %d complete ones after", cut, after)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, ""},
+		{Config{MaxBodyBytes: -1}, "capture config: MaxBodyBytes must be positive, got -1"},
+		{Config{MaxHeaderBytes: 100}, "capture config: MaxHeaderBytes must be at least 256, got 100"},
+		{Config{MaxPages: 10, MaxPagesPerConn: 20}, "capture config: MaxPagesPerConn (20) exceeds MaxPages (10)"},
+		{Config{IdleTimeout: time.Second}, "capture config: IdleTimeout (1s) shorter than GapTimeout (2s)"},
+	} {
+		err := c.cfg.Validate()
+		if (err == nil && c.want != "") || (err != nil && err.Error() != c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	if _, err := NewEngine(Config{MaxFlows: -5}, &discard{}); err == nil {
+		t.Error("NewEngine accepted a negative MaxFlows")
+	}
+}
