@@ -355,3 +355,31 @@ func TestGoSDKServerRequests(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 }
+
+// The TypeScript SDK's client and server (Node), over Streamable HTTP and
+// over 2024-11-05 HTTP+SSE (its /messages?sessionId= endpoint); it writes
+// jsonrpc and id last and starts ids at 0.
+func TestTypeScriptSDK(t *testing.T) {
+	for _, tc := range []struct{ name, transport, serverKey string }{
+		{"ts-streamable", event.TransportStreamableHTTP, "http://127.0.0.1:18931/mcp"},
+		{"ts-legacy-sse", event.TransportHTTPSSE, "http://127.0.0.1:18931/sse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, logged, st := decodeCapture(t, tc.name)
+			assertMatchesSDK(t, evs, logged)
+			for _, e := range byKind(evs, event.KindMessage) {
+				if e.Transport != tc.transport || e.ServerKey != tc.serverKey || e.ClientName != "ts-agent" || e.SessionID == "" ||
+					(e.Method != "initialize" && (e.ServerName != "ts-files" || e.ProtocolVersion != "2025-11-25")) {
+					t.Errorf("%s %s: transport %q server_key %q client %q server %q %q session %q",
+						e.Direction, e.Method, e.Transport, e.ServerKey, e.ClientName, e.ServerName, e.ProtocolVersion, e.SessionID)
+				}
+			}
+			if st.Unmatched != 0 || st.Malformed != 0 {
+				t.Errorf("stats: %+v", st)
+			}
+			if s := byKind(evs, event.KindSession); len(s) != 1 || s[0].ToolCalls != 2 {
+				t.Errorf("%d session events, want 1 with 2 tool calls", len(s))
+			}
+		})
+	}
+}

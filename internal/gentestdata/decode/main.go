@@ -3,7 +3,8 @@
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
 // server, a paginated and changing tool list, server→client requests
-// inside tool calls, a mark3labs/mcp-go server, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// inside tool calls, a mark3labs/mcp-go server, the TypeScript SDK over
+// Streamable HTTP and HTTP+SSE, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go run ./internal/gentestdata/decode -dir /tmp
@@ -101,6 +102,8 @@ func captures() []captureSpec {
 		// for 2025-11-25 gets a session.
 		captureSpec{"mcpgo-stateful-2025-11-25", mcpGo(false, "2025-11-25")},
 		captureSpec{"mcpgo-stateless-latest", mcpGo(true, "")},
+		captureSpec{"ts-streamable", typeScript("streamable")},
+		captureSpec{"ts-legacy-sse", typeScript("sse")},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec, logs, err := conversations(scenario.Demo[0])(ctx)
 			if err != nil {
@@ -136,6 +139,16 @@ func mcpGo(stateless bool, version string) recording {
 		rec, client := &tcprec.Recorder{}, agent
 		client.ProtocolVersion = version
 		log, err := scenario.RunMCPGo(ctx, rec, client, stateless)
+		return rec, []*scenario.Log{log}, err
+	}
+}
+
+// typeScript records the TypeScript SDK's client and server (Node 20; the
+// first run installs the pinned npm packages).
+func typeScript(transport string) recording {
+	return func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+		rec := &tcprec.Recorder{}
+		log, err := scenario.RunTypeScript(ctx, rec, transport)
 		return rec, []*scenario.Log{log}, err
 	}
 }
