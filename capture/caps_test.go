@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +64,30 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := NewEngine(Config{MaxFlows: -5}, &discard{}); err == nil {
 		t.Error("NewEngine accepted a negative MaxFlows")
+	}
+}
+
+func TestFilters(t *testing.T) {
+	for _, c := range []struct {
+		cfg     Config
+		servers []string
+	}{
+		{Config{Ports: []uint16{3000}}, []string{"10.0.0.9:3000"}},
+		{Config{Nets: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}, []string{"10.0.0.5:8080", "10.0.0.5:8080"}},
+		{Config{Ports: []uint16{3000}, Nets: []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24")}}, []string{"10.0.0.9:3000"}},
+		{Config{Ports: []uint16{8080}, Nets: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/32")}}, nil},
+	} {
+		rec, st, err := runFile(t, "../testdata/demo.pcap", c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var servers []string
+		for _, conn := range rec.conns {
+			servers = append(servers, conn.Server.String())
+		}
+		slices.Sort(servers)
+		if !slices.Equal(servers, c.servers) || (len(servers) < 3 && st.Filtered == 0) {
+			t.Errorf("ports %v nets %v: connections to %v (%d filtered), want %v", c.cfg.Ports, c.cfg.Nets, servers, st.Filtered, c.servers)
+		}
 	}
 }

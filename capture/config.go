@@ -3,7 +3,12 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 )
 
 // Config bounds what the Engine keeps. The zero value of a field means its
@@ -31,6 +36,12 @@ type Config struct {
 	// IdleTimeout ends a connection with no packet for that long (packet
 	// time) with ConnEndIdle.
 	IdleTimeout time.Duration
+	// Ports, when not empty, keeps only TCP segments from or to one of
+	// these ports; Nets, when not empty, only those from or to an address
+	// in one of these prefixes (a host is a /32 or /128). Both must match
+	// when both are set. Skipped segments count in Stats.Filtered.
+	Ports []uint16
+	Nets  []netip.Prefix
 	// Tick, when set, is called from the Handler goroutine at least once per
 	// second of packet time, with the packet clock. Decode uses it to expire
 	// sessions.
@@ -90,6 +101,16 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes < 256 {
 		errs = append(errs, fmt.Errorf("capture config: MaxHeaderBytes must be at least 256, got %d", c.MaxHeaderBytes))
 	}
+	for _, p := range c.Ports {
+		if p == 0 {
+			errs = append(errs, errors.New("capture config: port 0 in Ports"))
+		}
+	}
+	for _, n := range c.Nets {
+		if !n.IsValid() {
+			errs = append(errs, fmt.Errorf("capture config: invalid prefix %v in Nets", n))
+		}
+	}
 	if c.GapTimeout < 0 || c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s", c.GapTimeout, c.IdleTimeout))
 	}
@@ -97,4 +118,23 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("capture config: IdleTimeout (%s) shorter than GapTimeout (%s)", c.IdleTimeout, c.GapTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// keep applies Ports and Nets to a segment.
+func (c *Config) keep(flow gopacket.Flow, tcp *layers.TCP) bool {
+	if len(c.Ports) > 0 && !slices.Contains(c.Ports, uint16(tcp.SrcPort)) && !slices.Contains(c.Ports, uint16(tcp.DstPort)) {
+		return false
+	}
+	if len(c.Nets) == 0 {
+		return true
+	}
+	src, _ := netip.AddrFromSlice(flow.Src().Raw())
+	dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
+	src, dst = src.Unmap(), dst.Unmap()
+	for _, n := range c.Nets {
+		if n.Contains(src) || n.Contains(dst) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/gopacket"
@@ -26,8 +27,11 @@ type Engine struct {
 	dec packetDecoder
 	ac  captureContext
 
-	stats  Stats
-	nextID uint64
+	stats Stats
+	// published is the snapshot Stats hands to other goroutines.
+	publishedMu sync.Mutex
+	published   Stats
+	nextID      uint64
 	// now is the packet clock: the latest packet timestamp seen.
 	now      time.Time
 	lastTick time.Time
@@ -86,6 +90,7 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 // processed). Run does not end the connections still open: call Finish at
 // the end of the input.
 func (e *Engine) Run(ctx context.Context, src Source) error {
+	defer e.publish()
 	done := ctx.Done()
 	for {
 		select {
@@ -124,6 +129,10 @@ func (e *Engine) packet(p Packet) {
 		return
 	}
 	e.advance(p.Info.Timestamp)
+	if !e.cfg.keep(flow, tcp) {
+		e.stats.Filtered++
+		return
+	}
 	e.ac.ci = p.Info
 	e.assemble(flow, tcp)
 	if !e.ackedHole.IsZero() {
@@ -169,6 +178,7 @@ func (e *Engine) advance(t time.Time) {
 	if e.cfg.Tick != nil {
 		e.cfg.Tick(e.now)
 	}
+	e.publish()
 }
 
 // evict ends the least recently active connections, down to 90% of
@@ -193,6 +203,7 @@ func (e *Engine) evict() {
 // delimited by the connection's close complete, others are cut.
 func (e *Engine) Finish() {
 	e.flush(ConnEndInputEnd, func() { e.asm.FlushAll() })
+	e.publish()
 }
 
 // flushOp is what a stream received during a flush: bytes of direction
@@ -225,11 +236,23 @@ func (e *Engine) flush(reason string, run func()) {
 	}
 }
 
-// Stats returns a snapshot of the counters.
+// Stats returns a snapshot of the counters. It is safe to call from any
+// goroutine: while Run runs, the snapshot is the one taken at the last
+// once-a-second tick of packet time (or live poll timeout); after Run or
+// Finish returns, it is exact.
 func (e *Engine) Stats() Stats {
+	e.publishedMu.Lock()
+	defer e.publishedMu.Unlock()
+	return e.published
+}
+
+// publish takes the snapshot Stats returns, on the Engine's goroutine.
+func (e *Engine) publish() {
 	s := e.stats
 	s.PagesInUse = e.pagesInUse()
-	return s
+	e.publishedMu.Lock()
+	e.published = s
+	e.publishedMu.Unlock()
 }
 
 // pagesInUse reads the page count from Assembler.Dump, the only place

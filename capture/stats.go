@@ -9,6 +9,7 @@ type Stats struct {
 	NonTCP       uint64 // not IPv4/IPv6 TCP
 	Fragments    uint64 // IP fragments (not reassembled)
 	DecodeErrors uint64 // malformed or unsupported headers
+	Filtered     uint64 // TCP segments outside Config.Ports/Nets
 
 	FlowsCreated uint64
 	FlowsActive  uint64
