@@ -116,6 +116,9 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 func (e *Engine) packet(p Packet) {
 	e.stats.Packets++
 	e.stats.Bytes += uint64(p.Info.Length)
+	if e.stats.Packets%publishEvery == 0 {
+		e.publish()
+	}
 	flow, tcp, err := e.dec.decode(p.LinkType, p.Data)
 	if err != nil {
 		switch {
@@ -236,10 +239,14 @@ func (e *Engine) flush(reason string, run func()) {
 	}
 }
 
+// publishEvery is how many packets may pass between two Stats snapshots
+// besides the once-a-second tick: a fast replay of a short capture would
+// otherwise show nothing until it ends.
+const publishEvery = 4096
+
 // Stats returns a snapshot of the counters. It is safe to call from any
-// goroutine: while Run runs, the snapshot is the one taken at the last
-// once-a-second tick of packet time (or live poll timeout); after Run or
-// Finish returns, it is exact.
+// goroutine: while Run runs, the snapshot is at most a second of packet
+// time (or 4096 packets) old; after Run or Finish returns, it is exact.
 func (e *Engine) Stats() Stats {
 	e.publishedMu.Lock()
 	defer e.publishedMu.Unlock()
