@@ -71,10 +71,13 @@ func (c *credentialCache) parse(h string) *credential {
 	}
 	scheme, secret, _ := strings.Cut(h, " ")
 	secret = strings.TrimSpace(secret)
+	// The fingerprint covers the credential alone, so the same token gets
+	// the same token_id however its scheme is spelled.
 	mac := hmac.New(sha256.New, c.key)
-	mac.Write([]byte(h))
+	mac.Write([]byte(secret))
 	id := hex.EncodeToString(mac.Sum(nil)[:16])
-	if cr := c.claims[id]; cr != nil {
+	key := strings.ToLower(scheme) + " " + id
+	if cr := c.claims[key]; cr != nil {
 		return cr
 	}
 	cr := &credential{tokenID: id}
@@ -90,7 +93,7 @@ func (c *credentialCache) parse(h string) *credential {
 	if len(c.claims) >= maxCredentials {
 		clear(c.claims)
 	}
-	c.claims[id] = cr
+	c.claims[key] = cr
 	return cr
 }
 

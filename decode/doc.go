@@ -27,10 +27,19 @@
 // Loss: a body cut by a capture gap or a size cap is scanned as far as it
 // goes. If the JSON-RPC envelope (jsonrpc plus id or method) was seen, the
 // message event is emitted flagged truncated with the fields that were read;
-// otherwise the body is counted in Stats.TruncatedDropped and skipped. A
-// response whose request was never seen is emitted without method and
-// counted as unmatched; a request whose response never comes is counted as
-// unanswered when its session ends. Malformed bodies are counted, never fatal.
+// otherwise the body is counted in Stats.TruncatedDropped and skipped. A cut
+// tools/list gives no manifest. A response whose request was not seen waits
+// up to 5 s of packet time for it (two capture points' clocks may disagree;
+// an HTTP+SSE answer may overtake its POST), then is emitted without method
+// and counted as unmatched; a request whose response never comes is counted
+// as unanswered when its session ends. A response without its request on a
+// connection that carries MCP is still decoded. Malformed bodies are
+// counted, never fatal.
+//
+// Sessions end at DELETE, when all their connections closed and none
+// followed within 30 s (end_reason close, at the last close), after
+// IdleTimeout without traffic (idle), at Finish (input-end), or when evicted.
+// Connections without MCP become flow events unless they carried no payload.
 //
 // Overload: the session table (MaxSessions, least recently active evicted
 // with end_reason evicted), pending requests per session
