@@ -166,7 +166,7 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 			if !m.jsonrpc && !m.truncated { // a cut body is counted in message
 				continue
 			}
-			if isMCPMethod(m.method) {
+			if m.isMCP() {
 				ex.mcp = true
 			}
 			ex.msgs = append(ex.msgs, m)
@@ -248,7 +248,7 @@ func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *cap
 	msgs := parseData(ev.Data, ev.Truncated, d.cfg.MaxMessageBytes)
 	if !ex.mcp {
 		for _, m := range msgs {
-			if m.jsonrpc && isMCPMethod(m.method) {
+			if m.jsonrpc && m.isMCP() {
 				ex.mcp = true
 				d.bind(ex)
 			}

@@ -325,6 +325,14 @@ var mcpMethods = map[string]bool{
 	"server/discover": true, "subscriptions/listen": true,
 }
 
-func isMCPMethod(method string) bool {
-	return mcpMethods[method] || strings.HasPrefix(method, "notifications/")
+// isMCP reports whether m alone shows MCP: an MCP method, where the names
+// other JSON-RPC protocols share count only with MCP's params.
+func (m *message) isMCP() bool {
+	switch m.method {
+	case "ping":
+		return false // any JSON-RPC service may answer ping
+	case "initialize":
+		return m.protocolVersion != "" || m.peerName != "" // LSP initializes too
+	}
+	return mcpMethods[m.method] || strings.HasPrefix(m.method, "notifications/")
 }

@@ -229,3 +229,27 @@ func TestManifestAfterListChanged(t *testing.T) {
 		t.Errorf("after_list_changed of three listings: %v, want [false true false]", flags)
 	}
 }
+
+// JSON-RPC that borrows MCP's generic method names — a ping service, a
+// language server's initialize — is not MCP: flows only.
+func TestNonMCPLookalikes(t *testing.T) {
+	d, evs := collect(t, Config{})
+	for i, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":42,"rootUri":"file:///src","capabilities":{"textDocument":{}}}}`,
+		`{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber","params":[]}`,
+	} {
+		w := newWire(d, uint64(i))
+		w.send(hop{method: "POST", body: body, status: 200, respBody: `{"jsonrpc":"2.0","id":1,"result":{}}`})
+		w.close()
+	}
+	d.Finish(t0.Add(time.Minute))
+	for _, e := range *evs {
+		if e.Kind != event.KindFlow || e.MCPHint != "jsonrpc" {
+			t.Errorf("%s event (hint %q) for non-MCP JSON-RPC", e.Kind, e.MCPHint)
+		}
+	}
+	if len(*evs) != 3 {
+		t.Errorf("%d events, want 3 flows", len(*evs))
+	}
+}
