@@ -69,6 +69,12 @@ var corpus = []corpusCase{
 		missing := lostMessages(t, rec)
 		expect(t, len(missing) == 1 && strings.Contains(missing[0], "search_docs"), "only the request with the hole is lost: %q", missing)
 	}},
+	{name: "gap-whole-request", check: func(t *testing.T, rec *recorder, st Stats) {
+		// The gap ends where the next request begins: that one is kept.
+		expect(t, st.GapsInHeaders == 0 && st.UnmatchedResponses == 1 && st.Requests == 15, "gap in headers %d, unmatched %d, requests %d", st.GapsInHeaders, st.UnmatchedResponses, st.Requests)
+		missing := lostMessages(t, rec)
+		expect(t, len(missing) == 1 && strings.Contains(missing[0], "read_file"), "only the dropped request is lost: %q", missing)
+	}},
 	{name: "mid-stream", check: func(t *testing.T, rec *recorder, st Stats) {
 		expect(t, st.MidStreamStarts == 2, "both directions start without SYN: %d", st.MidStreamStarts)
 		missing := lostMessages(t, rec)

@@ -196,13 +196,13 @@ var startMethods = [][]byte{[]byte("POST "), []byte("GET "), []byte("DELETE "), 
 	[]byte("OPTIONS "), []byte("PATCH "), []byte("CONNECT "), []byte("TRACE ")}
 
 // findStartLine finds a start line of role want (either, for roleUnknown)
-// that ends line: at its beginning unless midLine, or after other bytes.
+// that ends line, at its beginning or after other bytes. When line may be
+// the tail of a line cut by a gap (midLine), a request line at its
+// beginning must have a well-known method: the tail of "POST" is "ST".
 func findStartLine(line []byte, want role, midLine bool) (int, role) {
 	ok := func(r role) bool { return r != roleUnknown && (want == roleUnknown || want == r) }
-	if !midLine {
-		if r := startLineRole(line); ok(r) {
-			return 0, r
-		}
+	if r := startLineRole(line); ok(r) && (!midLine || r == roleResponse || knownMethod(line)) {
+		return 0, r
 	}
 	if want != roleResponse {
 		for _, m := range startMethods {
@@ -712,6 +712,15 @@ func startVerdict(p []byte, r role) (plausible, certain bool) {
 		}
 	}
 	return true, false
+}
+
+func knownMethod(line []byte) bool {
+	for _, m := range startMethods {
+		if bytes.HasPrefix(line, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func isToken(b []byte) bool {

@@ -133,6 +133,10 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	e := s.e
 	e.cur = s
 	d := dirIndex(dir)
+	// Reassembly counted this packet as activity, whatever follows; the
+	// LRU must agree with it for evict's age cutoff to find the oldest.
+	s.lastSeen = e.now
+	e.lru.MoveToBack(s.lru)
 	if s.ghost {
 		if !tcp.SYN && len(tcp.Payload) == 0 {
 			e.stats.GhostPackets++
@@ -154,8 +158,6 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	}
 	s.packets++
 	s.bytes[d] += int64(len(tcp.Payload))
-	s.lastSeen = e.now
-	e.lru.MoveToBack(s.lru)
 	s.rst = s.rst || tcp.RST
 	s.fin = s.fin || tcp.FIN
 	if tcp.SYN && nextSeq == -1 {

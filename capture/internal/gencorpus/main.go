@@ -62,6 +62,7 @@ var variants = []variant{
 	{name: "overlap", mss: smallMSS, packets: overlapSegments},
 	{name: "gap-in-body", mss: smallMSS, packets: dropPart(`"tools":[`, false, 1)},
 	{name: "gap-in-headers", mss: headerMSS, packets: dropPart(`"name":"search_docs"`, true, 1)},
+	{name: "gap-whole-request", packets: dropPart(`"name":"read_file"`, true, 0)},
 	{name: "mid-stream", mss: smallMSS, packets: startInside(sseConn, `"tools":[`, 1)},
 	{name: "one-sided-client", packets: onlyDirection(true)},
 	{name: "one-sided-server", packets: onlyDirection(false)},
