@@ -47,6 +47,11 @@ type Config struct {
 	// Replica and Replicas split the event partitions between detect
 	// processes: replica i of R owns the partitions p with p mod R == i.
 	Replica, Replicas int
+	// BatchSize and AckWait tune the durable consumers of detect and store
+	// (zero: the bus defaults). AckWait is how long a stopped process's
+	// unacknowledged batch waits before a standby gets it.
+	BatchSize int
+	AckWait   time.Duration
 	// EventsOut and AlertsOut are JSONL destinations ("-" = stdout,
 	// empty = none).
 	EventsOut, AlertsOut string
@@ -289,11 +294,8 @@ func Detect(ctx context.Context, cfg Config) error {
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(ctx, cfg, engine)
 	}
-	c := bus.ConsumerConfig{
-		Durable:        fmt.Sprintf("detect-%d-of-%d", cfg.Replica, cfg.Replicas),
-		FilterSubjects: bus.EventSubjects(nil, parts),
-		MaxWait:        fetchWait,
-	}
+	c := cfg.durable(fmt.Sprintf("detect-%d-of-%d", cfg.Replica, cfg.Replicas))
+	c.FilterSubjects = bus.EventSubjects(nil, parts)
 	cfg.Log.Info("detecting", "durable", c.Durable, "partitions", parts, "nats", cfg.Bus.URL)
 	return consumeToDetect(ctx, b, c, engine)
 }
@@ -331,19 +333,25 @@ func Store(ctx context.Context, cfg Config) error {
 	}
 	var g errgroup.Group
 	if len(eventWriters) > 0 {
-		c := bus.ConsumerConfig{Durable: "store-events", MaxWait: fetchWait}
+		c := cfg.durable("store-events")
 		g.Go(func() error { return consumeToWriters(ctx, b, c, eventWriters, nil) })
 	}
 	if len(alertWriters) > 0 {
-		c := bus.ConsumerConfig{Durable: "store-alerts", MaxWait: fetchWait}
+		c := cfg.durable("store-alerts")
 		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, alertWriters, nil) })
 	}
 	for _, f := range feeds {
-		c := bus.ConsumerConfig{Durable: "feed-" + f.name, MaxWait: fetchWait}
+		c := cfg.durable("feed-" + f.name)
 		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
 	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
 	return g.Wait()
+}
+
+// durable is the consumer of a long-running job, shared by every process
+// of the job that uses the same name.
+func (c *Config) durable(name string) bus.ConsumerConfig {
+	return bus.ConsumerConfig{Durable: name, MaxWait: fetchWait, BatchSize: c.BatchSize, AckWait: c.AckWait}
 }
 
 func consumeToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, ws []sink.Writer, inv *inventory) error {

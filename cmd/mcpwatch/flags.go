@@ -76,6 +76,11 @@ func (o *outputFlags) apply(cfg *pipeline.Config) error {
 	return nil
 }
 
+func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
+	f.IntVar(&cfg.BatchSize, "batch-size", 0, "messages per consumer batch (default 256)")
+	f.DurationVar(&cfg.AckWait, "ack-wait", 0, "how long an unacknowledged batch of a stopped process waits before another process gets it (default 30s)")
+}
+
 func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
 }
