@@ -79,7 +79,12 @@ func captures() []captureSpec {
 			out = append(out, captureSpec{"gosdk-" + version + "-" + m.name, conversations(scenario.Conversation{Server: srv, Client: cl})})
 		}
 	}
+	// Small segments put every body across several packets, for tests
+	// that cut one out.
+	srv, cl := filesServer, agent
+	srv.Options, cl.ProtocolVersion = mcp.StreamableHTTPOptions{JSONResponse: true}, "2025-11-25"
 	return append(out,
+		captureSpec{"gosdk-2025-11-25-json-mss200", withMSS(200, conversations(scenario.Conversation{Server: srv, Client: cl}))},
 		captureSpec{"gosdk-legacy-sse", legacySSE},
 		captureSpec{"gosdk-batch-2025-03-26", raw(mcp.StreamableHTTPOptions{JSONResponse: true}, batchCalls)},
 		captureSpec{"gosdk-header-mismatch-2026-07-28", raw(mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}, mismatchCalls())},
@@ -121,6 +126,17 @@ func conversations(convs ...scenario.Conversation) recording {
 			return nil, nil, err
 		}
 		return res.Recorder, res.Logs, nil
+	}
+}
+
+// withMSS writes run's recording with TCP segments of at most mss bytes.
+func withMSS(mss int, run recording) recording {
+	return func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+		rec, logs, err := run(ctx)
+		if rec != nil {
+			rec.MSS = mss
+		}
+		return rec, logs, err
 	}
 }
 
