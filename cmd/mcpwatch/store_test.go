@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/bus"
+	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/sink"
+)
+
+// clickHouseServer is a ClickHouse of the test's own, on its own ports, so
+// the test may kill it.
+type clickHouseServer struct {
+	dir, addr string
+	env       []string
+}
+
+func startClickHouse(t *testing.T, port int) *clickHouseServer {
+	t.Helper()
+	s := &clickHouseServer{dir: t.TempDir(), env: append(os.Environ(),
+		fmt.Sprintf("CLICKHOUSE_TCP_PORT=%d", port), fmt.Sprintf("CLICKHOUSE_HTTP_PORT=%d", port+1),
+		fmt.Sprintf("CLICKHOUSE_INTERSERVER_PORT=%d", port+2))}
+	s.start(t)
+	t.Cleanup(func() { s.script("stop") })
+	return s
+}
+
+func (s *clickHouseServer) script(verb string) (string, error) {
+	cmd := exec.Command("../../scripts/clickhouse.sh", verb, s.dir)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (s *clickHouseServer) start(t *testing.T) {
+	t.Helper()
+	addr, err := s.script("start")
+	if err != nil {
+		t.Fatalf("start ClickHouse: %v", err)
+	}
+	s.addr = addr
+}
+
+// kill ends the server with SIGKILL: no flush, no goodbye.
+func (s *clickHouseServer) kill(t *testing.T) {
+	t.Helper()
+	pid, err := os.ReadFile(filepath.Join(s.dir, "clickhouse.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	syscall.Kill(n, syscall.SIGKILL)
+	for syscall.Kill(n, 0) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func countEventsByKind(t *testing.T, path string) map[event.Kind]int {
+	t.Helper()
+	out := map[event.Kind]int{}
+	for _, line := range strings.Split(strings.TrimSpace(readFile(t, path)), "\n") {
+		ev, err := event.DecodeEvent([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ev.Kind]++
+	}
+	return out
+}
+
+// TestStoreSurvivesClickHouseKill publishes a capture's events with a
+// sensor, stores them with a store process, SIGKILLs ClickHouse in the
+// middle and restarts it: every event ends up stored exactly once.
+func TestStoreSurvivesClickHouseKill(t *testing.T) {
+	natsURL := startNATS(t)
+	ch := startClickHouse(t, 19300)
+	pcap := benchCapture(t)
+	tokenKey := "--token-key-file=" + filepath.Join(t.TempDir(), "token.key")
+
+	refEvents := filepath.Join(t.TempDir(), "events.jsonl")
+	if r := mcpwatch(t, nil, "run", "--pcap", pcap, "--events-out", refEvents, "--alerts-out", "", "--sensor", "s1", tokenKey); r.code != 0 {
+		t.Fatalf("reference run: %s", r.stderr)
+	}
+	want := countEventsByKind(t, refEvents)
+	if r := mcpwatch(t, nil, "sensor", "--pcap", pcap, "--nats", natsURL, "--sensor", "s1", tokenKey); r.code != 0 {
+		t.Fatalf("sensor: %s", r.stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := sink.ClickHouseConfig{Addr: ch.addr, Database: "mcpwatch"}
+	store := startProcess(t, "store", "--nats", natsURL, "--clickhouse", ch.addr, "--batch-size", "64", "--ack-wait", "2s")
+	db, err := sink.OpenClickHouse(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func() uint64 {
+		var n uint64
+		if err := db.Conn().QueryRow(ctx, "SELECT count() FROM mcpwatch.messages").Scan(&n); err != nil {
+			return 0
+		}
+		return n
+	}
+	for rows() == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("nothing stored before the kill; store said:\n%s", store.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if stored := rows(); stored >= uint64(want[event.KindMessage]) {
+		t.Fatalf("all %d messages were stored before the kill; nothing tested", stored)
+	}
+	db.Close()
+	ch.kill(t)
+	time.Sleep(time.Second) // the store process meets the dead server
+	ch.start(t)
+
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.WaitDrained(ctx, "store-events"); err != nil {
+		t.Fatalf("%v; store said:\n%s", err, store.stderr.String())
+	}
+	db, err = sink.OpenClickHouse(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for kind, table := range map[event.Kind]string{event.KindMessage: "messages", event.KindSession: "sessions",
+		event.KindManifest: "manifests", event.KindFlow: "flows"} {
+		var final, distinct uint64
+		q := "SELECT (SELECT count() FROM mcpwatch." + table + " FINAL), (SELECT uniqExact(event_id) FROM mcpwatch." + table + ")"
+		if err := db.Conn().QueryRow(ctx, q).Scan(&final, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if final != uint64(want[kind]) || distinct != uint64(want[kind]) {
+			t.Errorf("%s: %d rows after dedup, %d distinct event ids; the capture has %d", table, final, distinct, want[kind])
+		}
+	}
+}
