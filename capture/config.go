@@ -36,6 +36,10 @@ type Config struct {
 	// IdleTimeout ends a connection with no packet for that long (packet
 	// time) with ConnEndIdle.
 	IdleTimeout time.Duration
+	// StreamIdleTimeout is how long a connection that idled out with an
+	// event stream open keeps its parser state, so that a late event on
+	// a quiet MCP GET stream still parses (see park.go).
+	StreamIdleTimeout time.Duration
 	// Ports, when not empty, keeps only TCP segments from or to one of
 	// these ports; Nets, when not empty, only those from or to an address
 	// in one of these prefixes (a host is a /32 or /128). Both must match
@@ -58,6 +62,8 @@ func DefaultConfig() Config {
 		MaxPagesPerConn: 1 << 10,  // ≈ 1.9 MiB
 		GapTimeout:      2 * time.Second,
 		IdleTimeout:     5 * time.Minute,
+		// MCP clients keep standalone GET streams for a whole session.
+		StreamIdleTimeout: 24 * time.Hour,
 	}
 }
 
@@ -71,6 +77,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxPagesPerConn, d.MaxPagesPerConn)
 	orDefault(&c.GapTimeout, d.GapTimeout)
 	orDefault(&c.IdleTimeout, d.IdleTimeout)
+	orDefault(&c.StreamIdleTimeout, d.StreamIdleTimeout)
 	return c
 }
 
@@ -111,8 +118,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("capture config: invalid prefix %v in Nets", n))
 		}
 	}
-	if c.GapTimeout < 0 || c.IdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s", c.GapTimeout, c.IdleTimeout))
+	if c.GapTimeout < 0 || c.IdleTimeout < 0 || c.StreamIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s, StreamIdleTimeout %s", c.GapTimeout, c.IdleTimeout, c.StreamIdleTimeout))
 	}
 	if c.IdleTimeout < c.GapTimeout {
 		errs = append(errs, fmt.Errorf("capture config: IdleTimeout (%s) shorter than GapTimeout (%s)", c.IdleTimeout, c.GapTimeout))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/capture")
@@ -107,6 +108,26 @@ var corpus = []corpusCase{
 		// The long stream replaces one of the demo's six SSE responses.
 		expect(t, st.SSEEvents == 35 && st.Gaps == 0, "30 stream events + 5: %d, gaps %d", st.SSEEvents, st.Gaps)
 		checkStreamsWhileOpen(t, rec)
+	}},
+	{name: "sse-quiet", check: func(t *testing.T, rec *recorder, st Stats) {
+		// Events 20 minutes apart, IdleTimeout 5 minutes: the connection is
+		// parked after each event and resumed by the next (and by the last
+		// chunk).
+		expect(t, st.Parked == 5 && st.Resumed == 5 && st.FlowsCreated == 3, "parked %d, resumed %d, flows %d", st.Parked, st.Resumed, st.FlowsCreated)
+		var long *Response
+		for _, r := range rec.resps {
+			if r.End.Sub(r.Time) > time.Hour {
+				long = r
+			}
+		}
+		var n int
+		for _, ev := range rec.events {
+			if long != nil && ev.ID != "" && !ev.Truncated {
+				n++
+			}
+		}
+		expect(t, long != nil && !long.Truncated && n == 4, "one untruncated stream over 100 minutes with its 4 events: %v, %d", long != nil, n)
+		expect(t, st.Requests == 16 && st.Responses == 16 && st.Gaps == 0, "the session goes on around the stream: %+v", st)
 	}},
 	{name: "sse-gap", check: func(t *testing.T, rec *recorder, st Stats) {
 		var cut []int

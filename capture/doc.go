@@ -49,6 +49,12 @@
 // received) is declared a gap at once rather than after Config.GapTimeout,
 // so a response is not seen before its own request.
 //
+// Quiet event streams: a connection that idles out (IdleTimeout) while an
+// event stream is open is parked with its parser state for
+// StreamIdleTimeout; when its packets return it resumes as the same Conn
+// and the stream's next event parses (an MCP GET stream may be silent for
+// hours before the server sends a request on it).
+//
 // Caps: bodies larger than Config.MaxBodyBytes are cut and flagged
 // (TruncatedBy "body-cap") with BodyLen still counting every byte;
 // gzip/deflate bodies inflate up to the same cap ("decompress-cap", a gzip

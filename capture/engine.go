@@ -41,6 +41,7 @@ type Engine struct {
 	// tracked counts streams in the reassembly pool, ended or not (an RST
 	// ends a stream before reassembly lets go of it).
 	tracked int
+	parking parking
 	// cur is the stream of the packet being assembled.
 	cur *stream
 	// flushing is set during the Engine's own flushes, which reassembly
@@ -178,6 +179,7 @@ func (e *Engine) advance(t time.Time) {
 	e.flush(ConnEndIdle, func() {
 		e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
 	})
+	e.expireParked()
 	if e.cfg.Tick != nil {
 		e.cfg.Tick(e.now)
 	}
@@ -206,6 +208,7 @@ func (e *Engine) evict() {
 // delimited by the connection's close complete, others are cut.
 func (e *Engine) Finish() {
 	e.flush(ConnEndInputEnd, func() { e.asm.FlushAll() })
+	e.finishParked()
 	e.publish()
 }
 

@@ -16,6 +16,9 @@ type Stats struct {
 	FlowsEnded   EndCounts
 	// MidStreamStarts counts directions that started without a SYN.
 	MidStreamStarts uint64
+	// Parked counts connections that idled out with an event stream open
+	// and were kept; Resumed those that came back.
+	Parked, Resumed uint64
 	// GhostPackets are empty non-SYN segments of connections not (or no
 	// longer) tracked, such as the last ACK after a FIN exchange.
 	GhostPackets uint64

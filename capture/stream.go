@@ -34,6 +34,9 @@ type stream struct {
 
 	lru      *list.Element
 	lastSeen time.Time
+	// parkElem is set while the stream is parked (see park.go).
+	parkElem *list.Element
+	parkedAt time.Time
 	ghost    bool // see newStream
 	fin, rst bool
 	ended    bool
@@ -72,13 +75,16 @@ func dirIndex(d reassembly.TCPFlowDirection) int {
 // keep-alive) makes a ghost: it is tracked but not reported until a SYN or
 // data shows a connection worth reporting.
 func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
-	src, _ := netip.AddrFromSlice(netFlow.Src().Raw())
-	dst, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
-	s := &stream{e: e, ghost: true}
-	s.addr[0] = netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
-	s.addr[1] = netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort))
-	for i := range s.halves {
-		s.halves[i] = halfParser{c: s, dir: i, state: stateResync}
+	srcIP, _ := netip.AddrFromSlice(netFlow.Src().Raw())
+	dstIP, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
+	src := netip.AddrPortFrom(srcIP.Unmap(), uint16(tcp.SrcPort))
+	dst := netip.AddrPortFrom(dstIP.Unmap(), uint16(tcp.DstPort))
+	s := e.resume(src, dst, tcp.SYN)
+	if s == nil {
+		s = &stream{e: e, ghost: true, addr: [2]netip.AddrPort{src, dst}}
+		for i := range s.halves {
+			s.halves[i] = halfParser{c: s, dir: i, state: stateResync}
+		}
 	}
 	s.lru = e.lru.PushBack(s)
 	s.lastSeen = e.now
@@ -244,6 +250,10 @@ func (s *stream) complete(reason string) {
 	}
 	if s.rst {
 		reason = ConnEndRST
+	}
+	if reason == ConnEndIdle && !s.fin && s.streaming() {
+		s.e.park(s)
+		return
 	}
 	s.finish(reason)
 }

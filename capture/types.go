@@ -64,7 +64,8 @@ type Response struct {
 	BodyLen     int64
 	Truncated   bool
 	TruncatedBy string
-	// EventStream is set for Content-Type text/event-stream responses.
+	// EventStream is set for Content-Type text/event-stream responses. For
+	// those, End, BodyLen and Truncated are final only at ResponseEnd.
 	EventStream bool
 }
 

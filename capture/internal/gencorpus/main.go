@@ -78,6 +78,7 @@ var variants = []variant{
 	{name: "pipelined", conns: pipeline(jsonConn)},
 	{name: "gzip-bomb", conns: rewriteJSONResponses(bombFirst)},
 	{name: "sse-30min", conns: longStream(30, time.Minute)},
+	{name: "sse-quiet", conns: longStream(4, 20*time.Minute)},
 	{name: "sse-gap", mss: smallMSS, conns: longStream(30, time.Minute), packets: dropPart("id: 15\n", false, 0)},
 }
 
