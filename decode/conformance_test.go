@@ -383,3 +383,26 @@ func TestTypeScriptSDK(t *testing.T) {
 		})
 	}
 }
+
+// @modelcontextprotocol/server-everything (the reference server) with the
+// TypeScript client: many tools, an image result, progress notifications
+// from a long-running tool, resources and prompts.
+func TestTypeScriptServerEverything(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "ts-server-everything")
+	assertMatchesSDK(t, evs, logged)
+	progress := 0
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.Method != "initialize" && (e.ServerName != "mcp-servers/everything" || e.ServerVersion != "2.0.0" || e.SessionID == "") {
+			t.Errorf("%s %s: server %q %q session %q", e.Direction, e.Method, e.ServerName, e.ServerVersion, e.SessionID)
+		}
+		if e.Method == "notifications/progress" && e.Direction == event.DirServerToClient {
+			progress++
+		}
+	}
+	if progress == 0 || st.Unmatched != 0 || st.Malformed != 0 {
+		t.Errorf("%d progress notifications; stats %+v", progress, st)
+	}
+	if m := byKind(evs, event.KindManifest); len(m) != 1 || m[0].ToolCount < 10 {
+		t.Errorf("manifests: %+v", m)
+	}
+}

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,8 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
@@ -30,12 +29,13 @@ var (
 const TSProxyPort = 18931
 
 // RunTypeScript records the TypeScript SDK (@modelcontextprotocol/sdk,
-// pinned in typescript/package.json) talking to itself: server.mjs and
-// client.mjs under Node, transport "streamable" (Streamable HTTP) or "sse"
-// (2024-11-05 HTTP+SSE). The client's connections pass through a proxy
-// that records them. The Log is what client.mjs printed of every message.
-// The first run installs the npm packages (npm ci).
-func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, transport string) (*Log, error) {
+// pinned in typescript/package.json) under Node. mode "streamable" and
+// "sse" run server.mjs (the demo tools) over Streamable HTTP or 2024-11-05
+// HTTP+SSE; "everything" runs @modelcontextprotocol/server-everything over
+// Streamable HTTP. client.mjs connects through a proxy that records its
+// connections; the Log is what it printed of every message. The first run
+// installs the npm packages (npm ci).
+func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, mode string) (*Log, error) {
 	dir, err := typescriptDir()
 	if err != nil {
 		return nil, err
@@ -45,22 +45,28 @@ func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, transport string) 
 			return nil, fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
 		}
 	}
-	server := command(ctx, dir, "node", "server.mjs", transport)
-	stdout, err := server.StdoutPipe()
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	var serverErr bytes.Buffer
-	server.Stderr = &serverErr
+	server := command(ctx, dir, "node", "server.mjs", mode)
+	path := "/mcp"
+	switch mode {
+	case "everything":
+		server = command(ctx, dir, "node", "node_modules/@modelcontextprotocol/server-everything/dist/index.js", "streamableHttp")
+	case "sse":
+		path = "/sse"
+	}
+	server.Env = append(os.Environ(), "PORT="+port)
+	var serverOut bytes.Buffer
+	server.Stdout, server.Stderr = &serverOut, &serverOut
 	if err := server.Start(); err != nil {
 		return nil, fmt.Errorf("start TypeScript server: %w", err)
 	}
 	defer server.Wait()
 	defer server.Process.Kill()
-	first, err := bufio.NewReader(stdout).ReadString('\n')
-	port, ok := strings.CutPrefix(strings.TrimSpace(first), "listening ")
-	if err != nil || !ok {
-		return nil, fmt.Errorf("TypeScript server did not start: %q %v\n%s", first, err, serverErr.String())
+	if err := awaitListener(ctx, "127.0.0.1:"+port); err != nil {
+		return nil, fmt.Errorf("TypeScript server (%s): %w\n%s", mode, err, serverOut.String())
 	}
 
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", TSProxyPort))
@@ -73,18 +79,43 @@ func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, transport string) 
 	dial := rec.DialContext("127.0.0.1:"+port, tsClientIP, TSServerAs)
 	wg.Go(func() { proxy(ctx, l, dial) })
 
-	path := "/mcp"
-	if transport == "sse" {
-		path = "/sse"
-	}
 	log := &Log{}
 	var clientErr bytes.Buffer
-	client := command(ctx, dir, "node", "client.mjs", transport, fmt.Sprintf("http://127.0.0.1:%d%s", TSProxyPort, path))
+	client := command(ctx, dir, "node", "client.mjs", mode, fmt.Sprintf("http://127.0.0.1:%d%s", TSProxyPort, path))
 	client.Stdout, client.Stderr = log, &clientErr
 	if err := client.Run(); err != nil {
-		return nil, fmt.Errorf("TypeScript client (%s): %w\n%s\nserver: %s", transport, err, clientErr.String(), serverErr.String())
+		return nil, fmt.Errorf("TypeScript client (%s): %w\n%s\nserver: %s", mode, err, clientErr.String(), serverOut.String())
 	}
 	return log, nil
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// awaitListener waits until addr accepts connections.
+func awaitListener(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nothing listens on %s: %w", addr, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func command(ctx context.Context, dir, name string, args ...string) *exec.Cmd {

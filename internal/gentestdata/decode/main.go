@@ -4,7 +4,7 @@
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
 // server, a paginated and changing tool list, server→client requests
 // inside tool calls, a mark3labs/mcp-go server, the TypeScript SDK over
-// Streamable HTTP and HTTP+SSE, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// Streamable HTTP and HTTP+SSE and its server-everything, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go run ./internal/gentestdata/decode -dir /tmp
@@ -109,6 +109,7 @@ func captures() []captureSpec {
 		captureSpec{"mcpgo-stateless-latest", mcpGo(true, "")},
 		captureSpec{"ts-streamable", typeScript("streamable")},
 		captureSpec{"ts-legacy-sse", typeScript("sse")},
+		captureSpec{"ts-server-everything", typeScript("everything")},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec, logs, err := conversations(scenario.Demo[0])(ctx)
 			if err != nil {
@@ -161,10 +162,10 @@ func mcpGo(stateless bool, version string) recording {
 
 // typeScript records the TypeScript SDK's client and server (Node 20; the
 // first run installs the pinned npm packages).
-func typeScript(transport string) recording {
+func typeScript(mode string) recording {
 	return func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 		rec := &tcprec.Recorder{}
-		log, err := scenario.RunTypeScript(ctx, rec, transport)
+		log, err := scenario.RunTypeScript(ctx, rec, mode)
 		return rec, []*scenario.Log{log}, err
 	}
 }

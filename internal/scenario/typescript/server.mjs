@@ -4,7 +4,7 @@
 //
 //   node server.mjs streamable|sse
 //
-// Listens on 127.0.0.1 on a free port and prints "listening PORT".
+// Listens on 127.0.0.1:$PORT.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -81,4 +81,4 @@ const httpServer = http.createServer(async (req, res) => {
   }
 });
 
-httpServer.listen(0, '127.0.0.1', () => console.log(`listening ${httpServer.address().port}`));
+httpServer.listen(Number(process.env.PORT), '127.0.0.1');
