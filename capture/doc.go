@@ -23,6 +23,11 @@
 // socket, and each worker runs its own Engine (Handlers must then be safe
 // for concurrent use across Engines).
 //
+// Filters: Config.Ports and Config.Nets skip segments before reassembly
+// (any Source); LiveOptions.Ports filters in the kernel with classic BPF
+// (a few frames queued before the filter is attached may still arrive, so
+// set both for a strict port filter).
+//
 // Time is packet time: idle timeouts, gap timeouts and Config.Tick follow
 // the packets' timestamps, so replaying a file is deterministic — the
 // Engine also delivers what its periodic flushes release in Conn.ID order,

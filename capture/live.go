@@ -17,6 +17,10 @@ type LiveOptions struct {
 	// hashes each flow to one socket, so N Engines each own a share of
 	// the flows (both directions of a connection hash alike).
 	FanoutID uint16
+	// Ports, when not empty, keeps only TCP segments from or to one of
+	// these ports, filtered in the kernel (BPF) before they reach the ring.
+	// IPv6 packets with extension headers before TCP do not match.
+	Ports []uint16
 	// PollTimeout is how long a read waits before ReadPacket returns
 	// ErrNoPacket so idle timers advance; default 200ms.
 	PollTimeout time.Duration

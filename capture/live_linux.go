@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/gopacket/afpacket"
 	"github.com/google/gopacket/layers"
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 // Live reads packets from a network interface with AF_PACKET and a
@@ -44,21 +42,18 @@ func OpenLive(iface string, opts LiveOptions) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open live capture on %q: %w", iface, err)
 	}
-	if ifi, err := net.InterfaceByName(iface); err == nil && ifi.Flags&net.FlagLoopback != 0 {
-		// On loopback AF_PACKET sees every packet twice, leaving and
-		// arriving; keep the arriving copy, as libpcap does.
-		prog, err := bpf.Assemble([]bpf.Instruction{
-			bpf.LoadExtension{Num: bpf.ExtType},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 1},
-			bpf.RetConstant{Val: 1 << 18},
-			bpf.RetConstant{Val: 0},
-		})
+	// On loopback AF_PACKET sees every packet twice, leaving and arriving;
+	// keep the arriving copy, as libpcap does.
+	ifi, err := net.InterfaceByName(iface)
+	loopback := err == nil && ifi.Flags&net.FlagLoopback != 0
+	if loopback || len(opts.Ports) > 0 {
+		prog, err := filterProgram(opts.Ports, loopback)
 		if err == nil {
 			err = tp.SetBPF(prog)
 		}
 		if err != nil {
 			tp.Close()
-			return nil, fmt.Errorf("filter outgoing loopback copies on %q: %w", iface, err)
+			return nil, fmt.Errorf("set capture filter on %q: %w", iface, err)
 		}
 	}
 	if opts.FanoutID != 0 {

@@ -24,6 +24,7 @@ type liveHandler struct {
 	mu      sync.Mutex
 	changed chan struct{}
 	streams map[*Response]*liveStream
+	foreign int // connections not to port, which the kernel filter drops
 }
 
 type liveStream struct {
@@ -65,7 +66,13 @@ func (h *liveHandler) ResponseEnd(_ *Request, resp *Response) {
 	h.mu.Unlock()
 	h.signal()
 }
-func (h *liveHandler) ConnEnd(*Conn, *ConnEnd) {}
+func (h *liveHandler) ConnEnd(c *Conn, _ *ConnEnd) {
+	if c.Server.Port() != h.port && c.Client.Port() != h.port {
+		h.mu.Lock()
+		h.foreign++
+		h.mu.Unlock()
+	}
+}
 
 // waitFor waits for the Engine's reports until cond holds or ctx ends,
 // and tells which.
@@ -85,7 +92,8 @@ func (h *liveHandler) waitFor(ctx context.Context, cond func() bool) bool {
 	}
 }
 
-// TestLiveLoopbackSSE captures a real go-sdk session on lo. A tool sends
+// TestLiveLoopbackSSE captures a real go-sdk session on lo, filtered in the
+// kernel to the server's port. A tool sends
 // a progress notification on its POST's event stream and then waits until
 // the capture has reported that event: only an Engine that delivers events
 // while their stream is open lets the call finish.
@@ -99,11 +107,6 @@ func TestLiveLoopbackSSE(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	src, err := OpenLive("lo", LiveOptions{RingSize: 8 << 20, PollTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	release := make(chan struct{})
 	srv, err := scenario.StartServer(scenario.ServerSpec{Name: "live", Version: "1.0.0", As: netip.MustParseAddrPort("127.0.0.1:1"),
 		Setup: func(s *mcp.Server) {
@@ -125,6 +128,11 @@ func TestLiveLoopbackSSE(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	src, err := OpenLive("lo", LiveOptions{RingSize: 8 << 20, PollTimeout: 50 * time.Millisecond, Ports: []uint16{srv.ListenPort()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
 	h := &liveHandler{port: srv.ListenPort(), changed: make(chan struct{}, 1), streams: map[*Response]*liveStream{}}
 	e, err := NewEngine(Config{}, h)
 	if err != nil {
@@ -189,5 +197,8 @@ func TestLiveLoopbackSSE(t *testing.T) {
 	ks, err := src.(*Live).KernelStats()
 	if err != nil || ks.Packets == 0 {
 		t.Errorf("kernel stats %+v, %v", ks, err)
+	}
+	if h.foreign != 0 {
+		t.Errorf("%d connections to other ports passed the port filter", h.foreign)
 	}
 }
