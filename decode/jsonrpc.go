@@ -3,6 +3,7 @@ package decode
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -118,9 +119,13 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 	return out
 }
 
-// parseData reads one SSE data payload.
+// parseData reads one SSE data payload. SDKs answer over SSE by default,
+// so a 4 MB result usually arrives as one event: the scanner reads the
+// string's bytes in place rather than copying them. It never writes to its
+// input, and what messages keep of it is copied out (string conversions,
+// unescape) before the Handler call returns.
 func parseData(data string, cut bool, limit int64) []message {
-	return parseBody([]byte(data), int64(len(data)), cut, limit)
+	return parseBody(unsafe.Slice(unsafe.StringData(data), len(data)), int64(len(data)), cut, limit)
 }
 
 func parseMessage(s *scanner, m *message) {
