@@ -62,10 +62,10 @@ func (c *Config) Validate() error {
 // Stats counts what the Decoder saw, emitted and dropped. Every cap in
 // Config has a counter here.
 type Stats struct {
-	Exchanges    int64 // HTTP requests seen
-	MCPExchanges int64 // of which carried MCP
-	Events       map[string]int64
-	Messages     int64 // message events
+	Exchanges    int64            // HTTP requests seen
+	MCPExchanges int64            // of which carried MCP
+	Events       map[string]int64 // events emitted, by kind
+	Messages     int64            // message events
 	// Unmatched counts responses whose request was not seen.
 	Unmatched int64
 	// Unanswered counts requests still pending when their session ended.

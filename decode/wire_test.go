@@ -253,3 +253,59 @@ func TestNonMCPLookalikes(t *testing.T) {
 		t.Errorf("%d events, want 3 flows", len(*evs))
 	}
 }
+
+// A response that arrives on a resumed stream (GET with Last-Event-ID after
+// the POST's own stream broke) still matches its request by session and id.
+func TestResumedStreamMatches(t *testing.T) {
+	raw := demoRaw(t)
+	d, evs := collect(t, Config{})
+	w := newWire(d, 1)
+	w.initialize(raw, "S1")
+	sse := map[string]string{"Content-Type": "text/event-stream"}
+	w.send(hop{method: "POST", reqHeader: withSession("S1"), body: raw["c2s tools/call 3"], status: 200, respHeader: sse, events: []string{}})
+	w.close()
+	resumed := newWire(d, 2)
+	resumed.now = w.now
+	resumed.send(hop{method: "GET", reqHeader: map[string]string{"Mcp-Session-Id": "S1", "Last-Event-ID": "0_1"}, status: 200,
+		respHeader: sse, events: []string{raw["s2c tools/call 3"]}})
+	d.Finish(resumed.now)
+	resp := find(*evs, event.KindMessage, event.DirServerToClient, "tools/call")
+	if resp == nil || resp.ToolName != "search_docs" || resp.HTTPMethod != "GET" || resp.DurationMS <= 0 || resp.SessionID != "S1" {
+		t.Errorf("resumed response: %+v", resp)
+	}
+	if st := d.Stats(); st.Unmatched != 0 || st.Unanswered != 0 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// 401 and 403 challenges as RFC 6750 writes them become auth events with
+// the Bearer parameters, whatever other schemes share the header.
+func TestAuthChallenges(t *testing.T) {
+	raw := demoRaw(t)
+	for _, tc := range []struct {
+		status int
+		header string
+		want   string
+	}{
+		{401, `Bearer realm="mcp", error="invalid_token", error_description="expired"`, "challenge err=invalid_token scope= rm="},
+		{403, `Bearer error="insufficient_scope", scope="files:write", resource_metadata="https://mcp.example/.well-known/oauth-protected-resource"`,
+			"insufficient_scope err=insufficient_scope scope=files:write rm=https://mcp.example/.well-known/oauth-protected-resource"},
+		{403, ``, "forbidden err= scope= rm="},
+		{401, `Basic realm="legacy", Bearer scope="a b"`, "challenge err= scope=a b rm="},
+	} {
+		d, evs := collect(t, Config{})
+		w := newWire(d, 1)
+		w.send(hop{method: "POST", reqHeader: map[string]string{"Authorization": "Bearer not-a-jwt"}, body: raw["c2s initialize 1"],
+			status: tc.status, respHeader: map[string]string{"WWW-Authenticate": tc.header}})
+		a := byKind(*evs, event.KindAuth)
+		if len(a) != 1 {
+			t.Fatalf("%d %s: %d auth events", tc.status, tc.header, len(a))
+		}
+		if got := a[0].AuthEvent + " err=" + a[0].Error + " scope=" + a[0].Scope + " rm=" + a[0].ResourceMetadata; got != tc.want || a[0].TokenID == "" || a[0].HTTPStatus != tc.status {
+			t.Errorf("%d %s:\n got %q (token %q)\nwant %q", tc.status, tc.header, got, a[0].TokenID, tc.want)
+		}
+		if m := find(*evs, event.KindMessage, event.DirClientToServer, "initialize"); m == nil || m.HTTPStatus != tc.status || m.AuthScheme != "bearer" {
+			t.Errorf("%d: refused initialize: %+v", tc.status, m)
+		}
+	}
+}
