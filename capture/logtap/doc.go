@@ -52,8 +52,16 @@
 // Envoy's own truncated flags (max_buffered_rx/tx_bytes) also set Truncated
 // (TruncatedBy TruncProxyCap). Header-only access-log records carry no
 // body: Body is empty, BodyLen is the logged byte count and Truncated is
-// set (TruncNotLogged) when that count is non-zero. Event-stream bodies are
+// set (TruncNotLogged) when that count is non-zero; FieldMap's comment says
+// what decode can and cannot derive from them. Event-stream bodies are
 // split into events here (sse.go): capture keeps its streaming SSE parser
 // unexported.
-// See accesslog.go for what decode can and cannot derive from them.
+//
+// Rotation and restarts (follow.go): the checkpoint is written only after
+// the records before it were handed on and Config.Flush returned, so a
+// Follower stopped through its context loses and repeats nothing, and a
+// killed one repeats at most what it handed on since its last checkpoint.
+// A HAR file is one document, rewritten whole: it is read, not followed.
+// Envoy streamed traces have no end marker: one completes at its trailers,
+// its Content-Length, or the end of its file.
 package logtap
