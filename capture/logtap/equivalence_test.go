@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/event"
@@ -320,5 +322,58 @@ func TestAccessLogGolden(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 		})
+	}
+}
+
+// With 2026-07-28 (stateless) traffic every request names its method and
+// target in headers. Through the access-log mapping those headers reach
+// the Handler for every request the go-sdk client sent: what decode can
+// read from a log that holds no body.
+func TestAccessLogStatelessHeaders(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conv := scenario.Demo[0]
+	conv.Client.ProtocolVersion = ""                                 // the SDK's latest revision…
+	conv.Server.Options = mcp.StreamableHTTPOptions{Stateless: true} // …which a stateless server offers
+	pl := &proxyLog{}
+	res, err := scenario.RunFronted(ctx, []scenario.Conversation{conv}, func(_ int, proxy http.Handler) http.Handler { return pl.wrap(proxy) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := pl.take()
+	for _, ex := range exs {
+		ex.client, ex.server = res.Peers[0][ex.peer], conv.Server.As
+	}
+	var log bytes.Buffer
+	if err := writeAccessLog(&log, exs, EnvoyAccessLogFields(), false); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, bad := run(t, Config{Format: FormatAccessLog}, log.String())
+	if len(bad) != 0 {
+		t.Fatal(bad)
+	}
+	var got, want []string
+	for _, r := range rec.reqs {
+		if m := r.Header.Get("Mcp-Method"); m != "" {
+			got = append(got, m+" "+r.Header.Get("Mcp-Name"))
+		}
+	}
+	msgs, err := res.Logs[0].Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Direction != "c2s" || m.Method == "" {
+			continue
+		}
+		var p struct {
+			Params struct{ Name, URI string } `json:"params"`
+		}
+		json.Unmarshal(m.Raw, &p)
+		want = append(want, m.Method+" "+p.Params.Name+p.Params.URI)
+	}
+	t.Logf("requests named by headers: %q", got)
+	if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Mcp-Method/Mcp-Name from the log\n got %q\nwant %q (the SDK's requests)", got, want)
 	}
 }
