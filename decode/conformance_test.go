@@ -305,16 +305,22 @@ func TestEventIDsDeterministic(t *testing.T) {
 }
 
 // A github.com/mark3labs/mcp-go server, stateful and stateless, talking to
-// the go-sdk client: another SDK's headers, SSE framing and session ids.
-func TestMCPGoServer(t *testing.T) {
-	for _, name := range []string{"stateful-2025-11-25", "stateless-latest"} {
-		t.Run(name, func(t *testing.T) {
-			stateless := strings.HasPrefix(name, "stateless")
-			evs, logged, st := decodeCapture(t, "mcpgo-"+name)
+// the go-sdk client, and an mcp-go client talking to a go-sdk server (its
+// ground truth taken at its HTTP layer): another SDK's headers, SSE framing
+// and session ids.
+func TestMCPGo(t *testing.T) {
+	for _, tc := range []struct{ name, serverKey, client, server string }{
+		{"stateful-2025-11-25", "http://mcpgo.corp.example:8080/mcp", "agent", "mcpgo-files"},
+		{"stateless-latest", "http://mcpgo.corp.example:8080/mcp", "agent", "mcpgo-files"},
+		{"client", "http://files2.corp.example:8080/mcp", "mcpgo-agent", "files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stateless := strings.HasPrefix(tc.name, "stateless")
+			evs, logged, st := decodeCapture(t, "mcpgo-"+tc.name)
 			assertMatchesSDK(t, evs, logged)
 			for _, e := range byKind(evs, event.KindMessage) {
-				if e.ServerKey != "http://mcpgo.corp.example:8080/mcp" || e.ClientName != "agent" ||
-					(e.MsgType != event.MsgRequest && e.ServerName != "mcpgo-files") || (e.SessionID == "") != stateless {
+				if e.ServerKey != tc.serverKey || e.ClientName != tc.client ||
+					(e.MsgType != event.MsgRequest && e.ServerName != tc.server) || (e.SessionID == "") != stateless {
 					t.Errorf("%s %s: server_key %q client %q server %q session %q", e.Direction, e.Method, e.ServerKey, e.ClientName, e.ServerName, e.SessionID)
 				}
 			}
