@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -280,13 +279,14 @@ func (h *halfParser) toResync(midLine bool) {
 
 // startMessage parses a complete header block and sets up body framing.
 func (h *halfParser) startMessage(block []byte, t time.Time) error {
-	lines := strings.Split(strings.TrimRight(string(block), "\r\n"), "\n")
-	start := strings.TrimSuffix(lines[0], "\r")
+	text := strings.TrimRight(string(block), "\r\n")
+	start, fields, _ := strings.Cut(text, "\n")
+	start = strings.TrimSuffix(start, "\r")
 	r := startLineRole([]byte(start))
 	if r == roleUnknown || (h.role != roleUnknown && r != h.role) {
 		return fmt.Errorf("bad start line %q", truncateString(start, 64))
 	}
-	hdr, err := parseHeaderLines(lines[1:])
+	hdr, err := parseHeaderLines(fields)
 	if err != nil {
 		return err
 	}
@@ -323,9 +323,8 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	}
 	m.encoding = contentCoding(hdr)
 	if m.resp != nil {
-		if mt, _, err := mime.ParseMediaType(hdr.Get("Content-Type")); err == nil && mt == "text/event-stream" {
-			m.resp.EventStream = true
-		}
+		mt, _, _ := strings.Cut(hdr.Get("Content-Type"), ";")
+		m.resp.EventStream = strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 	}
 	h.msg = m
 	if m.resp != nil && m.resp.EventStream && m.encoding == "" {
@@ -558,11 +557,18 @@ func headerEnd(b []byte, from int) int {
 	return -1
 }
 
-// parseHeaderLines parses field lines, folding obsolete line continuations.
-func parseHeaderLines(lines []string) (http.Header, error) {
-	hdr := make(http.Header, len(lines))
+// parseHeaderLines parses the field lines of a header block, folding
+// obsolete line continuations.
+func parseHeaderLines(fields string) (http.Header, error) {
+	n := strings.Count(fields, "\n") + 1
+	hdr := make(http.Header, n)
+	// One backing array for the values, as net/textproto does: a header
+	// seen once (nearly all) costs no allocation of its own.
+	values := make([]string, 0, n)
 	var last string
-	for _, line := range lines {
+	for fields != "" {
+		var line string
+		line, fields, _ = strings.Cut(fields, "\n")
 		line = strings.TrimSuffix(line, "\r")
 		if line == "" {
 			continue
@@ -580,7 +586,12 @@ func parseHeaderLines(lines []string) (http.Header, error) {
 			return nil, fmt.Errorf("bad header line %q", truncateString(line, 64))
 		}
 		last = textproto.CanonicalMIMEHeaderKey(name)
-		hdr[last] = append(hdr[last], strings.TrimSpace(value))
+		if vs, ok := hdr[last]; ok {
+			hdr[last] = append(vs, strings.TrimSpace(value))
+			continue
+		}
+		values = append(values, strings.TrimSpace(value))
+		hdr[last] = values[len(values)-1 : len(values) : len(values)]
 	}
 	return hdr, nil
 }
