@@ -18,8 +18,8 @@ import (
 )
 
 // Engine reassembles the TCP connections of one packet stream and parses
-// HTTP/1.1 and SSE from them. It is not safe for concurrent use: one
-// goroutine runs it, and that goroutine calls the Handler.
+// HTTP/1.1 and SSE from them. One goroutine runs it (Run, then Finish), and
+// that goroutine calls the Handler; only Stats may be called from others.
 type Engine struct {
 	cfg Config
 	h   Handler
