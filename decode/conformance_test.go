@@ -412,3 +412,21 @@ func TestTypeScriptServerEverything(t *testing.T) {
 		t.Errorf("manifests: %+v", m)
 	}
 }
+
+// A 2026-07-28 multi-round-trip call: tools/call answered input_required
+// (an elicitation inside the result), then retried with inputResponses.
+// Both calls are ordinary tools/call exchanges of one logical session.
+func TestGoSDKInputRequired(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-input-required-2026-07-28")
+	assertMatchesSDK(t, evs, logged)
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.ClientName != "ops-agent" || e.ProtocolVersion != "2026-07-28" || e.SessionID != "" ||
+			(e.Direction == event.DirServerToClient && e.ServerName != "deployer") {
+			t.Errorf("%s %s: client %q protocol %q session %q server %q", e.Direction, e.Method, e.ClientName, e.ProtocolVersion, e.SessionID, e.ServerName)
+		}
+	}
+	sessions := byKind(evs, event.KindSession)
+	if len(sessions) != 1 || sessions[0].ToolCalls != 2 || sessions[0].EndReason != event.EndInputEnd || st.Unmatched != 0 {
+		t.Errorf("sessions %d (want 1 with 2 tool calls), stats %+v", len(sessions), st)
+	}
+}

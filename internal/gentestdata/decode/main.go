@@ -3,7 +3,7 @@
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
 // server, a paginated and changing tool list, server→client requests
-// inside tool calls, a mark3labs/mcp-go server and client, the TypeScript SDK over
+// inside tool calls, a 2026-07-28 multi-round-trip (input_required) call, a mark3labs/mcp-go server and client, the TypeScript SDK over
 // Streamable HTTP and HTTP+SSE and its server-everything, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
@@ -107,6 +107,11 @@ func captures() []captureSpec {
 		// for 2025-11-25 gets a session.
 		captureSpec{"mcpgo-stateful-2025-11-25", mcpGo(false, "2025-11-25")},
 		captureSpec{"mcpgo-stateless-latest", mcpGo(true, "")},
+		captureSpec{"gosdk-input-required-2026-07-28", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			log, err := scenario.RunInputRequired(ctx, rec)
+			return rec, []*scenario.Log{log}, err
+		}},
 		captureSpec{"mcpgo-client", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec := &tcprec.Recorder{}
 			log, err := scenario.RunMCPGoClient(ctx, rec)
