@@ -179,3 +179,70 @@ func TestTLSClientHello(t *testing.T) {
 		t.Errorf("bytes per direction not counted: %+v", end)
 	}
 }
+
+// TestBodilessResponses: a HEAD response announces a Content-Length it
+// does not send, 204 and 304 have no body; the exchanges after them must
+// still parse.
+func TestBodilessResponses(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/none":
+			w.WriteHeader(http.StatusNoContent)
+		case "/cached":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("Content-Length", "42")
+			w.Write([]byte(strings.Repeat("b", 42)))
+		}
+	})
+	rec, st := recordHTTP(t, h, false, Config{}, func(c *http.Client, url string) {
+		for _, r := range []struct{ method, path string }{{"HEAD", "/mcp"}, {"GET", "/none"}, {"GET", "/cached"}, {"GET", "/mcp"}} {
+			req, _ := http.NewRequest(r.method, url+r.path, nil)
+			mustDo(t, c, req)
+		}
+	})
+	var got []string
+	for _, r := range rec.resps {
+		got = append(got, fmt.Sprintf("%d:%d", r.StatusCode, len(r.Body)))
+	}
+	if strings.Join(got, " ") != "200:0 204:0 304:0 200:42" || st.ParseErrors != 0 || st.UnmatchedResponses != 0 {
+		t.Errorf("responses %v, stats %+v", got, st)
+	}
+}
+
+// TestEarlyFinalResponse: a server that refuses an upload answers before
+// the request body is over; the request is reported (truncated) before its
+// response, and matched to it.
+func TestEarlyFinalResponse(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	rec, _ := recordHTTP(t, h, false, Config{}, func(c *http.Client, url string) {
+		// A body the server never reads: the client stops sending it only
+		// once it has the server's answer.
+		pr, pw := io.Pipe()
+		answered := make(chan struct{})
+		go func() {
+			pw.Write([]byte(strings.Repeat("x", 1000)))
+			<-answered
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", url+"/upload", pr)
+		req.ContentLength = 1 << 20
+		resp, err := c.Do(req)
+		close(answered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	})
+	if len(rec.reqs) != 1 || len(rec.resps) != 1 {
+		t.Fatalf("%d requests, %d responses\n%s", len(rec.reqs), len(rec.resps), rec.log.String())
+	}
+	if r := rec.reqs[0]; !r.Truncated || rec.resps[0].StatusCode != 413 || rec.resps[0].Seq != r.Seq {
+		t.Errorf("request %+v, response %d", r, rec.resps[0].StatusCode)
+	}
+}

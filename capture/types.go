@@ -9,8 +9,10 @@ import (
 // Conn is one TCP connection. The Engine creates it when the connection is
 // first seen and passes the same pointer with every callback for it.
 type Conn struct {
-	// ID is unique within one Source and deterministic: connections are
-	// numbered in the order their first packet appears.
+	// ID is unique within one Engine and deterministic: connections are
+	// numbered from 1 in the order their first SYN or data packet appears
+	// (a bare ACK of an unknown connection opens none). A connection
+	// resumed after parking (see the package doc) keeps its ID.
 	ID uint64
 	// Client and Server are the TCP endpoints. The client is the SYN sender;
 	// for connections seen mid-stream, the side that sent the first HTTP
