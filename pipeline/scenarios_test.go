@@ -1,0 +1,190 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
+)
+
+// End-to-end scenarios: real go-sdk servers and clients play an attack (or
+// its harmless twin), the recording goes through the whole pipeline, and the
+// test asserts every alert raised.
+
+// scenarioAllowlist approves every scenario server (they sit in
+// 10.0.0.0/24), so unexpected-server stays out of the way.
+const scenarioAllowlist = "servers:\n  - 10.0.0.0/24\n"
+
+// record plays a scenario into a fresh Recorder and writes the pcap to a
+// temp dir.
+func record(t *testing.T, play func(context.Context, *tcprec.Recorder) error) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rec := &tcprec.Recorder{}
+	if err := play(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "scenario.pcap")
+	if err := scenario.WriteCapture(path, rec); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// analyse runs the pipeline on pcap with the given allowlist file content
+// and returns its configuration (for the events file) and alerts.
+func analyse(t *testing.T, pcap, allowlist string) (Config, []*event.Alert) {
+	t.Helper()
+	cfg := testConfig(t, pcap)
+	cfg.AllowlistPath = filepath.Join(t.TempDir(), "scenario-allow.yaml")
+	if err := os.WriteFile(cfg.AllowlistPath, []byte(allowlist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, readAlerts(t, cfg.AlertsOut)
+}
+
+// plainHTTPRules alert on every scenario server by construction: scenarios
+// speak plain HTTP to addresses that are not loopback, and servers without
+// auth run tools for anyone. The scenario tests assert the alerts of every
+// other rule.
+var plainHTTPRules = []string{"plaintext-transport", "unauthenticated-server"}
+
+// alertWant is what a scenario asserts of every alert: the rule and its
+// subject. Session ids are random per recording, so only whether the alert
+// names a session is compared.
+type alertWant struct {
+	rule, server, client, tool string
+	count                      int64
+	session                    bool
+}
+
+func (w alertWant) String() string {
+	return fmt.Sprintf("%s server=%s client=%s tool=%s count=%d session=%v", w.rule, w.server, w.client, w.tool, w.count, w.session)
+}
+
+func wantOf(a *event.Alert) alertWant {
+	return alertWant{rule: a.RuleID, server: a.ServerKey, client: a.ClientAddress, tool: a.ToolName, count: a.Count, session: a.SessionID != ""}
+}
+
+// assertAlerts checks that the alerts, apart from those of the rules in
+// ignore, are exactly want, in any order.
+func assertAlerts(t *testing.T, alerts []*event.Alert, ignore []string, want ...alertWant) {
+	t.Helper()
+	var got, wanted []string
+	for _, a := range alerts {
+		if !slices.Contains(ignore, a.RuleID) {
+			got = append(got, wantOf(a).String())
+		}
+	}
+	for _, w := range want {
+		wanted = append(wanted, w.String())
+	}
+	slices.Sort(got)
+	slices.Sort(wanted)
+	if !slices.Equal(got, wanted) {
+		t.Errorf("alerts differ\ngot:\n%swant:\n%s", lines(got), lines(wanted))
+	}
+}
+
+// assertAttributes checks some attributes of the only alert of rule.
+func assertAttributes(t *testing.T, alerts []*event.Alert, rule string, want map[string]string) {
+	t.Helper()
+	a := alertOf(t, alerts, rule)
+	for k, v := range want {
+		if a.Attributes[k] != v {
+			t.Errorf("%s: attribute %s = %q, want %q", rule, k, a.Attributes[k], v)
+		}
+	}
+}
+
+// alertOf returns the only alert of rule, failing the test when there is
+// not exactly one.
+func alertOf(t *testing.T, alerts []*event.Alert, rule string) *event.Alert {
+	t.Helper()
+	var found []*event.Alert
+	for _, a := range alerts {
+		if a.RuleID == rule {
+			found = append(found, a)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s alerts, want 1", len(found), rule)
+	}
+	return found[0]
+}
+
+func playAuth(s scenario.AuthScenario) func(context.Context, *tcprec.Recorder) error {
+	return func(ctx context.Context, rec *tcprec.Recorder) error {
+		_, err := scenario.RunAuthScenario(ctx, rec, s)
+		return err
+	}
+}
+
+// TestScenarioAuth plays clients against go-sdk servers behind
+// auth.RequireBearerToken and asserts the auth rules: each attack raises
+// its alert and nothing else, the conformant client raises nothing.
+func TestScenarioAuth(t *testing.T) {
+	const secure = "http://secure.corp.example:9000/mcp"
+	cases := []struct {
+		name     string
+		scenario scenario.AuthScenario
+		want     []alertWant
+		// attributes are checked on the alert of the rule named by the key.
+		attributes map[string]map[string]string
+	}{
+		{
+			name:     "conformant client: 401, PRM, token for the server",
+			scenario: scenario.AuthConformant(),
+		},
+		{
+			// One token, so credential-stuffing stays quiet; the challenges
+			// name the PRM, so missing-resource-metadata does too.
+			name:     "client retrying a revoked token 12 times",
+			scenario: scenario.AuthRetryLoop(12),
+			want:     []alertWant{{rule: "auth-failure-burst", server: secure, client: "10.0.1.51", count: 10}},
+		},
+		{
+			// Six refusals are fewer than the burst threshold of ten.
+			name:     "six different stolen tokens",
+			scenario: scenario.CredentialStuffing(6),
+			want:     []alertWant{{rule: "credential-stuffing", server: secure, count: 5}},
+		},
+		{
+			name:     "401 without resource_metadata, PRM document missing",
+			scenario: scenario.AuthWithoutResourceMetadata(),
+			want:     []alertWant{{rule: "missing-resource-metadata", server: secure, client: "10.0.1.53"}},
+			attributes: map[string]map[string]string{
+				"missing-resource-metadata": {"auth_event": "challenge", "www_authenticate": `Bearer scope="files:read"`},
+			},
+		},
+		{
+			name:     "gateway accepting a token minted for another server",
+			scenario: scenario.AuthPassthrough(),
+			want:     []alertWant{{rule: "token-audience-mismatch", server: scenario.AuthGateway, client: "10.0.1.54", session: true}},
+			attributes: map[string]map[string]string{
+				"token-audience-mismatch": {"token_aud": secure, "token_iss": scenario.AuthIssuer, "token_client_id": "dyn-client-1"},
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pcap := record(t, playAuth(c.scenario))
+			_, alerts := analyse(t, pcap, scenarioAllowlist)
+			assertAlerts(t, alerts, []string{"plaintext-transport"}, c.want...)
+			for rule, attrs := range c.attributes {
+				assertAttributes(t, alerts, rule, attrs)
+			}
+		})
+	}
+}
