@@ -86,7 +86,7 @@ type AuthScenario struct {
 var (
 	// AuthGateway is an MCP gateway that passes through tokens minted for
 	// AuthResource (the confused deputy of the MCP security best practices).
-	AuthGateway = "http://mcp-gateway.corp.example:9100/mcp"
+	AuthGateway   = "http://mcp-gateway.corp.example:9100/mcp"
 	authGatewayAs = netip.MustParseAddrPort("10.0.0.32:9100")
 )
 
