@@ -7,8 +7,11 @@
 // Streamable HTTP and HTTP+SSE and its server-everything, and MCP mixed with non-MCP HTTP and JSON-RPC.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
+//	go test ./decode -update                        # rewrites the golden events
 //	go run ./internal/gentestdata/decode -dir /tmp
 //
+// The TypeScript captures need Node 20 and npm (the first run installs the
+// pinned packages under internal/scenario/typescript).
 // Each NAME.pcap gets a NAME.sdk.jsonl with what the client logged of every
 // JSON-RPC message. A recording is kept only if capture.Engine pairs every
 // response with its request: under CPU load the recorder can stamp a write
