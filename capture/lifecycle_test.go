@@ -241,7 +241,7 @@ func TestHalfOpenFloodStaysBounded(t *testing.T) {
 	// A tracked flow costs a few KB (stream, parsers, reassembly
 	// connection); the cap must keep the heap far below what 100,000 would take.
 	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("heap grew %d KiB for %d flows at cap %d", grown>>10, flows, maxFlows)
+	t.Logf("heap grew %d KiB for %d flows at cap %d; %d evicted", grown>>10, flows, maxFlows, st.FlowsEnded.Evicted)
 	if limit := int64(maxFlows) * 8 << 10; grown > limit {
 		t.Errorf("heap grew %d bytes, more than %d for %d tracked flows", grown, limit, maxFlows)
 	}
