@@ -188,3 +188,71 @@ func TestScenarioAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestScenarioBulkResourceRead has a go-sdk client read a 100 KB and then a
+// 20 MiB text resource in one session, with the server answering in either
+// framing go-sdk offers. The 20 MiB response is oversized and brings the
+// session's resource output over the bulk-tool-output threshold; the 100 KB
+// one raises nothing.
+func TestScenarioBulkResourceRead(t *testing.T) {
+	const server = "http://exports.corp.example:8080/mcp"
+	for _, framing := range []struct {
+		name string
+		json bool
+	}{
+		// Over capture's MaxBodyBytes (16 MiB) an SSE event loses its
+		// whole data line (capture/sse.go, sseParser.appendLine) and with
+		// it the message event: this case fails until capture keeps the
+		// event's first bytes and its full length, as it does for bodies.
+		{"SSE (go-sdk default)", false},
+		{"JSON", true},
+	} {
+		t.Run(framing.name, func(t *testing.T) {
+			spec := scenario.BulkServer
+			spec.Options.JSONResponse = framing.json
+			var log *scenario.Log
+			pcap := record(t, func(ctx context.Context, rec *tcprec.Recorder) (err error) {
+				log, err = scenario.RunBulkRead(ctx, rec, spec)
+				return err
+			})
+			// The SDK's log says how many bytes each response had.
+			msgs, err := log.Messages()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var readBytes, bigResponse int64
+			for _, m := range msgs {
+				if m.Direction == "s2c" && m.Method == "resources/read" {
+					readBytes += int64(len(m.Raw))
+					bigResponse = max(bigResponse, int64(len(m.Raw)))
+				}
+			}
+			cfg, alerts := analyse(t, pcap, scenarioAllowlist)
+			assertAlerts(t, alerts, plainHTTPRules,
+				alertWant{rule: "oversized-response", server: server, client: scenario.BulkClient.IP.String(), session: true},
+				alertWant{rule: "bulk-tool-output", server: server, count: readBytes, session: true})
+			if t.Failed() {
+				return
+			}
+			// Its evidence shows which response was oversized: the 20 MiB
+			// one, not the 100 KB one before it.
+			oversized := alertOf(t, alerts, "oversized-response")
+			evidence := map[string]bool{}
+			for _, id := range oversized.EvidenceEventIDs {
+				evidence[id] = true
+			}
+			var found bool
+			for _, ev := range readEvents(t, cfg.EventsOut) {
+				if evidence[ev.EventID] {
+					found = true
+					if ev.ResourceURI != scenario.BulkExportURI || ev.Bytes != bigResponse {
+						t.Errorf("oversized-response evidence: %s response of %d bytes, want %s of %d", ev.ResourceURI, ev.Bytes, scenario.BulkExportURI, bigResponse)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("oversized-response evidence %v is no event of the run", oversized.EvidenceEventIDs)
+			}
+		})
+	}
+}
