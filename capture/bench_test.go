@@ -185,3 +185,24 @@ func BenchmarkEngine(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkShards is BenchmarkEngine over two shards.
+func BenchmarkShards(b *testing.B) {
+	frames, total := realisticFrames(b, benchCopies)
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		sh, err := NewShards(2, Config{}, func(int) Handler { return &discard{} })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sh.Run(context.Background(), &memSource{frames: frames}); err != nil {
+			b.Fatal(err)
+		}
+		sh.Finish()
+		if st := sh.Stats(); st.Requests != 16*benchCopies {
+			b.Fatalf("%d requests, want %d", st.Requests, 16*benchCopies)
+		}
+	}
+}

@@ -18,10 +18,12 @@
 // then Finish to end the connections still open (ConnEnd reason
 // input-end). Run returns an error wrapping ErrTruncated for a capture
 // file cut inside a packet, after processing every packet before the cut.
-// To use several cores on a live link, open the interface once per worker
-// with one LiveOptions.FanoutID: the kernel hashes each connection to one
-// socket, and each worker runs its own Engine (Handlers must then be safe
-// for concurrent use across Engines).
+// To use several cores, Shards runs one Engine per goroutine on one Source,
+// dealing packets by IP address pair (so all connections between a client
+// and a server share an Engine and its Handler). On a live link the kernel
+// can deal instead: open the interface once per worker with one
+// LiveOptions.FanoutID (PACKET_FANOUT hash, per connection) and run an
+// Engine on each.
 //
 // Filters: Config.Ports and Config.Nets skip segments before reassembly
 // (any Source); LiveOptions.Ports filters in the kernel with classic BPF

@@ -32,6 +32,7 @@ type Engine struct {
 	publishedMu sync.Mutex
 	published   Stats
 	nextID      uint64
+	idStride    uint64 // 1, or the number of Shards
 	// now is the packet clock: the latest packet timestamp seen.
 	now      time.Time
 	lastTick time.Time
@@ -78,7 +79,7 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 	if h == nil {
 		return nil, errors.New("capture: NewEngine needs a Handler")
 	}
-	e := &Engine{cfg: cfg.withDefaults(), h: h}
+	e := &Engine{cfg: cfg.withDefaults(), h: h, idStride: 1}
 	e.asm = reassembly.NewAssembler(reassembly.NewStreamPool(streamFactory{e}))
 	e.asm.MaxBufferedPagesTotal = e.cfg.MaxPages
 	e.asm.MaxBufferedPagesPerConnection = e.cfg.MaxPagesPerConn

@@ -97,7 +97,7 @@ func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
 func (s *stream) materialize(d int, tcp *layers.TCP) {
 	e := s.e
 	s.ghost = false
-	e.nextID++
+	e.nextID += e.idStride
 	s.conn = Conn{ID: e.nextID, Start: e.now}
 	e.stats.FlowsCreated++
 	e.stats.FlowsActive++

@@ -1,0 +1,194 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Shards spreads one Source over several Engines, one goroutine each, so
+// reassembly and parsing use more than one core. Packets are dealt by their
+// IP address pair, not their ports: every connection between one client and
+// one server lands on the same Engine, so a decoder can still join what MCP
+// spreads over several connections (an SSE GET stream and its POSTs).
+//
+// Each shard has its own Handler, called from that shard's goroutine in
+// packet-time order for its connections; there is no order across shards.
+// Conn IDs stay unique: shard k of n numbers its connections k+1, k+1+n, …
+type Shards struct {
+	engines []*Engine
+}
+
+// shardBatch is how many packets travel to a shard together: one channel
+// operation per packet would cost more than decoding it.
+const shardBatch = 128
+
+// NewShards builds n Engines with cfg, shard k reporting to handler(k).
+func NewShards(n int, cfg Config, handler func(shard int) Handler) (*Shards, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("capture: %d shards, need at least one", n)
+	}
+	s := &Shards{}
+	for k := range n {
+		e, err := NewEngine(cfg, handler(k))
+		if err != nil {
+			return nil, err
+		}
+		e.nextID, e.idStride = uint64(k+1)-uint64(n), uint64(n)
+		s.engines = append(s.engines, e)
+	}
+	return s, nil
+}
+
+// batch is a run of packets for one shard, their data copied into one
+// buffer (sources reuse theirs). A batch with tick set carries no packets:
+// the source had none for a while and the shard's clock moves to tick.
+type batch struct {
+	pkts []Packet
+	data []byte
+	tick time.Time
+}
+
+// Run reads src and feeds the shards until src is exhausted, ctx is done
+// or src fails, with Engine.Run's results. Call Finish after it.
+func (s *Shards) Run(ctx context.Context, src Source) error {
+	queues := make([]chan *batch, len(s.engines))
+	var wg sync.WaitGroup
+	for k, e := range s.engines {
+		queues[k] = make(chan *batch, 4)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range queues[k] {
+				if !b.tick.IsZero() {
+					e.advance(b.tick)
+				}
+				for _, p := range b.pkts {
+					e.packet(p)
+				}
+			}
+			e.publish()
+		}()
+	}
+	pending := make([]*batch, len(s.engines))
+	send := func(k int) {
+		if b := pending[k]; b != nil {
+			queues[k] <- b
+			pending[k] = nil
+		}
+	}
+	err := s.deal(ctx, src, pending, send, queues)
+	for k := range queues {
+		send(k)
+		close(queues[k])
+	}
+	wg.Wait()
+	return err
+}
+
+func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send func(int), queues []chan *batch) error {
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		p, err := src.ReadPacket()
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNoPacket):
+			now := time.Now()
+			for k := range queues {
+				send(k)
+				queues[k] <- &batch{tick: now}
+			}
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+		k := s.shardOf(p)
+		b := pending[k]
+		if b == nil {
+			b = &batch{pkts: make([]Packet, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+			pending[k] = b
+		}
+		if len(b.data)+len(p.Data) > cap(b.data) {
+			// A new buffer: the packets already in the batch point into
+			// the old one, which must not move.
+			b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
+		}
+		b.data = append(b.data, p.Data...)
+		p.Data = b.data[len(b.data)-len(p.Data):]
+		b.pkts = append(b.pkts, p)
+		if len(b.pkts) == shardBatch {
+			send(k)
+		}
+	}
+}
+
+// shardOf hashes the IP address pair of a packet, the same for both
+// directions; what is not IP goes to shard 0.
+func (s *Shards) shardOf(p Packet) int {
+	if len(s.engines) == 1 {
+		return 0
+	}
+	ip, err := networkPayload(p.LinkType, p.Data)
+	var a, b []byte
+	switch {
+	case err != nil || len(ip) == 0:
+		return 0
+	case ip[0]>>4 == 4 && len(ip) >= 20:
+		a, b = ip[12:16], ip[16:20]
+	case ip[0]>>4 == 6 && len(ip) >= 40:
+		a, b = ip[8:24], ip[24:40]
+	default:
+		return 0
+	}
+	if string(a) > string(b) {
+		a, b = b, a
+	}
+	// FNV, not maphash: a replay must deal the same way every time.
+	h := fnv.New64a()
+	h.Write(a)
+	h.Write(b)
+	return int(h.Sum64() % uint64(len(s.engines)))
+}
+
+// Finish ends every shard's open connections, shard after shard.
+func (s *Shards) Finish() {
+	for _, e := range s.engines {
+		e.Finish()
+	}
+}
+
+// Stats sums the shards' counters.
+func (s *Shards) Stats() Stats {
+	var sum Stats
+	for _, e := range s.engines {
+		addStats(reflect.ValueOf(&sum).Elem(), reflect.ValueOf(e.Stats()))
+	}
+	return sum
+}
+
+// addStats adds every counter of b to a; Stats holds only integers and
+// structs of them, so a new counter is summed without touching this.
+func addStats(a, b reflect.Value) {
+	for i := range a.NumField() {
+		switch f := a.Field(i); f.Kind() {
+		case reflect.Struct:
+			addStats(f, b.Field(i))
+		case reflect.Uint64:
+			f.SetUint(f.Uint() + b.Field(i).Uint())
+		case reflect.Int:
+			f.SetInt(f.Int() + b.Field(i).Int())
+		}
+	}
+}
