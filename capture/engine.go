@@ -93,6 +93,13 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 // the end of the input.
 func (e *Engine) Run(ctx context.Context, src Source) error {
 	defer e.publish()
+	return readPackets(ctx, src, e.packet, e.advance)
+}
+
+// readPackets reads src until it ends, calling packet for each packet and
+// idle with the wall clock when a live source had none for a while; it
+// returns nil at the end of the input, ctx.Err() or src's error.
+func readPackets(ctx context.Context, src Source, packet func(Packet), idle func(time.Time)) error {
 	done := ctx.Done()
 	for {
 		select {
@@ -103,9 +110,9 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 		p, err := src.ReadPacket()
 		switch {
 		case err == nil:
-			e.packet(p)
+			packet(p)
 		case errors.Is(err, ErrNoPacket):
-			e.advance(time.Now())
+			idle(time.Now())
 		case errors.Is(err, io.EOF):
 			return nil
 		default:

@@ -2,10 +2,8 @@ package capture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"reflect"
 	"sync"
 	"time"
@@ -19,6 +17,7 @@ import (
 //
 // Each shard has its own Handler, called from that shard's goroutine in
 // packet-time order for its connections; there is no order across shards.
+// Config.Tick, shared, is called by every shard from its own goroutine.
 // Conn IDs stay unique: shard k of n numbers its connections k+1, k+1+n, …
 type Shards struct {
 	engines []*Engine
@@ -92,28 +91,13 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 }
 
 func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send func(int), queues []chan *batch) error {
-	done := ctx.Done()
-	for {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
+	idle := func(now time.Time) {
+		for k := range queues {
+			send(k)
+			queues[k] <- &batch{tick: now}
 		}
-		p, err := src.ReadPacket()
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrNoPacket):
-			now := time.Now()
-			for k := range queues {
-				send(k)
-				queues[k] <- &batch{tick: now}
-			}
-			continue
-		case errors.Is(err, io.EOF):
-			return nil
-		default:
-			return err
-		}
+	}
+	return readPackets(ctx, src, func(p Packet) {
 		k := s.shardOf(p)
 		b := pending[k]
 		if b == nil {
@@ -131,7 +115,7 @@ func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send fu
 		if len(b.pkts) == shardBatch {
 			send(k)
 		}
-	}
+	}, idle)
 }
 
 // shardOf hashes the IP address pair of a packet, the same for both

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -62,5 +63,68 @@ func TestShardsMatchOneEngine(t *testing.T) {
 	// them on one shard, but not all of them.
 	if spread < 2 {
 		t.Error("every capture ran on a single shard")
+	}
+}
+
+// quietSource replays frames, then reports no packet until ctx ends, as a
+// live source on a quiet link does.
+type quietSource struct{ memSource }
+
+func (q *quietSource) ReadPacket() (Packet, error) {
+	if q.next == len(q.frames) {
+		return Packet{}, ErrNoPacket
+	}
+	return q.memSource.ReadPacket()
+}
+
+// TestShardsIdleOnQuietSource: with no packets coming, the wall clock
+// drives the shards' timers (the demo's packets are long past, so its open
+// connection idles out), and cancelling ends Run.
+func TestShardsIdleOnQuietSource(t *testing.T) {
+	src, err := OpenPcap("../testdata/demo.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []Packet
+	for {
+		p, err := src.ReadPacket()
+		if err != nil {
+			break
+		}
+		p.Data = slices.Clone(p.Data)
+		frames = append(frames, p)
+	}
+	src.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	recs := make([]*recorder, 2)
+	sh, err := NewShards(2, Config{}, func(k int) Handler {
+		recs[k] = newRecorder(t)
+		// The demo's JSON session is never closed: it idles out.
+		return &tickingHandler{recorder: recs[k], onEnd: func() { once.Do(cancel) }}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Run(ctx, &quietSource{memSource{frames: frames}}); err != context.Canceled {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+	sh.Finish()
+	if st := sh.Stats(); st.FlowsEnded.Idle == 0 {
+		t.Errorf("no connection ended idle: %+v", st.FlowsEnded)
+	}
+}
+
+// tickingHandler reports when its shard ended a connection for idleness.
+type tickingHandler struct {
+	*recorder
+	onEnd func()
+}
+
+func (h *tickingHandler) ConnEnd(c *Conn, end *ConnEnd) {
+	h.recorder.ConnEnd(c, end)
+	if end.Reason == ConnEndIdle {
+		h.onEnd()
 	}
 }
