@@ -21,6 +21,8 @@ type input struct {
 	// path is the capture file, for progress; empty for an interface.
 	path string
 	src  capture.Source
+	// tap is set, and src nil, for a proxy log.
+	tap *tapInput
 }
 
 // openInputs opens every capture file and interface, so that a typo fails
@@ -45,31 +47,45 @@ func openInputs(cfg Config) ([]input, error) {
 		}
 		out = append(out, input{name: "iface:" + iface, src: src})
 	}
+	for _, spec := range cfg.Taps {
+		in, err := openTap(spec, cfg.TapFollow)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, in)
+	}
 	return out, nil
 }
 
 func closeInputs(ins []input) {
 	for _, in := range ins {
-		in.src.Close()
+		if in.src != nil {
+			in.src.Close()
+		}
 	}
 }
 
-// senseAll reads the capture files one after the other while every
-// interface is read in its own goroutine, and returns when the files are
-// done and the interfaces stopped (ctx ended).
+// live reports whether the input runs until stopped rather than to its end.
+func (in input) live(cfg Config) bool {
+	return in.src != nil && in.path == "" || in.tap != nil && cfg.TapFollow
+}
+
+// senseAll reads the capture files and logs one after the other while
+// every interface and followed log is read in its own goroutine, and
+// returns when the files are done and the live inputs stopped (ctx ended).
 func senseAll(ctx context.Context, cfg Config, tokenKey []byte, ins []input, pub bus.Publisher, stages *stageStats) (*Summary, error) {
 	summary := &Summary{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(ins))
 	for i, in := range ins {
-		if in.path != "" {
+		if !in.live(cfg) {
 			continue
 		}
 		wg.Go(func() { errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages) })
 	}
 	for i, in := range ins {
-		if in.path == "" || ctx.Err() != nil {
+		if in.live(cfg) || ctx.Err() != nil {
 			continue
 		}
 		errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages)
@@ -99,6 +115,21 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	})
 	if err != nil {
 		return err
+	}
+	if in.tap != nil {
+		st, err := senseTap(ctx, cfg, in, dec, pub)
+		dec.Finish(time.Time{})
+		mu.Lock()
+		defer mu.Unlock()
+		summary.LogRecords += st.Records
+		summary.BadLogRecords += st.BadRecords
+		if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("read %s: %w", in.name, err)
+		}
+		return nil
 	}
 	ccfg := cfg.Capture
 	ccfg.Tick = dec.Tick

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/capture/logtap"
 	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/detect"
 	"github.com/mcpwatch/mcpwatch/event"
@@ -32,6 +33,13 @@ type Config struct {
 	// until the job is stopped.
 	Ifaces []string
 	Live   capture.LiveOptions
+	// Taps are proxy logs, FORMAT:FILE (FILE "-" = standard input), read
+	// by capture/logtap into the same events; with TapFollow each file is
+	// followed like tail -F, resuming from a checkpoint in TapCheckpointDir.
+	Taps             []string
+	TapFollow        bool
+	TapCheckpointDir string
+	Tap              logtap.Config
 	// Bus configures NATS; an empty URL runs the embedded server (Run only).
 	Bus bus.Config
 	// DataDir holds the embedded server's JetStream store; empty means a
@@ -107,8 +115,8 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) validateInputs() error {
-	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 {
-		return errors.New("nothing to read: give --pcap FILE or --iface NAME")
+	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 && len(c.Taps) == 0 {
+		return errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE")
 	}
 	return nil
 }

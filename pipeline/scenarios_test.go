@@ -256,3 +256,22 @@ func TestScenarioBulkResourceRead(t *testing.T) {
 		})
 	}
 }
+
+func TestScenarioRugPullDump(t *testing.T) {
+	pcap := record(t, func(ctx context.Context, rec *tcprec.Recorder) error {
+		_, err := scenario.RunRugPull(ctx, rec)
+		return err
+	})
+	cfg, alerts := analyse(t, pcap, scenarioAllowlist)
+	for _, a := range alerts {
+		t.Log(wantOf(a), a.Summary, a.Attributes)
+	}
+	for _, ev := range readEvents(t, cfg.EventsOut) {
+		if ev.Kind == event.KindManifest {
+			t.Log(ev.ManifestHash, ev.AfterListChanged, ev.ToolCount)
+		}
+		if ev.Kind == event.KindMessage {
+			t.Log(ev.Direction, ev.MsgType, ev.Method, ev.HTTPMethod)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 type Summary struct {
 	Packets  int64
 	Flows    int64
+	// LogRecords and BadLogRecords count what log taps read and skipped.
+	LogRecords, BadLogRecords int64
 	Sessions int64
 	// Events counts delivered events per kind.
 	Events map[event.Kind]int64
@@ -126,6 +128,9 @@ func (inv *inventory) fill(s *Summary) {
 func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "packets: %d  flows: %d  MCP sessions: %d  events: %s\n",
 		s.Packets, s.Flows, s.Sessions, s.eventCounts())
+	if s.LogRecords > 0 || s.BadLogRecords > 0 {
+		fmt.Fprintf(w, "log records: %d  skipped as bad: %d\n", s.LogRecords, s.BadLogRecords)
+	}
 	fmt.Fprintf(w, "MCP servers (%d):\n", len(s.Servers))
 	for _, srv := range s.Servers {
 		name := "(unknown)"

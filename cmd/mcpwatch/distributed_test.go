@@ -95,6 +95,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	}
 	safe := crashSafe(t)
 	want := map[string]string{} // alert id → rule
+	refSummary := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(readFile(t, refOut)), "\n") {
 		a, err := event.DecodeAlert([]byte(line))
 		if err != nil {
@@ -102,6 +103,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 		}
 		if safe[a.RuleID] {
 			want[a.AlertID] = a.RuleID
+			refSummary[a.AlertID] = a.Summary + " @" + a.TS.String()
 		}
 	}
 	if len(want) < 3 {
@@ -127,6 +129,11 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 
 	startProcess(t, detectArgs(0)...)
 	victim := startProcess(t, detectArgs(1)...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("killed replica 1 said:\n%s", victim.stderr.String())
+		}
+	}()
 	// Freeze replica 1 while it holds a batch and more is waiting.
 	for {
 		bl, err := b.Backlog(ctx, "detect-1-of-2")
@@ -145,7 +152,12 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	}
 	victim.cmd.Process.Kill()
 	victim.cmd.Wait()
-	startProcess(t, detectArgs(1)...) // the replacement
+	replacement := startProcess(t, detectArgs(1)...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("replacement replica 1 said:\n%s", replacement.stderr.String())
+		}
+	}()
 	if err := b.WaitDrained(ctx, "detect-0-of-2", "detect-1-of-2"); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +165,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	gotRule := map[string]string{}
+	gotSummary := map[string]string{}
 	collectCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -162,6 +175,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 			for _, a := range as {
 				got[a.AlertID]++
 				gotRule[a.AlertID] = a.RuleID
+				gotSummary[a.AlertID] = a.Summary + " @" + a.TS.String()
 			}
 			return nil
 		})
@@ -175,7 +189,12 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	defer mu.Unlock()
 	for id, rule := range want {
 		if got[id] != 1 {
-			t.Errorf("alert %s of rule %s delivered %d times, want exactly once", id, rule, got[id])
+			t.Errorf("alert %s of rule %s (%s) delivered %d times, want exactly once", id, rule, refSummary[id], got[id])
+		}
+	}
+	if t.Failed() {
+		for id, rule := range gotRule {
+			t.Logf("got %s %s: %s", id, rule, gotSummary[id])
 		}
 	}
 	for id, n := range got {

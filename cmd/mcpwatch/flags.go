@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
 
+	"github.com/mcpwatch/mcpwatch/capture/logtap"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
@@ -16,12 +18,42 @@ import (
 // The flag groups below are shared by the subcommands that run a stage, so
 // a flag means the same thing, with the same name, everywhere.
 
-func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
+// inputFlags are the inputs; the log tap field mapping is loaded by apply.
+type inputFlags struct {
+	tapFields string
+}
+
+func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
+	var in inputFlags
 	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
 	f.StringSliceVar(&cfg.Ifaces, "iface", nil, "network interface to capture live with AF_PACKET (repeatable; needs CAP_NET_RAW); runs until interrupted")
 	f.IntVar(&cfg.Live.RingSize, "ring-size", 0, "AF_PACKET ring buffer per interface in bytes (default 64 MiB)")
+	f.StringSliceVar(&cfg.Taps, "tap", nil, "proxy log to read, FORMAT:FILE with FORMAT envoy-tap, har or access-log, FILE - for stdin (repeatable)")
+	f.BoolVar(&cfg.TapFollow, "tap-follow", false, "follow the --tap files like tail -F (rotation, truncation), resuming from a checkpoint after a restart")
+	f.StringVar(&cfg.TapCheckpointDir, "tap-checkpoint-dir", defaultStateDir("checkpoints"), "where --tap-follow keeps how far each file was read")
+	f.StringVar(&in.tapFields, "tap-fields", "envoy", "access-log field mapping: envoy, nginx, or a YAML file (see deploy/logtap/mcpwatch-fields.yaml)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
-	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultTokenKeyFile(), "HMAC key for bearer-token fingerprints (created if missing)")
+	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
+	return &in
+}
+
+// apply loads the access-log field mapping into cfg.
+func (in *inputFlags) apply(cfg *pipeline.Config) error {
+	switch in.tapFields {
+	case "envoy", "":
+		cfg.Tap.AccessLogFields = logtap.EnvoyAccessLogFields()
+	case "nginx":
+		cfg.Tap.AccessLogFields = logtap.NginxAccessLogFields()
+	default:
+		data, err := os.ReadFile(in.tapFields)
+		if err != nil {
+			return fmt.Errorf("--tap-fields: %w", err)
+		}
+		if err := yaml.Unmarshal(data, &cfg.Tap.AccessLogFields); err != nil {
+			return fmt.Errorf("--tap-fields %s: %w", in.tapFields, err)
+		}
+	}
+	return nil
 }
 
 func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
@@ -85,14 +117,15 @@ func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
 }
 
-// defaultTokenKeyFile keeps the fingerprint key in the user's config
-// directory, so token_ids stay comparable across runs.
-func defaultTokenKeyFile() string {
+// defaultStateDir places what must outlive a run — the token fingerprint
+// key, so token_ids stay comparable, and log tap checkpoints — in the
+// user's config directory.
+func defaultStateDir(name string) string {
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		dir = os.TempDir()
 	}
-	return filepath.Join(dir, "mcpwatch", "token.key")
+	return filepath.Join(dir, "mcpwatch", name)
 }
 
 func alertFormat(s string) alertfeed.Format { return alertfeed.Format(strings.ToLower(s)) }

@@ -21,6 +21,7 @@ func reloadSignal() (<-chan os.Signal, func()) {
 func newRunCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
 	var out *outputFlags
+	var in *inputFlags
 	cmd := &cobra.Command{
 		Use:   "run (--pcap FILE | --iface NAME)… [flags]",
 		Short: "Capture, decode, detect and store in one process (embedded NATS by default)",
@@ -44,22 +45,76 @@ read and prints the summary.`,
   mcpwatch run --iface eth1 --clickhouse 127.0.0.1:9000 --alert-syslog udp://siem:514 --metrics-addr 127.0.0.1:9108`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.apply(&cfg); err != nil {
-				return err
-			}
-			hup, stop := reloadSignal()
-			defer stop()
-			cfg.ReloadAllowlist = hup
-			summary, err := pipeline.Run(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			summary.Print(cmd.ErrOrStderr())
-			return nil
+			return runAll(cmd, &cfg, in, out)
 		},
 	}
 	f := cmd.Flags()
-	addInputFlags(f, &cfg)
+	in = addInputFlags(f, &cfg)
+	addRuleFlags(f, &cfg)
+	out = addOutputFlags(f, &cfg, "-")
+	addBusFlags(f, &cfg, true)
+	addMetricsFlag(f, &cfg)
+	return cmd
+}
+
+// runAll is the body of run and tap.
+func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outputFlags) error {
+	if err := in.apply(cfg); err != nil {
+		return err
+	}
+	if err := out.apply(cfg); err != nil {
+		return err
+	}
+	hup, stop := reloadSignal()
+	defer stop()
+	cfg.ReloadAllowlist = hup
+	summary, err := pipeline.Run(cmd.Context(), *cfg)
+	if err != nil {
+		return err
+	}
+	summary.Print(cmd.ErrOrStderr())
+	return nil
+}
+
+func newTapCommand() *cobra.Command {
+	cfg := pipeline.DefaultConfig()
+	var out *outputFlags
+	var in *inputFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "tap --format envoy-tap|har|access-log [--follow] FILE… [flags]",
+		Short: "Read MCP traffic from the logs of TLS-terminating proxies into the same events",
+		Long: `tap reads what an ingress proxy that terminates TLS logs of MCP traffic — Envoy
+HTTP tap traces, HAR files, or JSON access logs — and turns it into exactly the
+events the packet path produces, then detects and stores as run does. It is
+run with --tap FORMAT:FILE for each FILE. Bad records are reported with
+file:line and skipped.
+
+Header-only access logs still give method, tool, protocol version and session
+of 2026-07-28 traffic (Mcp-Method, Mcp-Name, MCP-Protocol-Version headers) and
+Mcp-Session-Id for older revisions; see deploy/logtap/ for an Envoy tap filter
+and an nginx log_format that feed mcpwatch.`,
+		Example: `  mcpwatch tap --format har session.har --allowlist allow.yaml
+  mcpwatch tap --format envoy-tap /var/log/envoy/taps/*.json --events-out -
+  mcpwatch tap --format access-log --follow /var/log/envoy/mcp.jsonl --nats nats://nats-1:4222
+  mcpwatch tap --format access-log --tap-fields nginx /var/log/nginx/mcp.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			for _, f := range files {
+				cfg.Taps = append(cfg.Taps, format+":"+f)
+			}
+			return runAll(cmd, &cfg, in, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&format, "format", "", "log format: envoy-tap, har or access-log (required)")
+	cmd.MarkFlagRequired("format")
+	f.BoolVarP(&cfg.TapFollow, "follow", "f", false, "follow the files like tail -F, resuming from a checkpoint after a restart")
+	f.StringVar(&cfg.TapCheckpointDir, "checkpoint-dir", defaultStateDir("checkpoints"), "where --follow keeps how far each file was read")
+	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
+	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
+	in = &inputFlags{}
+	f.StringVar(&in.tapFields, "tap-fields", "envoy", "access-log field mapping: envoy, nginx, or a YAML file (see deploy/logtap/mcpwatch-fields.yaml)")
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
 	addBusFlags(f, &cfg, true)
@@ -69,6 +124,7 @@ read and prints the summary.`,
 
 func newSensorCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
+	var in *inputFlags
 	cmd := &cobra.Command{
 		Use:   "sensor (--pcap FILE | --iface NAME)… --nats URL [flags]",
 		Short: "Capture and decode, and publish the events to a shared NATS JetStream",
@@ -79,6 +135,9 @@ store processes consume them.`,
   mcpwatch sensor --pcap yesterday.pcapng --nats nats://127.0.0.1:4222`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := in.apply(&cfg); err != nil {
+				return err
+			}
 			summary, err := pipeline.Sense(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -88,7 +147,7 @@ store processes consume them.`,
 		},
 	}
 	f := cmd.Flags()
-	addInputFlags(f, &cfg)
+	in = addInputFlags(f, &cfg)
 	addBusFlags(f, &cfg, false)
 	addMetricsFlag(f, &cfg)
 	return cmd
