@@ -1,8 +1,10 @@
 package capture
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,39 @@ func TestFilters(t *testing.T) {
 		if !slices.Equal(servers, c.servers) || (len(servers) < 3 && st.Filtered == 0) {
 			t.Errorf("ports %v nets %v: connections to %v (%d filtered), want %v", c.cfg.Ports, c.cfg.Nets, servers, st.Filtered, c.servers)
 		}
+	}
+}
+
+// TestKeepAliveProbeOnParkedStream: a TCP keep-alive probe (no data, one
+// sequence number back) is the first packet after a quiet stream was
+// parked, a minute before the next event; resuming must not start the
+// stream at the probe, or a one-byte hole would cut that event.
+func TestKeepAliveProbeOnParkedStream(t *testing.T) {
+	conns := corpusConns(t, "sse-quiet")
+	var out []pcapsynth.Packet
+	for _, p := range pcapsynth.Segment(conns, 1460) {
+		if p.Conn == 0 && !p.C2S && len(p.Data) > 0 && bytes.Contains(p.Data, []byte("id: ")) {
+			probe := p
+			probe.At = p.At.Add(-time.Minute)
+			probe.Seq, probe.Data = p.Seq-1, nil
+			out = append(out, probe)
+		}
+		out = append(out, p)
+	}
+	rec, st, err := runFile(t, writeCapture(t, out), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ev := range rec.events {
+		if ev.ID != "" {
+			ids = append(ids, ev.ID)
+		}
+		if ev.Truncated {
+			t.Errorf("event %q truncated", ev.ID)
+		}
+	}
+	if st.Gaps != 0 || st.Resumed == 0 || strings.Join(ids, ",") != "0,1,2,3" {
+		t.Errorf("gaps %d, resumed %d, event ids %v", st.Gaps, st.Resumed, ids)
 	}
 }

@@ -169,6 +169,11 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	if tcp.SYN && nextSeq == -1 {
 		s.halves[d].state = stateStart
 	} else if nextSeq == -1 && !*start {
+		if len(tcp.Payload) == 0 && !tcp.FIN && !tcp.RST {
+			// A bare ACK gives no safe place to start: a keep-alive probe
+			// sits one byte before the next data.
+			return false
+		}
 		// No SYN seen in this direction: start here rather than wait for
 		// one forever. The parser resyncs at the next start line.
 		*start = true
