@@ -129,8 +129,8 @@ type ConsumerConfig struct {
 	FilterSubjects []string
 	// BatchSize is the most messages handed to one handler call.
 	BatchSize int
-	// MaxWait is how long a fetch waits to fill a batch before handing over
-	// what it has.
+	// MaxWait is how long a fetch waits for a first message when none is
+	// waiting; waiting messages are handed over at once, up to BatchSize.
 	MaxWait time.Duration
 	// AckWait is how long the server waits for an ack before redelivering to
 	// any process sharing the durable; handlers running longer keep their

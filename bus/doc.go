@@ -48,7 +48,8 @@
 // # Consuming
 //
 // ConsumeEvents and ConsumeAlerts run a durable pull consumer: they fetch
-// batches of up to BatchSize messages (or what arrived within MaxWait), decode
+// batches of up to BatchSize messages (whatever is waiting, at once; when
+// nothing is, the first message to arrive within MaxWait), decode
 // them, and call the handler once per batch. Every message of the batch is
 // acked only after the handler returned nil; on error all of them are nacked
 // with a backoff that grows with the delivery count (30 ms doubling to 5 s),

@@ -55,6 +55,10 @@ type Config struct {
 	// Replica and Replicas split the event partitions between detect
 	// processes: replica i of R owns the partitions p with p mod R == i.
 	Replica, Replicas int
+	// ConsumerName names the durable consumers of detect and store
+	// (default "detect" and "store"): processes with the same name share
+	// the work, pipelines with different names each get every message.
+	ConsumerName string
 	// BatchSize and AckWait tune the durable consumers of detect and store
 	// (zero: the bus defaults). AckWait is how long a stopped process's
 	// unacknowledged batch waits before a standby gets it.
@@ -195,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer stopConsumers()
 	var consumers errgroup.Group
 	consumers.Go(func() error { return consumeToWriters(consumeCtx, b, storeEvents, eventWriters, inv) })
-	consumers.Go(func() error { return consumeToDetect(consumeCtx, b, detectEvents, engine) })
+	consumers.Go(func() error { return consumeToDetect(consumeCtx, b, detectEvents, engine, cfg.Log) })
 	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, alertWriters, inv) })
 	alertDurables := []string{storeAlerts.Durable}
 	for _, f := range feeds {
@@ -302,10 +306,10 @@ func Detect(ctx context.Context, cfg Config) error {
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(ctx, cfg, engine)
 	}
-	c := cfg.durable(fmt.Sprintf("detect-%d-of-%d", cfg.Replica, cfg.Replicas))
+	c := cfg.durable("detect", fmt.Sprintf("%d-of-%d", cfg.Replica, cfg.Replicas))
 	c.FilterSubjects = bus.EventSubjects(nil, parts)
 	cfg.Log.Info("detecting", "durable", c.Durable, "partitions", parts, "nats", cfg.Bus.URL)
-	return consumeToDetect(ctx, b, c, engine)
+	return consumeToDetect(ctx, b, c, engine, cfg.Log)
 }
 
 // Store writes the events and alerts of the bus into ClickHouse and the
@@ -341,25 +345,30 @@ func Store(ctx context.Context, cfg Config) error {
 	}
 	var g errgroup.Group
 	if len(eventWriters) > 0 {
-		c := cfg.durable("store-events")
+		c := cfg.durable("store", "events")
 		g.Go(func() error { return consumeToWriters(ctx, b, c, eventWriters, nil) })
 	}
 	if len(alertWriters) > 0 {
-		c := cfg.durable("store-alerts")
+		c := cfg.durable("store", "alerts")
 		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, alertWriters, nil) })
 	}
 	for _, f := range feeds {
-		c := cfg.durable("feed-" + f.name)
+		c := cfg.durable("store", "feed-"+f.name)
 		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
 	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
 	return g.Wait()
 }
 
-// durable is the consumer of a long-running job, shared by every process
-// of the job that uses the same name.
-func (c *Config) durable(name string) bus.ConsumerConfig {
-	return bus.ConsumerConfig{Durable: name, MaxWait: fetchWait, BatchSize: c.BatchSize, AckWait: c.AckWait}
+// durable is a consumer of a long-running job, named
+// <ConsumerName or job>-<part> and shared by every process that uses the
+// same name.
+func (c *Config) durable(job, part string) bus.ConsumerConfig {
+	name := c.ConsumerName
+	if name == "" {
+		name = job
+	}
+	return bus.ConsumerConfig{Durable: name + "-" + part, MaxWait: fetchWait, BatchSize: c.BatchSize, AckWait: c.AckWait}
 }
 
 func consumeToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, ws []sink.Writer, inv *inventory) error {
@@ -389,10 +398,11 @@ func consumeAlertsToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfi
 // consumeToDetect runs each batch of events through the rules and
 // publishes the alerts before the batch is acked, so an alert is never lost
 // with its evidence already consumed.
-func consumeToDetect(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, engine *detect.Engine) error {
+func consumeToDetect(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, engine *detect.Engine, log *slog.Logger) error {
 	return b.ConsumeEvents(ctx, c, func(ctx context.Context, evs []*event.Event) error {
 		for _, ev := range evs {
 			for _, a := range engine.Process(ev) {
+				log.Debug("alert", "alert_id", a.AlertID, "rule", a.RuleID, "server_key", a.ServerKey, "event_id", ev.EventID)
 				if err := b.PublishAlert(ctx, a); err != nil {
 					return fmt.Errorf("publish alert: %w", err)
 				}

@@ -257,21 +257,43 @@ func TestScenarioBulkResourceRead(t *testing.T) {
 	}
 }
 
-func TestScenarioRugPullDump(t *testing.T) {
-	pcap := record(t, func(ctx context.Context, rec *tcprec.Recorder) error {
-		_, err := scenario.RunRugPull(ctx, rec)
-		return err
-	})
-	cfg, alerts := analyse(t, pcap, scenarioAllowlist)
-	for _, a := range alerts {
-		t.Log(wantOf(a), a.Summary, a.Attributes)
+// TestScenarioRugPull replays a go-sdk server that redefines a read-only
+// tool as destructive and adds a poisoned tool mid-session, announced with
+// notifications/tools/list_changed. First without a pin, then with the
+// first manifest and its tools pinned, as an operator approving the server
+// from the first run's inventory would.
+func TestScenarioRugPull(t *testing.T) {
+	const server = "http://docs.corp.example:8080/mcp"
+	pcap := record(t, scenario.RunRugPull)
+	client := scenario.RugPullClient.IP.String()
+	changes := []alertWant{
+		{rule: "manifest-changed", server: server, client: client, session: true},
+		{rule: "tool-became-destructive", server: server, client: client, session: true},
+		{rule: "tool-poisoning", server: server, client: client, session: true},
 	}
+
+	cfg, alerts := analyse(t, pcap, scenarioAllowlist)
+	var manifests []*event.Event
 	for _, ev := range readEvents(t, cfg.EventsOut) {
 		if ev.Kind == event.KindManifest {
-			t.Log(ev.ManifestHash, ev.AfterListChanged, ev.ToolCount)
-		}
-		if ev.Kind == event.KindMessage {
-			t.Log(ev.Direction, ev.MsgType, ev.Method, ev.HTTPMethod)
+			manifests = append(manifests, ev)
 		}
 	}
+	if len(manifests) != 2 || manifests[0].AfterListChanged || !manifests[1].AfterListChanged ||
+		manifests[0].ToolCount != 2 || manifests[1].ToolCount != 3 {
+		t.Fatalf("want two manifests (2 tools, then 3 after list_changed), got %d: %+v", len(manifests), manifests)
+	}
+	first, second := manifests[0].ManifestHash, manifests[1].ManifestHash
+	// Without a pin, the pin rules have nothing to compare with.
+	assertAlerts(t, alerts, plainHTTPRules, changes...)
+	assertAttributes(t, alerts, "manifest-changed", map[string]string{"previous": first, "current": second, "after_list_changed": "true"})
+	assertAttributes(t, alerts, "tool-became-destructive", map[string]string{"tools": scenario.RedefinedTool})
+	assertAttributes(t, alerts, "tool-poisoning", map[string]string{"tools": scenario.PoisonedTool})
+
+	pinned := fmt.Sprintf("servers:\n  - server: %s\n    manifest: %s\n    tools: [search_docs, read_file]\n", server, first)
+	_, alerts = analyse(t, pcap, pinned)
+	assertAlerts(t, alerts, plainHTTPRules, append(changes,
+		alertWant{rule: "manifest-pin-mismatch", server: server, client: client, session: true},
+		alertWant{rule: "unapproved-tool", server: server, client: client, tool: scenario.PoisonedTool, session: true})...)
+	assertAttributes(t, alerts, "manifest-pin-mismatch", map[string]string{"pinned": first})
 }

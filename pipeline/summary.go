@@ -14,11 +14,11 @@ import (
 
 // Summary is what a finished run reports.
 type Summary struct {
-	Packets  int64
-	Flows    int64
+	Packets int64
+	Flows   int64
 	// LogRecords and BadLogRecords count what log taps read and skipped.
 	LogRecords, BadLogRecords int64
-	Sessions int64
+	Sessions                  int64
 	// Events counts delivered events per kind.
 	Events map[event.Kind]int64
 	// Servers lists every MCP server seen, by server_key.

@@ -116,7 +116,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 		t.Fatalf("sensor: %s", r.stderr)
 	}
 	detectArgs := func(replica int) []string {
-		return []string{"detect", "--nats", natsURL, "--allowlist", allow, "--replicas", "2", "--replica", fmt.Sprint(replica),
+		return []string{"detect", "--log-level", "debug", "--nats", natsURL, "--allowlist", allow, "--replicas", "2", "--replica", fmt.Sprint(replica),
 			"--batch-size", "4", "--ack-wait", "2s"}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -127,7 +127,12 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	}
 	defer b.Close()
 
-	startProcess(t, detectArgs(0)...)
+	replica0 := startProcess(t, detectArgs(0)...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("replica 0 said:\n%s", replica0.stderr.String())
+		}
+	}()
 	victim := startProcess(t, detectArgs(1)...)
 	defer func() {
 		if t.Failed() {

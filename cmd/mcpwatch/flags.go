@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,9 +19,12 @@ import (
 // The flag groups below are shared by the subcommands that run a stage, so
 // a flag means the same thing, with the same name, everywhere.
 
-// inputFlags are the inputs; the log tap field mapping is loaded by apply.
+// inputFlags are the inputs; the log tap field mapping and the capture
+// filters are parsed by apply.
 type inputFlags struct {
 	tapFields string
+	ports     []uint
+	nets      []string
 }
 
 func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
@@ -32,13 +36,30 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	f.BoolVar(&cfg.TapFollow, "tap-follow", false, "follow the --tap files like tail -F (rotation, truncation), resuming from a checkpoint after a restart")
 	f.StringVar(&cfg.TapCheckpointDir, "tap-checkpoint-dir", defaultStateDir("checkpoints"), "where --tap-follow keeps how far each file was read")
 	f.StringVar(&in.tapFields, "tap-fields", "envoy", "access-log field mapping: envoy, nginx, or a YAML file (see deploy/logtap/mcpwatch-fields.yaml)")
+	f.UintSliceVar(&in.ports, "port", nil, "capture only TCP connections with this port on either side (repeatable)")
+	f.StringSliceVar(&in.nets, "net", nil, "capture only TCP connections with an address in this CIDR (repeatable)")
+	f.IntVar(&cfg.Capture.MaxFlows, "max-flows", cfg.Capture.MaxFlows, "most TCP connections tracked at once; beyond it the least recently active are ended (counted)")
+	f.IntVar(&cfg.Capture.MaxBodyBytes, "max-body-bytes", cfg.Capture.MaxBodyBytes, "longest HTTP body kept; longer ones are cut and flagged truncated (counted)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
 	return &in
 }
 
-// apply loads the access-log field mapping into cfg.
+// apply puts the capture filters and the access-log field mapping into cfg.
 func (in *inputFlags) apply(cfg *pipeline.Config) error {
+	for _, p := range in.ports {
+		if p == 0 || p > 65535 {
+			return fmt.Errorf("--port %d: want 1-65535", p)
+		}
+		cfg.Capture.Ports = append(cfg.Capture.Ports, uint16(p))
+	}
+	for _, n := range in.nets {
+		prefix, err := netip.ParsePrefix(n)
+		if err != nil {
+			return fmt.Errorf("--net %q: want a CIDR such as 10.1.0.0/16", n)
+		}
+		cfg.Capture.Nets = append(cfg.Capture.Nets, prefix)
+	}
 	switch in.tapFields {
 	case "envoy", "":
 		cfg.Tap.AccessLogFields = logtap.EnvoyAccessLogFields()
@@ -108,7 +129,8 @@ func (o *outputFlags) apply(cfg *pipeline.Config) error {
 	return nil
 }
 
-func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
+func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config, job string) {
+	f.StringVar(&cfg.ConsumerName, "consumer", job, "durable consumer name: processes with the same name share the work, different names each get everything")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "messages per consumer batch (default 256)")
 	f.DurationVar(&cfg.AckWait, "ack-wait", 0, "how long an unacknowledged batch of a stopped process waits before another process gets it (default 30s)")
 }

@@ -182,7 +182,7 @@ takes over what a stopped one left unacknowledged.`,
 	addBusFlags(f, &cfg, false)
 	f.IntVar(&cfg.Replica, "replica", 0, "this process's replica number, 0…replicas-1")
 	f.IntVar(&cfg.Replicas, "replicas", 1, "how many detect replicas split the partitions")
-	addConsumerFlags(f, &cfg)
+	addConsumerFlags(f, &cfg, "detect")
 	addMetricsFlag(f, &cfg)
 	return cmd
 }
@@ -216,7 +216,7 @@ its own. It runs until interrupted; several store processes share the work.`,
 	out = addOutputFlags(f, &cfg, "")
 	addBusFlags(f, &cfg, false)
 	f.BoolVar(&migrateOnly, "migrate-only", false, "apply the ClickHouse schema migrations and exit")
-	addConsumerFlags(f, &cfg)
+	addConsumerFlags(f, &cfg, "store")
 	addMetricsFlag(f, &cfg)
 	return cmd
 }

@@ -72,6 +72,12 @@ func StartServer(spec ServerSpec) (*Server, error) {
 // Close stops the server.
 func (s *Server) Close() error { return s.http.Close() }
 
+// Port is the loopback port the server really listens on, for live
+// capture on lo.
+func (s *Server) Port() uint16 {
+	return netip.MustParseAddrPort(s.realAddr).Port()
+}
+
 // URL is the endpoint URL clients use (with the scenario's Host name).
 func (s *Server) URL() string { return "http://" + s.Spec.Host + s.Spec.Path }
 
