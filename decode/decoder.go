@@ -665,17 +665,21 @@ func (d *Decoder) releaseParked(s *session, force bool) {
 func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
 	parts := append([]string{d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10)}, idParts...)
 	ev := &event.Event{
-		Schema:        event.SchemaVersion,
-		EventID:       event.NewID(parts...),
-		Kind:          kind,
-		TS:            ts.UTC(),
-		Sensor:        d.cfg.Sensor,
-		Source:        d.cfg.Source,
-		ClientAddress: c.Client.Addr().String(),
-		ClientPort:    int(c.Client.Port()),
-		ServerAddress: c.Server.Addr().String(),
-		ServerPort:    int(c.Server.Port()),
-		ServerKey:     serverKey,
+		Schema:    event.SchemaVersion,
+		EventID:   event.NewID(parts...),
+		Kind:      kind,
+		TS:        ts.UTC(),
+		Sensor:    d.cfg.Sensor,
+		Source:    d.cfg.Source,
+		ServerKey: serverKey,
+	}
+	// Logs without TCP endpoints (HAR, Envoy streamed traces) give a
+	// zero address, which must read as absent, not as "invalid IP".
+	if c.Client.Addr().IsValid() {
+		ev.ClientAddress, ev.ClientPort = c.Client.Addr().String(), int(c.Client.Port())
+	}
+	if c.Server.Addr().IsValid() {
+		ev.ServerAddress, ev.ServerPort = c.Server.Addr().String(), int(c.Server.Port())
 	}
 	if s != nil {
 		s.fill(ev)
