@@ -48,3 +48,15 @@ func TestMatchAlertIDIsTheEvidence(t *testing.T) {
 		t.Fatalf("want two alerts with distinct ids, got %d", len(as))
 	}
 }
+
+// Without a learning period an older event seen after a newer one (a
+// redelivery after a replica crash) still alerts on its new value.
+func TestNewValueWithoutLearningAlertsOnLateEvents(t *testing.T) {
+	e := newTestEngine(t, DefaultConfig(), nil, newServerRule)
+	late := authFailure(1, time.Minute, "10.0.1.5", "tok")
+	early := authFailure(2, 0, "10.0.1.6", "tok")
+	early.ServerKey = "http://other.corp.example/mcp"
+	if got := processAll(e, late, early); len(got) != 2 {
+		t.Fatalf("want an alert for each of the two servers, got %d", len(got))
+	}
+}

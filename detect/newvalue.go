@@ -34,7 +34,10 @@ func (d *newValueDetector) observe(c *evalCtx) []candidate {
 		return nil
 	}
 	d.seen.put(key, struct{}{})
-	if c.ev.TS.Before(d.learnUntil) {
+	// Without a learning period every first sight alerts, whatever its
+	// time: a replica that takes over after a crash gets the redelivered
+	// older events after newer ones.
+	if d.rule.Learn > 0 && c.ev.TS.Before(d.learnUntil) {
 		return nil
 	}
 	return []candidate{{

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -44,24 +43,36 @@ func benchCapture(t *testing.T) string {
 	return path
 }
 
+// process is an mcpwatch child process whose stderr goes to a file, read
+// once the process is gone.
 type process struct {
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	stderr string
 }
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(mcpwatchBin, args...)}
-	p.cmd.Stderr = &p.stderr
+	f, err := os.CreateTemp(t.TempDir(), "stderr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: exec.Command(mcpwatchBin, args...), stderr: f.Name()}
+	p.cmd.Stderr = f
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	f.Close()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s said:\n%s", strings.Join(args, " "), readFile(t, p.stderr))
+		}
 	})
 	return p
 }
+
+func (p *process) output(t *testing.T) string { return readFile(t, p.stderr) }
 
 // crashSafe reports whether a rule's alerts survive a detect replica's
 // crash exactly: match alerts are tied to their event, new_value alerts to
@@ -127,18 +138,8 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	}
 	defer b.Close()
 
-	replica0 := startProcess(t, detectArgs(0)...)
-	defer func() {
-		if t.Failed() {
-			t.Logf("replica 0 said:\n%s", replica0.stderr.String())
-		}
-	}()
+	startProcess(t, detectArgs(0)...)
 	victim := startProcess(t, detectArgs(1)...)
-	defer func() {
-		if t.Failed() {
-			t.Logf("killed replica 1 said:\n%s", victim.stderr.String())
-		}
-	}()
 	// Freeze replica 1 while it holds a batch and more is waiting.
 	for {
 		bl, err := b.Backlog(ctx, "detect-1-of-2")
@@ -157,12 +158,7 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	}
 	victim.cmd.Process.Kill()
 	victim.cmd.Wait()
-	replacement := startProcess(t, detectArgs(1)...)
-	defer func() {
-		if t.Failed() {
-			t.Logf("replacement replica 1 said:\n%s", replacement.stderr.String())
-		}
-	}()
+	startProcess(t, detectArgs(1)...) // the replacement
 	if err := b.WaitDrained(ctx, "detect-0-of-2", "detect-1-of-2"); err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestStoreSurvivesClickHouseKill(t *testing.T) {
 	}
 	for rows() == 0 {
 		if ctx.Err() != nil {
-			t.Fatalf("nothing stored before the kill; store said:\n%s", store.stderr.String())
+			t.Fatalf("nothing stored before the kill; store said:\n%s", store.output(t))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -130,7 +130,7 @@ func TestStoreSurvivesClickHouseKill(t *testing.T) {
 	}
 	defer b.Close()
 	if err := b.WaitDrained(ctx, "store-events"); err != nil {
-		t.Fatalf("%v; store said:\n%s", err, store.stderr.String())
+		t.Fatalf("%v; store said:\n%s", err, store.output(t))
 	}
 	db, err = sink.OpenClickHouse(ctx, cfg)
 	if err != nil {
