@@ -297,3 +297,23 @@ func TestScenarioRugPull(t *testing.T) {
 		alertWant{rule: "unapproved-tool", server: server, client: client, tool: scenario.PoisonedTool, session: true})...)
 	assertAttributes(t, alerts, "manifest-pin-mismatch", map[string]string{"pinned": first})
 }
+
+// TestScenarioSessionHijack replays a go-sdk session whose Mcp-Session-Id
+// is used from a second address while a bystander holds its own session
+// with the same server: one session-hijack alert, for the victim's session.
+func TestScenarioSessionHijack(t *testing.T) {
+	const server = "http://notes.corp.example:8080/mcp"
+	var victimSession string
+	pcap := record(t, func(ctx context.Context, rec *tcprec.Recorder) (err error) {
+		victimSession, err = scenario.RunSessionHijack(ctx, rec)
+		return err
+	})
+	_, alerts := analyse(t, pcap, scenarioAllowlist)
+	attacker, victim := scenario.HijackAttacker.String(), scenario.HijackVictim.IP.String()
+	// The subject is the attacker's request: its address and the tool it called.
+	assertAlerts(t, alerts, plainHTTPRules, alertWant{rule: "session-hijack", server: server, client: attacker, tool: "read_file", session: true})
+	assertAttributes(t, alerts, "session-hijack", map[string]string{"previous": victim, "current": attacker})
+	if a := alertOf(t, alerts, "session-hijack"); a.SessionID != victimSession {
+		t.Errorf("session-hijack names session %q, want the victim's %q", a.SessionID, victimSession)
+	}
+}
