@@ -72,10 +72,15 @@ func (c *credentialCache) parse(h string) *credential {
 	scheme, secret, _ := strings.Cut(h, " ")
 	secret = strings.TrimSpace(secret)
 	// The fingerprint covers the credential alone, so the same token gets
-	// the same token_id however its scheme is spelled.
-	mac := hmac.New(sha256.New, c.key)
-	mac.Write([]byte(secret))
-	id := hex.EncodeToString(mac.Sum(nil)[:16])
+	// the same token_id however its scheme is spelled. A scheme without a
+	// credential (access logs keep only the scheme word) has none: a
+	// fingerprint of nothing would tie every such request to one token.
+	id := ""
+	if secret != "" {
+		mac := hmac.New(sha256.New, c.key)
+		mac.Write([]byte(secret))
+		id = hex.EncodeToString(mac.Sum(nil)[:16])
+	}
 	key := strings.ToLower(scheme) + " " + id
 	if cr := c.claims[key]; cr != nil {
 		return cr

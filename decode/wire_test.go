@@ -309,3 +309,33 @@ func TestAuthChallenges(t *testing.T) {
 		}
 	}
 }
+
+// Access logs keep only the scheme of Authorization: auth_scheme is still
+// reported, on messages and auth events, but with no credential after the
+// scheme there is nothing to fingerprint — no token_id, rather than one
+// fingerprint of the empty string shared by every such request.
+func TestSchemeOnlyAuthorization(t *testing.T) {
+	raw := demoRaw(t)
+	for _, tc := range []struct {
+		header, scheme string
+		token          bool
+	}{
+		{"Bearer", "bearer", false},
+		{"Basic ", "basic", false},
+		{"Bearer not-a-jwt", "bearer", true},
+		{"", "none", false},
+	} {
+		d, evs := collect(t, Config{})
+		w := newWire(d, 1)
+		w.send(hop{method: "POST", reqHeader: map[string]string{"Authorization": tc.header}, body: raw["c2s initialize 1"],
+			status: 401, respHeader: map[string]string{"WWW-Authenticate": `Bearer resource_metadata="https://files.corp.example/.well-known/oauth-protected-resource"`}})
+		for _, e := range *evs {
+			if e.AuthScheme != tc.scheme || (e.TokenID != "") != tc.token {
+				t.Errorf("Authorization %q: %s event with auth_scheme %q token_id %q", tc.header, e.Kind, e.AuthScheme, e.TokenID)
+			}
+		}
+		if len(byKind(*evs, event.KindMessage)) != 1 || len(byKind(*evs, event.KindAuth)) != 1 {
+			t.Errorf("Authorization %q: events %d, want a message and an auth event", tc.header, len(*evs))
+		}
+	}
+}
