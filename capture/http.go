@@ -160,23 +160,15 @@ func (h *halfParser) resync(p []byte, t time.Time) []byte {
 	for {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			if len(h.buf)+len(p) > h.c.e.cfg.MaxHeaderBytes {
-				h.buf, h.midLine = h.buf[:0], true
-			} else {
-				h.buf = append(h.buf, p...)
-			}
+			h.appendWindow(p)
 			return nil
 		}
-		line := p[:i+1]
-		if len(h.buf) > 0 {
-			h.buf = append(h.buf, line...)
-			line = h.buf
-		}
-		off, r := findStartLine(line, h.role, h.midLine)
+		h.appendWindow(p[:i+1])
+		off, r := findStartLine(h.buf, h.role, h.midLine)
 		h.midLine = false
 		if r != roleUnknown {
 			// Re-read the line as the start of a message.
-			start := append([]byte(nil), line[off:]...)
+			start := bytes.Clone(h.buf[off:])
 			h.buf = h.buf[:0]
 			h.state = stateHeader
 			h.header(start, t)
@@ -188,6 +180,22 @@ func (h *halfParser) resync(p []byte, t time.Time) []byte {
 			return nil
 		}
 	}
+}
+
+// appendWindow adds p to the line being examined, keeping only its last
+// MaxHeaderBytes: a start line ends its line, so it is in that window if
+// it fits the cap at all, however the line arrived.
+func (h *halfParser) appendWindow(p []byte) {
+	limit := h.c.e.cfg.MaxHeaderBytes
+	if over := len(h.buf) + len(p) - limit; over > 0 {
+		h.midLine = true
+		if over >= len(h.buf) {
+			h.buf = append(h.buf[:0], p[over-len(h.buf):]...)
+			return
+		}
+		h.buf = h.buf[:copy(h.buf, h.buf[over:])]
+	}
+	h.buf = append(h.buf, p...)
 }
 
 // startMethods are the methods findStartLine looks for inside a line.
@@ -233,23 +241,23 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 	from := max(0, len(h.buf)-3)
 	h.buf = append(h.buf, p...)
 	end := headerEnd(h.buf, from)
-	if end < 0 {
-		if len(h.buf) > h.c.e.cfg.MaxHeaderBytes {
-			h.c.e.stats.HeaderCapDrops++
-			h.abandonHeader()
-			h.toResync(true)
-		}
+	limit := h.c.e.cfg.MaxHeaderBytes
+	if end < 0 && len(h.buf) <= limit {
 		return nil
+	}
+	if end < 0 || end > limit {
+		// Too long: the message is dropped and what follows its first
+		// MaxHeaderBytes+1 bytes is searched for the next one, the same
+		// bytes however the block was segmented.
+		h.c.e.stats.HeaderCapDrops++
+		h.abandonHeader()
+		over := bytes.Clone(h.buf[limit+1:])
+		h.toResync(true)
+		return over
 	}
 	// The block's end lies in p (it would have been found before
 	// otherwise), so what follows it is a suffix of p.
 	rest := p[len(p)-(len(h.buf)-end):]
-	if end > h.c.e.cfg.MaxHeaderBytes {
-		h.c.e.stats.HeaderCapDrops++
-		h.abandonHeader()
-		h.toResync(false)
-		return rest
-	}
 	block := h.buf[:end]
 	h.buf = h.buf[:0]
 	if err := h.startMessage(block, t); err != nil {
