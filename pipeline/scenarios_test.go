@@ -54,11 +54,10 @@ func analyse(t *testing.T, pcap, allowlist string) (Config, []*event.Alert) {
 	return cfg, readAlerts(t, cfg.AlertsOut)
 }
 
-// plainHTTPRules alert on every scenario server by construction: scenarios
-// speak plain HTTP to addresses that are not loopback, and servers without
-// auth run tools for anyone. The scenario tests assert the alerts of every
-// other rule.
-var plainHTTPRules = []string{"plaintext-transport", "unauthenticated-server"}
+// plaintextRule alerts on every scenario server by construction: scenarios
+// speak plain HTTP to addresses that are not loopback. The scenario tests
+// assert the alerts of every other rule.
+const plaintextRule = "plaintext-transport"
 
 // alertWant is what a scenario asserts of every alert: the rule and its
 // subject. Session ids are random per recording, so only whether the alert
@@ -77,13 +76,13 @@ func wantOf(a *event.Alert) alertWant {
 	return alertWant{rule: a.RuleID, server: a.ServerKey, client: a.ClientAddress, tool: a.ToolName, count: a.Count, session: a.SessionID != ""}
 }
 
-// assertAlerts checks that the alerts, apart from those of the rules in
-// ignore, are exactly want, in any order.
-func assertAlerts(t *testing.T, alerts []*event.Alert, ignore []string, want ...alertWant) {
+// assertAlerts checks that the alerts, apart from plaintextRule's, are
+// exactly want, in any order.
+func assertAlerts(t *testing.T, alerts []*event.Alert, want ...alertWant) {
 	t.Helper()
 	var got, wanted []string
 	for _, a := range alerts {
-		if !slices.Contains(ignore, a.RuleID) {
+		if a.RuleID != plaintextRule {
 			got = append(got, wantOf(a).String())
 		}
 	}
@@ -181,7 +180,7 @@ func TestScenarioAuth(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pcap := record(t, playAuth(c.scenario))
 			_, alerts := analyse(t, pcap, scenarioAllowlist)
-			assertAlerts(t, alerts, []string{"plaintext-transport"}, c.want...)
+			assertAlerts(t, alerts, c.want...)
 			for rule, attrs := range c.attributes {
 				assertAttributes(t, alerts, rule, attrs)
 			}
@@ -228,7 +227,7 @@ func TestScenarioBulkResourceRead(t *testing.T) {
 				}
 			}
 			cfg, alerts := analyse(t, pcap, scenarioAllowlist)
-			assertAlerts(t, alerts, plainHTTPRules,
+			assertAlerts(t, alerts,
 				alertWant{rule: "oversized-response", server: server, client: scenario.BulkClient.IP.String(), session: true},
 				alertWant{rule: "bulk-tool-output", server: server, count: readBytes, session: true})
 			if t.Failed() {
@@ -267,6 +266,8 @@ func TestScenarioRugPull(t *testing.T) {
 	pcap := record(t, scenario.RunRugPull)
 	client := scenario.RugPullClient.IP.String()
 	changes := []alertWant{
+		// search_docs is called before anything changes.
+		{rule: "unauthenticated-server", server: server, client: client, tool: scenario.RedefinedTool, session: true},
 		{rule: "manifest-changed", server: server, client: client, session: true},
 		{rule: "tool-became-destructive", server: server, client: client, session: true},
 		{rule: "tool-poisoning", server: server, client: client, session: true},
@@ -285,14 +286,14 @@ func TestScenarioRugPull(t *testing.T) {
 	}
 	first, second := manifests[0].ManifestHash, manifests[1].ManifestHash
 	// Without a pin, the pin rules have nothing to compare with.
-	assertAlerts(t, alerts, plainHTTPRules, changes...)
+	assertAlerts(t, alerts, changes...)
 	assertAttributes(t, alerts, "manifest-changed", map[string]string{"previous": first, "current": second, "after_list_changed": "true"})
 	assertAttributes(t, alerts, "tool-became-destructive", map[string]string{"tools": scenario.RedefinedTool})
 	assertAttributes(t, alerts, "tool-poisoning", map[string]string{"tools": scenario.PoisonedTool})
 
 	pinned := fmt.Sprintf("servers:\n  - server: %s\n    manifest: %s\n    tools: [search_docs, read_file]\n", server, first)
 	_, alerts = analyse(t, pcap, pinned)
-	assertAlerts(t, alerts, plainHTTPRules, append(changes,
+	assertAlerts(t, alerts, append(changes,
 		alertWant{rule: "manifest-pin-mismatch", server: server, client: client, session: true},
 		alertWant{rule: "unapproved-tool", server: server, client: client, tool: scenario.PoisonedTool, session: true})...)
 	assertAttributes(t, alerts, "manifest-pin-mismatch", map[string]string{"pinned": first})
@@ -310,8 +311,11 @@ func TestScenarioSessionHijack(t *testing.T) {
 	})
 	_, alerts := analyse(t, pcap, scenarioAllowlist)
 	attacker, victim := scenario.HijackAttacker.String(), scenario.HijackVictim.IP.String()
-	// The subject is the attacker's request: its address and the tool it called.
-	assertAlerts(t, alerts, plainHTTPRules, alertWant{rule: "session-hijack", server: server, client: attacker, tool: "read_file", session: true})
+	assertAlerts(t, alerts,
+		// The victim's first tool call, without credentials.
+		alertWant{rule: "unauthenticated-server", server: server, client: victim, tool: "search_docs", session: true},
+		// The attacker's request: its address and the tool it called.
+		alertWant{rule: "session-hijack", server: server, client: attacker, tool: "read_file", session: true})
 	assertAttributes(t, alerts, "session-hijack", map[string]string{"previous": victim, "current": attacker})
 	if a := alertOf(t, alerts, "session-hijack"); a.SessionID != victimSession {
 		t.Errorf("session-hijack names session %q, want the victim's %q", a.SessionID, victimSession)
