@@ -18,12 +18,12 @@ import (
 // terminated and counted. It returns an error only if the consumer cannot be
 // created or the Bus is closed.
 func (b *Bus) ConsumeEvents(ctx context.Context, c ConsumerConfig, handle func(ctx context.Context, evs []*event.Event) error) error {
-	return consume(ctx, b, EventsStream, c, event.DecodeEvent, handle)
+	return consume(ctx, b, EventsStream, c, decodeEvent, handle)
 }
 
 // ConsumeAlerts is ConsumeEvents for MCPWATCH_ALERTS.
 func (b *Bus) ConsumeAlerts(ctx context.Context, c ConsumerConfig, handle func(ctx context.Context, as []*event.Alert) error) error {
-	return consume(ctx, b, AlertsStream, c, event.DecodeAlert, handle)
+	return consume(ctx, b, AlertsStream, c, decodeAlert, handle)
 }
 
 func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, decode func([]byte) (T, error), handle func(context.Context, []T) error) error {

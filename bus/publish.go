@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -48,7 +47,7 @@ func (b *Bus) PublishEvent(ctx context.Context, ev *event.Event) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	data, err := json.Marshal(ev)
+	data, err := encode(ev)
 	if err != nil {
 		return fmt.Errorf("publish event %s: %w", ev.EventID, err)
 	}
@@ -61,7 +60,7 @@ func (b *Bus) PublishAlert(ctx context.Context, a *event.Alert) error {
 	if err := a.Validate(); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	data, err := json.Marshal(a)
+	data, err := encode(a)
 	if err != nil {
 		return fmt.Errorf("publish alert %s: %w", a.AlertID, err)
 	}
