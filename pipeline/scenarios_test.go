@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,11 @@ func record(t *testing.T, play func(context.Context, *tcprec.Recorder) error) st
 	if err := play(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
+	return writePcap(t, rec)
+}
+
+func writePcap(t *testing.T, rec *tcprec.Recorder) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "scenario.pcap")
 	if err := scenario.WriteCapture(path, rec); err != nil {
 		t.Fatal(err)
@@ -319,5 +325,63 @@ func TestScenarioSessionHijack(t *testing.T) {
 	assertAttributes(t, alerts, "session-hijack", map[string]string{"previous": victim, "current": attacker})
 	if a := alertOf(t, alerts, "session-hijack"); a.SessionID != victimSession {
 		t.Errorf("session-hijack names session %q, want the victim's %q", a.SessionID, victimSession)
+	}
+}
+
+// TestScenarioTransportPosture replays go-sdk sessions over every protocol
+// revision mcpwatch tells apart, to a server on loopback and to servers on
+// the network: legacy-protocol for the revisions before 2025-06-18, and
+// plaintext-transport and unauthenticated-server only off loopback.
+func TestScenarioTransportPosture(t *testing.T) {
+	local := scenario.Conversation{
+		Server: scenario.ServerSpec{Name: "local-tools", Version: "0.1.0", As: netip.MustParseAddrPort("127.0.0.1:8931"), Host: "localhost:8931"},
+		Client: scenario.ClientSpec{Name: "claude-code", Version: "2.1.0", IP: netip.MustParseAddr("127.0.0.1"), ProtocolVersion: "2025-11-25", DisableStandaloneSSE: true},
+	}
+	convs := []scenario.Conversation{local}
+	for i, version := range []string{"2025-03-26", "2025-06-18"} {
+		convs = append(convs, scenario.Conversation{
+			Server: scenario.ServerSpec{Name: "wiki", Version: "1.0.0", As: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(47 + i)}), 8080)},
+			Client: scenario.ClientSpec{Name: "cursor", Version: "1.7.2", IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(93 + i)}), ProtocolVersion: version, DisableStandaloneSSE: true},
+		})
+	}
+	sse := scenario.Conversation{
+		Server: scenario.ServerSpec{Name: "wiki", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.49:8080")},
+		Client: scenario.ClientSpec{Name: "old-agent", Version: "0.5", IP: netip.MustParseAddr("10.0.1.95"), ProtocolVersion: "2024-11-05"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := scenario.Run(ctx, convs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scenario.RunLegacy(ctx, res.Recorder, sse); err != nil {
+		t.Fatal(err)
+	}
+	_, alerts := analyse(t, writePcap(t, res.Recorder), scenarioAllowlist+"  - http://localhost:8931/mcp\n")
+
+	var want []alertWant
+	var plaintext, wantPlaintext []string
+	for i, c := range append(convs[1:], sse) {
+		server, client := "http://"+c.Server.As.String()+"/mcp", c.Client.IP.String()
+		if i == len(convs)-1 {
+			server = "http://" + c.Server.As.String() + "/sse"
+		}
+		wantPlaintext = append(wantPlaintext, server)
+		// DemoConversation's first call is to search_docs.
+		want = append(want, alertWant{rule: "unauthenticated-server", server: server, client: client, tool: "search_docs", session: true})
+		if c.Client.ProtocolVersion < "2025-06-18" {
+			want = append(want, alertWant{rule: "legacy-protocol", server: server, client: client, session: true})
+		}
+	}
+	for _, a := range alerts {
+		if a.RuleID == plaintextRule {
+			plaintext = append(plaintext, a.ServerKey)
+		}
+	}
+	assertAlerts(t, alerts, want...)
+	slices.Sort(plaintext)
+	slices.Sort(wantPlaintext)
+	if !slices.Equal(plaintext, wantPlaintext) {
+		t.Errorf("plaintext-transport alerts for %v, want %v", plaintext, wantPlaintext)
 	}
 }
