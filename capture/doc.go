@@ -12,6 +12,7 @@
 //	           and SSE parsers; calls a Handler for every Request, Response,
 //	           SSEEvent and ConnEnd, in wire order per connection and in
 //	           packet-time order overall (one goroutine calls the Handler).
+//	Shards   — several Engines on one Source, one goroutine each.
 //	Handler  — implemented by decode.
 //
 // A caller runs NewEngine(cfg, h), then Run(ctx, src) until the input ends,
