@@ -129,9 +129,9 @@ func TestBatch20250326(t *testing.T) {
 	}
 }
 
-// 2026-07-28 routing headers that disagree with the body are counted, and
-// the server's rejection (HTTP 400, JSON-RPC error -32020) shows on both
-// messages.
+// 2026-07-28 routing headers that disagree with the body are counted and
+// flag the request's event header_mismatch, and the server's rejection
+// (HTTP 400, JSON-RPC error -32020) shows on both messages.
 func TestStatelessHeaderMismatch(t *testing.T) {
 	evs, logged, st := decodeCapture(t, "gosdk-header-mismatch-2026-07-28")
 	assertMatchesSDK(t, evs, logged)
@@ -140,6 +140,9 @@ func TestStatelessHeaderMismatch(t *testing.T) {
 	}
 	var rejected int
 	for _, e := range byKind(evs, event.KindMessage) {
+		if want := e.JSONRPCID == "2" && e.Direction == event.DirClientToServer; e.HeaderMismatch != want {
+			t.Errorf("%s %s id %s: header_mismatch %v, want %v", e.Direction, e.Method, e.JSONRPCID, e.HeaderMismatch, want)
+		}
 		if e.JSONRPCID != "2" {
 			continue
 		}

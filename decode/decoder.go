@@ -103,7 +103,6 @@ type exchange struct {
 	status   int
 	mcp      bool
 	sess     *session
-	next     int // index of the next message event of this exchange
 	manif    int // index of the next manifest event of this exchange
 }
 
@@ -222,7 +221,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		if int64(len(resp.Body)) > d.cfg.MaxMessageBytes {
 			d.stats.OversizeCut++
 		}
-		d.serverMessages(ex, parseBody(resp.Body, resp.BodyLen, resp.Truncated, d.cfg.MaxMessageBytes), resp.Time)
+		d.serverMessages(ex, parseBody(resp.Body, resp.BodyLen, resp.Truncated, d.cfg.MaxMessageBytes), resp.Time, "")
 	}
 	if req.Method == "DELETE" && ex.sess != nil && resp.StatusCode < 300 {
 		d.endSession(ex.sess, event.EndDelete, resp.Time)
@@ -255,7 +254,7 @@ func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *cap
 		}
 	}
 	if ex.mcp {
-		d.serverMessages(ex, msgs, ev.Time)
+		d.serverMessages(ex, msgs, ev.Time, "ev"+strconv.Itoa(ev.Index)+".")
 	}
 }
 
@@ -510,7 +509,7 @@ func (d *Decoder) flushMessages(ex *exchange) {
 	for i := range ex.msgs {
 		m := &ex.msgs[i]
 		d.checkHeaders(ex, m)
-		d.message(ex, m, event.DirClientToServer, ex.time)
+		d.message(ex, m, event.DirClientToServer, ex.time, strconv.Itoa(i))
 	}
 	ex.msgs = nil
 }
@@ -531,6 +530,7 @@ func (d *Decoder) checkHeaders(ex *exchange, m *message) {
 		}
 	}
 	if mismatch {
+		m.headerMismatch = true
 		d.stats.HeaderMismatch++
 	}
 }
@@ -548,22 +548,25 @@ func (d *Decoder) flushWaiting(s *session) {
 	s.waiting = s.waiting[:0]
 }
 
-// serverMessages emits what the server sent on an exchange.
-func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time) {
+// serverMessages emits what the server sent on an exchange: its body
+// (part "") or one event of its event stream (part names the event).
+func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time, part string) {
 	if ex.sess != nil {
 		d.flushWaiting(ex.sess)
 	}
 	for i := range msgs {
 		if msgs[i].jsonrpc || msgs[i].truncated {
-			d.message(ex, &msgs[i], event.DirServerToClient, ts)
+			d.message(ex, &msgs[i], event.DirServerToClient, ts, part+strconv.Itoa(i))
 		}
 	}
 }
 
 // message updates the session with one JSON-RPC message and emits its event.
-func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
-	idx := ex.next
-	ex.next++
+// pos is the message's place in the HTTP message of its direction (batch
+// element, SSE event), which with the exchange and direction makes its
+// event id: a response seen before its request is decoded on an exchange
+// of its own, so a count kept per exchange would give both the same id.
+func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, pos string) {
 	if !m.envelope() {
 		if m.truncated {
 			d.stats.TruncatedDropped++
@@ -573,7 +576,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
 		return
 	}
 	s := ex.sess
-	ev := d.envelope(event.KindMessage, ts, ex.cs.conn, ex.serverKey, s, strconv.Itoa(ex.seq), strconv.Itoa(idx))
+	ev := d.envelope(event.KindMessage, ts, ex.cs.conn, ex.serverKey, s, strconv.Itoa(ex.seq), dir, pos)
 	ev.Direction = dir
 	ev.MsgType = m.msgType()
 	ev.Method = m.method
@@ -583,6 +586,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time) {
 	ev.Bytes = m.bytes
 	ev.Batch = m.batch
 	ev.Truncated = m.truncated
+	ev.HeaderMismatch = m.headerMismatch
 	ev.HTTPMethod, ev.HTTPPath, ev.HTTPStatus = ex.method, ex.path, ex.status
 	ev.UserAgent = ex.userAgent
 	ex.cred.apply(ev)

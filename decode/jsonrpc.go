@@ -55,6 +55,9 @@ type message struct {
 	bytes     int64
 	truncated bool
 	batch     bool
+	// headerMismatch: the request's Mcp-Method/Mcp-Name headers disagree
+	// with it (2026-07-28).
+	headerMismatch bool
 }
 
 // toolDef is one tool of a tools/list result. raw points into the body and

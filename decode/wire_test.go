@@ -339,3 +339,46 @@ func TestSchemeOnlyAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// A response seen before its request — capture hands it over with a nil
+// request, and the decoder parks it until the request comes — is decoded
+// on an exchange of its own with the request's connection and Seq. Both
+// messages are reported, matched, and with distinct event ids.
+func TestResponseBeforeRequestIDs(t *testing.T) {
+	raw := demoRaw(t)
+	d, evs := collect(t, Config{})
+	w := newWire(d, 1)
+	w.initialize(raw, "S1")
+	body, answer := raw["c2s tools/call 3"], raw["s2c tools/call 3"]
+	w.now = w.now.Add(time.Millisecond)
+	resp := &capture.Response{Conn: w.conn, Seq: w.seq, Time: w.now, End: w.now, StatusCode: 200, Proto: "HTTP/1.1",
+		Header: header(map[string]string{"Content-Type": "application/json"}), Body: []byte(answer), BodyLen: int64(len(answer))}
+	d.Response(nil, resp)
+	d.ResponseEnd(nil, resp)
+	req := &capture.Request{Conn: w.conn, Seq: w.seq, Time: w.now, End: w.now, Method: "POST", Target: "/mcp", Proto: "HTTP/1.1",
+		Host: "files.corp.example:8080", Header: header(withSession("S1")), Body: []byte(body), BodyLen: int64(len(body))}
+	d.Request(req)
+	w.close()
+	d.Finish(w.now)
+
+	call := func(dir string) *event.Event {
+		e := find(*evs, event.KindMessage, dir, "tools/call")
+		if e == nil || e.JSONRPCID != "3" || e.ToolName != "search_docs" {
+			t.Fatalf("%s tools/call: %+v", dir, e)
+		}
+		return e
+	}
+	if c2s, s2c := call(event.DirClientToServer), call(event.DirServerToClient); c2s.EventID == s2c.EventID {
+		t.Errorf("request and response share event_id %s", c2s.EventID)
+	}
+	seen := map[string]bool{}
+	for _, e := range *evs {
+		if seen[e.EventID] {
+			t.Errorf("event_id %s used twice (%s %s %s)", e.EventID, e.Kind, e.Direction, e.Method)
+		}
+		seen[e.EventID] = true
+	}
+	if st := d.Stats(); st.Unmatched != 0 || st.Messages != 4 {
+		t.Errorf("stats %+v, want 4 messages, all matched", st)
+	}
+}
