@@ -237,3 +237,30 @@ func FuzzClientHello(f *testing.F) {
 		}
 	})
 }
+
+// TestSSEEventOverCap: an event whose data line is over the cap keeps its
+// first bytes and its full length, flagged, and the next event is whole.
+func TestSSEEventOverCap(t *testing.T) {
+	const limit = 1000
+	big := bytes.Repeat([]byte("x"), 50_000)
+	stream := append(append([]byte("id: 1\ndata: "), big...), "\ndata: tail\n\nid: 2\ndata: {}\n\n"...)
+	for _, piece := range []int{len(stream), 7, 4096} {
+		s := newSSEParser(limit)
+		var evs []SSEEvent
+		for p := stream; len(p) > 0; {
+			k := min(piece, len(p))
+			s.feed(p[:k], time.Time{}, func(ev *SSEEvent) { evs = append(evs, *ev) })
+			p = p[k:]
+		}
+		if len(evs) != 2 {
+			t.Fatalf("piece %d: %d events", piece, len(evs))
+		}
+		first, second := evs[0], evs[1]
+		if first.ID != "1" || !first.Truncated || len(first.Data) != limit || first.Data != string(big[:limit]) || first.DataLen != int64(len(big)+len("\ntail")) {
+			t.Errorf("piece %d: big event id %q truncated %v, %d bytes kept of %d", piece, first.ID, first.Truncated, len(first.Data), first.DataLen)
+		}
+		if second.ID != "2" || second.Truncated || second.Data != "{}" || second.DataLen != 2 {
+			t.Errorf("piece %d: next event %+v", piece, second)
+		}
+	}
+}

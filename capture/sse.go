@@ -14,20 +14,26 @@ import (
 // without data (an "id"-only priming event is worth seeing on the wire), and
 // ID is the id field of this event, not the stream's last event id.
 type sseParser struct {
-	max  int    // cap on one line and on one event's data
-	line []byte // the line in progress
+	max  int    // cap on one event's data (and, plus a field name, on a line)
+	line []byte // the line in progress, cut at the cap
+	// overflow counts the bytes of the line in progress beyond the cap.
+	overflow int64
 	// skipLF drops the LF of a CRLF split across two reads.
 	skipLF bool
-	// discard drops the rest of the current line: it began before a gap or
-	// grew past max.
+	// discard drops the rest of the current line: it began before a gap.
 	discard bool
 
 	ev        SSEEvent
 	data      []byte
+	dataLen   int64
 	hasData   bool
 	hasFields bool
 	index     int
 }
+
+// sseFieldRoom is what a line may hold beyond max so that a data line's
+// value can fill the cap: "data: " and then some.
+const sseFieldRoom = 16
 
 func newSSEParser(max int) *sseParser { return &sseParser{max: max} }
 
@@ -49,25 +55,24 @@ func (s *sseParser) feed(p []byte, t time.Time, emit func(*SSEEvent)) {
 		s.appendLine(p[:i])
 		s.skipLF = p[i] == '\r'
 		p = p[i+1:]
-		if s.discard {
-			s.discard = false
-			s.line = s.line[:0]
-			continue
+		if !s.discard {
+			s.processLine(t, emit)
 		}
-		s.processLine(t, emit)
-		s.line = s.line[:0]
+		s.discard, s.line, s.overflow = false, s.line[:0], 0
 	}
 }
 
+// appendLine adds to the line in progress up to the cap, counting the rest:
+// an event whose data is over the cap keeps its first bytes and its length,
+// as a body does.
 func (s *sseParser) appendLine(p []byte) {
 	if s.discard {
 		return
 	}
-	if len(s.line)+len(p) > s.max {
+	if room := s.max + sseFieldRoom - len(s.line); len(p) > room {
 		s.ev.Truncated = true
-		s.discard = true
-		s.line = s.line[:0]
-		return
+		s.overflow += int64(len(p) - room)
+		p = p[:room]
 	}
 	s.line = append(s.line, p...)
 }
@@ -92,8 +97,10 @@ func (s *sseParser) processLine(t time.Time, emit func(*SSEEvent)) {
 	case "data":
 		if s.hasData {
 			s.appendData([]byte{'\n'})
+			s.dataLen++
 		}
 		s.appendData(value)
+		s.dataLen += int64(len(value)) + s.overflow
 		s.hasData = true
 	case "event":
 		s.ev.Event = string(value)
@@ -122,7 +129,7 @@ func (s *sseParser) appendData(p []byte) {
 func (s *sseParser) dispatch(t time.Time, emit func(*SSEEvent)) {
 	if s.hasFields {
 		ev := s.ev
-		ev.Data = string(s.data)
+		ev.Data, ev.DataLen = string(s.data), s.dataLen
 		if ev.Event == "" {
 			ev.Event = "message"
 		}
@@ -132,7 +139,7 @@ func (s *sseParser) dispatch(t time.Time, emit func(*SSEEvent)) {
 		emit(&ev)
 	}
 	s.ev = SSEEvent{}
-	s.data = s.data[:0]
+	s.data, s.dataLen = s.data[:0], 0
 	s.hasData, s.hasFields = false, false
 }
 
@@ -142,7 +149,7 @@ func (s *sseParser) gap() {
 	s.ev.Truncated = true
 	s.hasFields = true
 	s.discard = true
-	s.line = s.line[:0]
+	s.line, s.overflow = s.line[:0], 0
 	s.skipLF = false
 }
 
@@ -150,7 +157,7 @@ func (s *sseParser) gap() {
 // here after lost bytes: SDKs write one event per chunk, so the event cut by
 // the gap is dispatched (flagged Truncated) and parsing starts afresh.
 func (s *sseParser) boundary(t time.Time, emit func(*SSEEvent)) {
-	s.line, s.discard, s.skipLF = s.line[:0], false, false
+	s.line, s.overflow, s.discard, s.skipLF = s.line[:0], 0, false, false
 	s.dispatch(t, emit)
 }
 

@@ -77,7 +77,10 @@ type SSEEvent struct {
 	Time  time.Time
 	ID    string
 	Event string // "message" when the stream gave no event field
-	Data  string // data lines joined with "\n"
+	Data  string // data lines joined with "\n", cut at Config.MaxBodyBytes
+	// DataLen counts every byte of the data, including those beyond the
+	// cap (Truncated is then set).
+	DataLen int64
 	Retry int    // milliseconds; 0 when absent
 	// Index numbers the events of one Response from 0.
 	Index int
