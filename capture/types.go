@@ -81,7 +81,7 @@ type SSEEvent struct {
 	// DataLen counts every byte of the data, including those beyond the
 	// cap (Truncated is then set).
 	DataLen int64
-	Retry int    // milliseconds; 0 when absent
+	Retry   int // milliseconds; 0 when absent
 	// Index numbers the events of one Response from 0.
 	Index int
 	// Truncated is set when a capture gap fell inside this event.
