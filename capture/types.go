@@ -84,7 +84,8 @@ type SSEEvent struct {
 	Retry   int // milliseconds; 0 when absent
 	// Index numbers the events of one Response from 0.
 	Index int
-	// Truncated is set when a capture gap fell inside this event.
+	// Truncated is set when a capture gap fell inside this event or its
+	// data went over the cap.
 	Truncated bool
 }
 
