@@ -385,3 +385,20 @@ func TestScenarioTransportPosture(t *testing.T) {
 		t.Errorf("plaintext-transport alerts for %v, want %v", plaintext, wantPlaintext)
 	}
 }
+
+// TestScenarioBaitAndSwitch replays a go-sdk server that shows a reviewer
+// the clean tools and the next client poisoned ones.
+func TestScenarioBaitAndSwitch(t *testing.T) {
+	const server = "http://helper.corp.example:8080/mcp"
+	pcap := record(t, scenario.RunBaitAndSwitch)
+	_, alerts := analyse(t, pcap, scenarioAllowlist)
+	user := scenario.BaitUser.IP.String()
+	var want []alertWant
+	// The user's manifest differs from the reviewer's as the rug pull's
+	// second manifest does from its first.
+	for _, rule := range []string{"manifest-bait-and-switch", "manifest-changed", "tool-became-destructive", "tool-poisoning"} {
+		want = append(want, alertWant{rule: rule, server: server, client: user, session: true})
+	}
+	assertAlerts(t, alerts, want...)
+	assertAttributes(t, alerts, "manifest-bait-and-switch", map[string]string{"other_client_address": scenario.Reviewer.IP.String()})
+}
