@@ -205,10 +205,10 @@ func TestScenarioBulkResourceRead(t *testing.T) {
 		name string
 		json bool
 	}{
-		// Over capture's MaxBodyBytes (16 MiB) an SSE event loses its
-		// whole data line (capture/sse.go, sseParser.appendLine) and with
-		// it the message event: this case fails until capture keeps the
-		// event's first bytes and its full length, as it does for bodies.
+		// Over capture's MaxBodyBytes (16 MiB) an SSE event is cut; its
+		// message event must still count every byte (SSEEvent.DataLen), as
+		// one from a cut JSON body counts BodyLen, or bulk-tool-output
+		// sees 16 MiB of the 20.
 		{"SSE (go-sdk default)", false},
 		{"JSON", true},
 	} {
