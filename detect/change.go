@@ -3,7 +3,6 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 )
@@ -75,19 +74,25 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	if mine, ok := st.across[who]; ok && !cur.ts.After(mine.ts) {
 		return nil // redelivered or late
 	}
-	var out []candidate
-	// Sorted: alert order must not depend on map order.
-	for _, other := range slices.Sorted(maps.Keys(st.across)) {
-		prev := st.across[other]
-		if !prev.ts.After(cur.ts.Add(-r.Window)) {
+	// One pass in map order drops the expired and finds the keys that
+	// differ — usually none —; only those are sorted, so alert order does
+	// not depend on map order and an event costs no sort of every key.
+	var differing []string
+	for other, prev := range st.across {
+		switch {
+		case !prev.ts.After(cur.ts.Add(-r.Window)):
 			delete(st.across, other)
-			continue
+		case other != who && prev.text != cur.text:
+			differing = append(differing, other)
 		}
-		if other != who && prev.text != cur.text {
-			out = append(out, d.changed(c, key+"\x00"+prev.text+"\x00"+cur.text, prev, cur, map[string]string{
-				"other_" + r.Across: other,
-			})...)
-		}
+	}
+	slices.Sort(differing)
+	var out []candidate
+	for _, other := range differing {
+		prev := st.across[other]
+		out = append(out, d.changed(c, key+"\x00"+prev.text+"\x00"+cur.text, prev, cur, map[string]string{
+			"other_" + r.Across: other,
+		})...)
 	}
 	if _, known := st.across[who]; !known && len(st.across) >= d.maxSize {
 		d.dropped++
