@@ -334,23 +334,23 @@ func TestScenarioSessionHijack(t *testing.T) {
 // plaintext-transport and unauthenticated-server only off loopback.
 func TestScenarioTransportPosture(t *testing.T) {
 	local := scenario.Conversation{
-		Server: scenario.ServerSpec{Name: "local-tools", Version: "0.1.0", As: netip.MustParseAddrPort("127.0.0.1:8931"), Host: "localhost:8931"},
+		Server: scenario.ServerSpec{Name: "local-tools", Version: "0.1.0", As: netip.MustParseAddrPort("127.0.0.1:8931"), Host: "localhost:8931", Path: "/mcp"},
 		Client: scenario.ClientSpec{Name: "claude-code", Version: "2.1.0", IP: netip.MustParseAddr("127.0.0.1"), ProtocolVersion: "2025-11-25", DisableStandaloneSSE: true},
 	}
-	convs := []scenario.Conversation{local}
+	streamable := []scenario.Conversation{local}
 	for i, version := range []string{"2025-03-26", "2025-06-18"} {
-		convs = append(convs, scenario.Conversation{
-			Server: scenario.ServerSpec{Name: "wiki", Version: "1.0.0", As: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(47 + i)}), 8080)},
+		streamable = append(streamable, scenario.Conversation{
+			Server: scenario.ServerSpec{Name: "wiki", Version: "1.0.0", As: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(47 + i)}), 8080), Path: "/mcp"},
 			Client: scenario.ClientSpec{Name: "cursor", Version: "1.7.2", IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(93 + i)}), ProtocolVersion: version, DisableStandaloneSSE: true},
 		})
 	}
 	sse := scenario.Conversation{
-		Server: scenario.ServerSpec{Name: "wiki", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.49:8080")},
+		Server: scenario.ServerSpec{Name: "wiki", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.49:8080"), Path: "/sse"},
 		Client: scenario.ClientSpec{Name: "old-agent", Version: "0.5", IP: netip.MustParseAddr("10.0.1.95"), ProtocolVersion: "2024-11-05"},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := scenario.Run(ctx, convs)
+	res, err := scenario.Run(ctx, streamable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,11 +361,8 @@ func TestScenarioTransportPosture(t *testing.T) {
 
 	var want []alertWant
 	var plaintext, wantPlaintext []string
-	for i, c := range append(convs[1:], sse) {
-		server, client := "http://"+c.Server.As.String()+"/mcp", c.Client.IP.String()
-		if i == len(convs)-1 {
-			server = "http://" + c.Server.As.String() + "/sse"
-		}
+	for _, c := range []scenario.Conversation{streamable[1], streamable[2], sse} {
+		server, client := "http://"+c.Server.As.String()+c.Server.Path, c.Client.IP.String()
 		wantPlaintext = append(wantPlaintext, server)
 		// DemoConversation's first call is to search_docs.
 		want = append(want, alertWant{rule: "unauthenticated-server", server: server, client: client, tool: "search_docs", session: true})
