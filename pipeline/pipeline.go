@@ -176,8 +176,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer stopBus()
 
 	// Delivery goes on after ctx ends (Ctrl-C on a live capture), bounded
-	// by the drain timeout.
-	deliverCtx := context.WithoutCancel(ctx)
+	// by the drain timeout; the run's helpers end with the run.
+	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRun()
 	var stages stageStats
 	if err := startMetrics(deliverCtx, cfg, &stages, b, engine); err != nil {
 		return nil, err
@@ -259,7 +260,8 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer stopBus()
-	deliverCtx := context.WithoutCancel(ctx)
+	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRun()
 	var stages stageStats
 	if err := startMetrics(deliverCtx, cfg, &stages, b, nil); err != nil {
 		return nil, err
