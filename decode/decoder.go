@@ -95,6 +95,9 @@ type exchange struct {
 	contentType                                 string
 	form                                        url.Values // urlencoded request body (token requests)
 	registration                                bool
+	// headerReq is the request of an exchange known from its headers only
+	// (a log without bodies), for its response.
+	headerReq *pendingRequest
 	// msgs are the request's JSON-RPC messages, emitted once the response
 	// status (and, for initialize, the session id) is known.
 	msgs     []message
@@ -180,6 +183,14 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		ex.registration = !ex.mcp && bytes.Contains(req.Body, []byte(`"redirect_uris"`))
 	} else if strings.HasPrefix(ex.contentType, "application/x-www-form-urlencoded") {
 		ex.form, _ = url.ParseQuery(string(req.Body))
+	} else if ex.hdrMethod != "" && notLogged(req.TruncatedBy, req.Body) {
+		// A header-only log of 2026-07-28 traffic: the routing headers
+		// still name the message.
+		m := headerRequest(ex, req.BodyLen)
+		if m.hasID {
+			ex.headerReq = &pendingRequest{method: m.method, name: m.name, uri: m.uri, ts: ex.time}
+		}
+		ex.msgs = append(ex.msgs, m)
 	}
 	if !ex.mcp {
 		ex.msgs = nil // another JSON-RPC service: not ours to report
@@ -214,6 +225,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		d.bind(ex)
 	}
 	d.flushRequest(ex, resp)
+	d.headerResponse(ex, resp)
 	if !ex.mcp || resp.EventStream {
 		return
 	}
@@ -244,7 +256,7 @@ func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *cap
 	if ev.Data == "" {
 		return // priming and keep-alive events carry no message
 	}
-	msgs := parseData(ev.Data, ev.Truncated, d.cfg.MaxMessageBytes)
+	msgs := parseData(ev.Data, ev.DataLen, ev.Truncated, d.cfg.MaxMessageBytes)
 	if !ex.mcp {
 		for _, m := range msgs {
 			if m.jsonrpc && m.isMCP() {
@@ -521,13 +533,8 @@ func (d *Decoder) checkHeaders(ex *exchange, m *message) {
 		return
 	}
 	mismatch := ex.hdrMethod != "" && ex.hdrMethod != m.method
-	if ex.hdrName != "" {
-		switch m.method {
-		case "tools/call", "prompts/get":
-			mismatch = mismatch || ex.hdrName != m.name
-		case "resources/read":
-			mismatch = mismatch || ex.hdrName != m.uri
-		}
+	if t := m.target(); ex.hdrName != "" && t != nil {
+		mismatch = mismatch || ex.hdrName != *t
 	}
 	if mismatch {
 		m.headerMismatch = true

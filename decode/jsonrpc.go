@@ -58,6 +58,24 @@ type message struct {
 	// headerMismatch: the request's Mcp-Method/Mcp-Name headers disagree
 	// with it (2026-07-28).
 	headerMismatch bool
+	// headerOnly marks a message built from the headers of an exchange
+	// whose bodies a log did not keep (headeronly.go); answers is the
+	// request such a response answers, paired by the exchange since
+	// neither has an id.
+	headerOnly bool
+	answers    *pendingRequest
+}
+
+// target is the field a 2026-07-28 Mcp-Name header names for m's method:
+// the tool or prompt name, or the resource URI; nil for other methods.
+func (m *message) target() *string {
+	switch m.method {
+	case "tools/call", "prompts/get":
+		return &m.name
+	case "resources/read":
+		return &m.uri
+	}
+	return nil
 }
 
 // toolDef is one tool of a tools/list result. raw points into the body and
@@ -127,8 +145,10 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 // string's bytes in place rather than copying them. It never writes to its
 // input, and what messages keep of it is copied out (string conversions,
 // unescape) before the Handler call returns.
-func parseData(data string, cut bool, limit int64) []message {
-	return parseBody(unsafe.Slice(unsafe.StringData(data), len(data)), int64(len(data)), cut, limit)
+// parseData parses an SSE event's data; size is its full length, which
+// exceeds len(data) when capture cut the event at its body cap.
+func parseData(data string, size int64, cut bool, limit int64) []message {
+	return parseBody(unsafe.Slice(unsafe.StringData(data), len(data)), max(size, int64(len(data))), cut, limit)
 }
 
 func parseMessage(s *scanner, m *message) {
