@@ -194,13 +194,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	consumer := func(name string) bus.ConsumerConfig {
 		return bus.ConsumerConfig{Durable: name + "-" + runID, StartAt: started, MaxWait: fetchWait}
 	}
-	storeEvents, detectEvents, storeAlerts := consumer("run-events"), consumer("run-detect"), consumer("run-alerts")
+	// One events consumer both writes and detects: in one process a second
+	// would only decode every event twice.
+	events, storeAlerts := consumer("run-events"), consumer("run-alerts")
 	inv := newInventory()
 	consumeCtx, stopConsumers := context.WithCancel(deliverCtx)
 	defer stopConsumers()
 	var consumers errgroup.Group
-	consumers.Go(func() error { return consumeToWriters(consumeCtx, b, storeEvents, eventWriters, inv) })
-	consumers.Go(func() error { return consumeToDetect(consumeCtx, b, detectEvents, engine, cfg.Log) })
+	consumers.Go(func() error {
+		return b.ConsumeEvents(consumeCtx, events, func(ctx context.Context, evs []*event.Event) error {
+			if err := writeEvents(ctx, eventWriters, evs); err != nil {
+				return err
+			}
+			inv.addEvents(evs)
+			return detectBatch(ctx, b, engine, evs, cfg.Log)
+		})
+	})
 	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, alertWriters, inv) })
 	alertDurables := []string{storeAlerts.Durable}
 	for _, f := range feeds {
@@ -219,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := b.Flush(drainCtx); err != nil {
 		return nil, fmt.Errorf("publish events: %w", err)
 	}
-	if err := b.WaitDrained(drainCtx, storeEvents.Durable, detectEvents.Durable); err != nil {
+	if err := b.WaitDrained(drainCtx, events.Durable); err != nil {
 		return nil, fmt.Errorf("deliver events: %w", err)
 	}
 	if err := b.WaitDrained(drainCtx, alertDurables...); err != nil {
@@ -402,16 +411,22 @@ func consumeAlertsToWriters(ctx context.Context, b *bus.Bus, c bus.ConsumerConfi
 // with its evidence already consumed.
 func consumeToDetect(ctx context.Context, b *bus.Bus, c bus.ConsumerConfig, engine *detect.Engine, log *slog.Logger) error {
 	return b.ConsumeEvents(ctx, c, func(ctx context.Context, evs []*event.Event) error {
-		for _, ev := range evs {
-			for _, a := range engine.Process(ev) {
-				log.Debug("alert", "alert_id", a.AlertID, "rule", a.RuleID, "server_key", a.ServerKey, "event_id", ev.EventID)
-				if err := b.PublishAlert(ctx, a); err != nil {
-					return fmt.Errorf("publish alert: %w", err)
-				}
+		return detectBatch(ctx, b, engine, evs, log)
+	})
+}
+
+// detectBatch runs events through the rules and publishes the alerts,
+// returning once the bus has stored them.
+func detectBatch(ctx context.Context, b *bus.Bus, engine *detect.Engine, evs []*event.Event, log *slog.Logger) error {
+	for _, ev := range evs {
+		for _, a := range engine.Process(ev) {
+			log.Debug("alert", "alert_id", a.AlertID, "rule", a.RuleID, "server_key", a.ServerKey, "event_id", ev.EventID)
+			if err := b.PublishAlert(ctx, a); err != nil {
+				return fmt.Errorf("publish alert: %w", err)
 			}
 		}
-		return b.Flush(ctx)
-	})
+	}
+	return b.Flush(ctx)
 }
 
 // stageStats holds the latest snapshots of the stages whose Stats may only
