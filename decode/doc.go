@@ -36,6 +36,28 @@
 // connection that carries MCP is still decoded. Malformed bodies are
 // counted, never fatal.
 //
+// Header-only sources: an access log records an exchange without its
+// bodies (capture marks them TruncatedBy "not-logged", with BodyLen the
+// logged byte count). From one, decode still gets the session
+// (Mcp-Session-Id), the negotiated version (MCP-Protocol-Version), the HTTP
+// fields, auth failures, auth_scheme (no token_id: logs keep the scheme
+// only) and byte volumes. With 2026-07-28 traffic the Mcp-Method and
+// Mcp-Name headers name each request, so such an exchange also gives a c2s
+// message event (request, or notification for notifications/*; tool_name,
+// prompt_name or resource_uri from Mcp-Name as the revision maps them) and,
+// unless it was a notification or the log shows a body that was not
+// JSON-RPC (empty, or a Content-Type other than JSON or an event stream),
+// an s2c one — response, or error at HTTP status 400 or above — paired by
+// the exchange, with the request's method and target, duration_ms and the
+// response's size. Both are flagged truncated. They cannot carry what only
+// a body has: the JSON-RPC id, error codes and tool isError, identity
+// (clientInfo, serverInfo, capabilities, so stateless logical sessions go
+// without client_name), manifests, the other messages an event stream
+// carried (its s2c event counts the whole stream's bytes), or a header
+// that lies about its body — the events name what the headers say. Older
+// revisions send no Mcp-Method, so their logs give sessions but no message
+// events. Exchanges with a body are decoded from the body alone.
+//
 // Sessions end at DELETE, when all their connections closed and none
 // followed within 30 s (end_reason close, at the last close), after
 // IdleTimeout without traffic (idle), at Finish (input-end), or when evicted.

@@ -46,12 +46,20 @@ func collect(t testing.TB, cfg Config) (*Decoder, *[]*event.Event) {
 func decodePcap(t testing.TB, path string, cfg Config) ([]*event.Event, Stats) {
 	t.Helper()
 	d, evs := collect(t, cfg)
+	runPcap(t, path, d, d)
+	return *evs, d.Stats()
+}
+
+// runPcap plays a pcap through capture.Engine into h, which hands on to d,
+// and finishes d at the end of the capture.
+func runPcap(t testing.TB, path string, d *Decoder, h capture.Handler) {
+	t.Helper()
 	src, err := capture.OpenPcap(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	eng, err := capture.NewEngine(capture.Config{Tick: d.Tick}, d)
+	eng, err := capture.NewEngine(capture.Config{Tick: d.Tick}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +68,6 @@ func decodePcap(t testing.TB, path string, cfg Config) ([]*event.Event, Stats) {
 	}
 	eng.Finish()
 	d.Finish(time.Time{})
-	return *evs, d.Stats()
 }
 
 // decodeCapture decodes testdata/decode/NAME.pcap and reads what the SDK

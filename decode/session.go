@@ -122,6 +122,9 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 		if m.method == "tools/list" && m.cursor == "" {
 			s.manifestPages = nil // a fresh listing, not the next page
 		}
+		if m.headerOnly {
+			break // no id: its exchange pairs it with its response
+		}
 		if ev := s.parked[oppositeDir(dir)+"|"+m.id]; ev != nil {
 			delete(s.parked, oppositeDir(dir)+"|"+m.id)
 			o.answer = ev
@@ -142,6 +145,8 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 		if p, ok := s.pending[k]; ok && m.hasID {
 			delete(s.pending, k)
 			o.req = &p
+		} else if m.answers != nil {
+			o.req = m.answers
 		} else {
 			o.unmatched = true
 		}
