@@ -140,13 +140,13 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 	return out
 }
 
-// parseData reads one SSE data payload. SDKs answer over SSE by default,
-// so a 4 MB result usually arrives as one event: the scanner reads the
-// string's bytes in place rather than copying them. It never writes to its
-// input, and what messages keep of it is copied out (string conversions,
-// unescape) before the Handler call returns.
-// parseData parses an SSE event's data; size is its full length, which
-// exceeds len(data) when capture cut the event at its body cap.
+// parseData reads one SSE data payload; size is its full length, which
+// exceeds len(data) when capture cut the event at its body cap. SDKs
+// answer over SSE by default, so a 4 MB result usually arrives as one
+// event: the scanner reads the string's bytes in place rather than copying
+// them. It never writes to its input, and what messages keep of it is
+// copied out (string conversions, unescape) before the Handler call
+// returns.
 func parseData(data string, size int64, cut bool, limit int64) []message {
 	return parseBody(unsafe.Slice(unsafe.StringData(data), len(data)), max(size, int64(len(data))), cut, limit)
 }

@@ -173,7 +173,7 @@ func unlogged(n int64) (body []byte, truncated bool, by string) {
 	return nil, true, truncNotLogged
 }
 
-func (b bodiless) strip(req *capture.Request) *capture.Request {
+func stripRequest(req *capture.Request) *capture.Request {
 	if req == nil {
 		return nil
 	}
@@ -182,17 +182,17 @@ func (b bodiless) strip(req *capture.Request) *capture.Request {
 	return &r
 }
 
-func (b bodiless) stripResp(resp *capture.Response) *capture.Response {
+func stripResponse(resp *capture.Response) *capture.Response {
 	r := *resp
 	r.Body, r.Truncated, r.TruncatedBy = unlogged(r.BodyLen)
 	return &r
 }
 
-func (b bodiless) Request(req *capture.Request) { b.h.Request(b.strip(req)) }
+func (b bodiless) Request(req *capture.Request) { b.h.Request(stripRequest(req)) }
 
 func (b bodiless) Response(req *capture.Request, resp *capture.Response) {
 	if !resp.EventStream { // a stream's size is known at its end
-		b.h.Response(b.strip(req), b.stripResp(resp))
+		b.h.Response(stripRequest(req), stripResponse(resp))
 	}
 }
 
@@ -200,9 +200,9 @@ func (b bodiless) SSEEvent(*capture.Request, *capture.Response, *capture.SSEEven
 
 func (b bodiless) ResponseEnd(req *capture.Request, resp *capture.Response) {
 	if resp.EventStream {
-		b.h.Response(b.strip(req), b.stripResp(resp))
+		b.h.Response(stripRequest(req), stripResponse(resp))
 	}
-	b.h.ResponseEnd(b.strip(req), b.stripResp(resp))
+	b.h.ResponseEnd(stripRequest(req), stripResponse(resp))
 }
 
 func (b bodiless) ConnEnd(conn *capture.Conn, end *capture.ConnEnd) { b.h.ConnEnd(conn, end) }
