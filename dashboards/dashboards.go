@@ -158,12 +158,14 @@ func tablePanel(title, description, sql string) *table.PanelBuilder {
 		Span(fullWidth)
 }
 
+// statPanel shows the one value its SQL returns.
 func statPanel(title, description, sql string) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Title(title).
 		Description(description).
 		Datasource(datasource()).
 		WithTarget(sqlQuery(formatTable, sql)).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
 		Height(statHeight).
 		Span(6)
 }

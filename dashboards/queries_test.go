@@ -193,6 +193,40 @@ func TestPanelQueries(t *testing.T) {
 	}
 }
 
+// TestBucket checks bucket, the 18.16 form of the datasource's
+// $__timeInterval: on 18.16 the macro's expansion fails (no
+// toStartOfInterval), so the dashboards cannot use it; on a server that has
+// toStartOfInterval, both give the same buckets.
+func TestBucket(t *testing.T) {
+	conn := seed(t)
+	ctx := context.Background()
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	r := queryRequest()
+	r.Interval = 5 * time.Minute
+	ours := run(ctx, t, conn, "bucket", "SELECT "+bucket("ts")+", count() AS n FROM messages WHERE $__timeFilter(ts) GROUP BY time ORDER BY time", r)
+	if len(ours) < 2 {
+		t.Fatalf("%d buckets over the seed, want several: %v", len(ours), ours)
+	}
+	sql, err := Expand("SELECT $__timeInterval(ts) AS time, count() AS n FROM messages WHERE $__timeFilter(ts) GROUP BY time ORDER BY time", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := query(ctx, conn, sql)
+	if strings.HasPrefix(version, "18.") {
+		if err == nil || !strings.Contains(err.Error(), "toStartOfInterval") {
+			t.Errorf("$__timeInterval on ClickHouse %s: %v, want an error about toStartOfInterval", version, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	exactly(t, theirs, ours...)
+}
+
 func run(ctx context.Context, t *testing.T, conn driver.Conn, name, sql string, r Request) []row {
 	t.Helper()
 	expanded, err := Expand(sql, r)
