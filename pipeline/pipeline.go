@@ -164,23 +164,23 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer closeFeeds(feeds)
-	eventWriters, alertWriters, closeWriters, err := openWriters(ctx, cfg)
+	// Delivery goes on after ctx ends (Ctrl-C on a live capture), bounded
+	// by the drain timeout; the run's helpers end with the run.
+	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRun()
+	out, err := openWriters(deliverCtx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer closeWriters()
+	defer out.close()
 	b, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
 
-	// Delivery goes on after ctx ends (Ctrl-C on a live capture), bounded
-	// by the drain timeout; the run's helpers end with the run.
-	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer endRun()
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, &stages, b, engine); err != nil {
+	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse}); err != nil {
 		return nil, err
 	}
 	if cfg.AllowlistPath != "" {
@@ -203,14 +203,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	var consumers errgroup.Group
 	consumers.Go(func() error {
 		return b.ConsumeEvents(consumeCtx, events, func(ctx context.Context, evs []*event.Event) error {
-			if err := writeEvents(ctx, eventWriters, evs); err != nil {
+			if err := writeEvents(ctx, out.events, evs); err != nil {
 				return err
 			}
 			inv.addEvents(evs)
 			return detectBatch(ctx, b, engine, evs, cfg.Log)
 		})
 	})
-	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, alertWriters, inv) })
+	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, out.alerts, inv) })
 	alertDurables := []string{storeAlerts.Durable}
 	for _, f := range feeds {
 		c := consumer("run-feed-" + f.name)
@@ -272,7 +272,7 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRun()
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, &stages, b, nil); err != nil {
+	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b}); err != nil {
 		return nil, err
 	}
 	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
@@ -311,7 +311,7 @@ func Detect(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopBus()
-	if err := startMetrics(ctx, cfg, nil, b, engine); err != nil {
+	if err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine}); err != nil {
 		return err
 	}
 	if cfg.AllowlistPath != "" {
@@ -338,12 +338,12 @@ func Store(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer closeFeeds(feeds)
-	eventWriters, alertWriters, closeWriters, err := openWriters(ctx, cfg)
+	out, err := openWriters(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeWriters()
-	if len(eventWriters) == 0 && len(alertWriters) == 0 && len(feeds) == 0 {
+	defer out.close()
+	if len(out.events) == 0 && len(out.alerts) == 0 && len(feeds) == 0 {
 		return errors.New("store has nowhere to write: give --clickhouse, --events-out, --alerts-out or an alert feed")
 	}
 	b, stopBus, err := connectBus(ctx, cfg)
@@ -351,17 +351,17 @@ func Store(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopBus()
-	if err := startMetrics(ctx, cfg, nil, b, nil); err != nil {
+	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse}); err != nil {
 		return err
 	}
 	var g errgroup.Group
-	if len(eventWriters) > 0 {
+	if len(out.events) > 0 {
 		c := cfg.durable("store", "events")
-		g.Go(func() error { return consumeToWriters(ctx, b, c, eventWriters, nil) })
+		g.Go(func() error { return consumeToWriters(ctx, b, c, out.events, nil) })
 	}
-	if len(alertWriters) > 0 {
+	if len(out.alerts) > 0 {
 		c := cfg.durable("store", "alerts")
-		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, alertWriters, nil) })
+		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, out.alerts, nil) })
 	}
 	for _, f := range feeds {
 		c := cfg.durable("store", "feed-"+f.name)
@@ -437,19 +437,30 @@ type stageStats struct {
 	decode  snapshot[decode.Stats]
 }
 
-// startMetrics serves the metrics of the stages this job runs (nil ones
-// are left out) when an address is configured.
-func startMetrics(ctx context.Context, cfg Config, stages *stageStats, b *bus.Bus, engine *detect.Engine) error {
+// metricSources are the stages a job runs; nil ones are left out.
+type metricSources struct {
+	stages     *stageStats
+	bus        *bus.Bus
+	detect     *detect.Engine
+	clickhouse *sink.BatchWriter
+}
+
+// startMetrics serves the metrics of the stages a job runs when an address
+// is configured.
+func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if cfg.MetricsAddr == "" {
 		return nil
 	}
-	collect := map[string]func() any{"bus": func() any { return b.Stats() }}
-	if stages != nil {
-		collect["capture"] = stages.capture.load
-		collect["decode"] = stages.decode.load
+	collect := map[string]func() any{"bus": func() any { return m.bus.Stats() }}
+	if m.stages != nil {
+		collect["capture"] = m.stages.capture.load
+		collect["decode"] = m.stages.decode.load
 	}
-	if engine != nil {
-		collect["detect"] = func() any { return engine.Stats() }
+	if m.detect != nil {
+		collect["detect"] = func() any { return m.detect.Stats() }
+	}
+	if m.clickhouse != nil {
+		collect["clickhouse"] = func() any { return m.clickhouse.Stats() }
 	}
 	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, collect)
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/sink"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
@@ -47,50 +49,90 @@ func closeFeeds(feeds []feed) {
 	}
 }
 
-// openWriters opens the JSONL and ClickHouse destinations of events and
-// alerts. The returned function closes them all.
-func openWriters(ctx context.Context, cfg Config) (events []sink.Writer, alerts []alertfeed.Output, closeAll func(), err error) {
-	var opened []sink.Writer
-	closeAll = func() {
-		for _, w := range opened {
-			w.Close()
-		}
+// writers are the destinations of a job's events and alerts.
+type writers struct {
+	events []sink.Writer
+	alerts []alertfeed.Output
+	// clickhouse batches the ClickHouse inserts; nil without ClickHouse.
+	clickhouse *sink.BatchWriter
+	opened     []sink.Writer
+}
+
+// close closes the writers, last opened first.
+func (w *writers) close() {
+	for i := len(w.opened) - 1; i >= 0; i-- {
+		w.opened[i].Close()
 	}
+}
+
+// openWriters opens the JSONL and ClickHouse destinations of events and
+// alerts; ctx bounds the ClickHouse batcher's work.
+func openWriters(ctx context.Context, cfg Config) (*writers, error) {
+	ws := &writers{}
+	w, err := ws.open(ctx, cfg)
+	if err != nil {
+		ws.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (ws *writers) open(ctx context.Context, cfg Config) (*writers, error) {
 	jsonl := func(path string) (sink.Writer, error) {
 		w, err := sink.NewJSONL(path)
 		if err != nil {
 			return nil, err
 		}
-		opened = append(opened, w)
+		ws.opened = append(ws.opened, w)
 		return w, nil
 	}
 	if cfg.EventsOut != "" {
 		w, err := jsonl(cfg.EventsOut)
 		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
+			return nil, err
 		}
-		events = append(events, w)
+		ws.events = append(ws.events, w)
 	}
 	if cfg.AlertsOut != "" {
 		w, err := jsonl(cfg.AlertsOut)
 		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
+			return nil, err
 		}
-		alerts = append(alerts, w)
+		ws.alerts = append(ws.alerts, w)
 	}
 	if cfg.ClickHouse.Addr != "" {
 		ch, err := sink.OpenClickHouse(ctx, cfg.ClickHouse)
 		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
+			return nil, err
 		}
-		opened = append(opened, ch)
-		events = append(events, ch)
-		alerts = append(alerts, ch)
+		ws.opened = append(ws.opened, ch)
+		bw, err := newClickHouseBatcher(ctx, cfg, ch)
+		if err != nil {
+			return nil, err
+		}
+		// Opened after the connection, so closed (flushed) before it.
+		ws.opened = append(ws.opened, bw)
+		ws.clickhouse = bw
+		ws.events = append(ws.events, bw)
+		ws.alerts = append(ws.alerts, bw)
 	}
-	return events, alerts, closeAll, nil
+	return ws, nil
+}
+
+// clickHouseBatchDelay is how long a consumer's partial batch waits for more
+// rows before it is inserted; full consumer batches are inserted at once.
+const clickHouseBatchDelay = 50 * time.Millisecond
+
+// newClickHouseBatcher puts ClickHouse behind a BatchWriter: inserts of
+// consumer-batch size, retries with backoff while the server is away, and
+// rows the server refuses split off into dead_letters instead of blocking
+// the stream.
+func newClickHouseBatcher(ctx context.Context, cfg Config, ch *sink.ClickHouse) (*sink.BatchWriter, error) {
+	rows := cfg.BatchSize
+	if rows == 0 {
+		rows = bus.DefaultBatchSize
+	}
+	return sink.NewBatchWriter(ctx, ch, ch, sink.BatchConfig{MaxRows: rows, MaxDelay: clickHouseBatchDelay, Logger: cfg.Log})
 }
 
 func writeEvents(ctx context.Context, ws []sink.Writer, evs []*event.Event) error {
