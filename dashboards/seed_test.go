@@ -39,17 +39,13 @@ var (
 	mixedStart = time.Date(2026, 11, 27, 17, 46, 0, 0, time.UTC)
 )
 
-// seed runs the pipeline over the seed captures into a new database of its
-// own, dropped when the test ends, and returns a connection whose default
-// database it is, as the datasource's defaultDatabase would be.
+// seed runs the pipeline over the seed captures into a database of its own
+// (see store).
 func seed(t *testing.T) driver.Conn {
 	t.Helper()
-	addr := testenv.ClickHouseAddr(t)
-	db := fmt.Sprintf("mcpwatch_dash_%d", time.Now().UnixNano())
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-
 	auth := recordScenario(ctx, t, dir, "auth", authStart, func(ctx context.Context, rec *tcprec.Recorder) error {
 		_, err := scenario.RunAuth(ctx, rec)
 		return err
@@ -59,18 +55,26 @@ func seed(t *testing.T) driver.Conn {
 	if err := shiftPcap("../testdata/decode/mixed-nonmcp.pcap", mixed, mixedStart); err != nil {
 		t.Fatal(err)
 	}
+	return store(ctx, t, "../testdata/demo.pcap", auth, rugPull, mixed)
+}
 
+// store runs the pipeline over pcaps, with the demo allowlist, into a new
+// database dropped when the test ends, and returns a connection whose
+// default database it is, as the datasource's defaultDatabase would be.
+func store(ctx context.Context, t *testing.T, pcaps ...string) driver.Conn {
+	t.Helper()
+	addr := testenv.ClickHouseAddr(t)
+	db := fmt.Sprintf("mcpwatch_dash_%d", time.Now().UnixNano())
 	cfg := pipeline.DefaultConfig()
 	cfg.Sensor = "dashboards-test"
-	cfg.Pcaps = []string{"../testdata/demo.pcap", auth, rugPull, mixed}
+	cfg.Pcaps = pcaps
 	cfg.AllowlistPath = "../testdata/demo-allowlist.yaml"
-	cfg.TokenKeyFile = filepath.Join(dir, "token.key")
+	cfg.TokenKeyFile = filepath.Join(t.TempDir(), "token.key")
 	cfg.ClickHouse = sink.ClickHouseConfig{Addr: addr, Database: db}
 	t.Cleanup(func() { dropDatabase(t, addr, db) })
 	if _, err := pipeline.Run(ctx, cfg); err != nil {
-		t.Fatalf("seed %s: %v", db, err)
+		t.Fatalf("store %v in %s: %v", pcaps, db, err)
 	}
-
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db}})
 	if err != nil {
 		t.Fatalf("connect to ClickHouse at %s: %v", addr, err)
