@@ -24,8 +24,13 @@
 // does (template variables in the frontend, then the backend's macros), and
 // TestPanelQueries runs every panel target and variable query of every
 // committed JSON file against a real ClickHouse seeded by the real pipeline
-// from real SDK captures, and asserts the rows each panel returns.
+// from real SDK captures, and asserts the rows each panel returns, with
+// "All" and with one value of each variable selected.
+// TestPanelQueriesAtVolume does the same over a bench/gen capture and checks
+// totals and ordering.
 //
 // provisioning/ holds the Grafana provisioning files for the datasource and
-// the dashboards; README.md says how to load them.
+// the dashboards; README.md says how to load them. Package
+// dashboards/plugin is a backend datasource of its own (mcpwatch views
+// instead of SQL), built with grafana-plugin-sdk-go.
 package dashboards
