@@ -594,6 +594,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	ev.Batch = m.batch
 	ev.Truncated = m.truncated
 	ev.HeaderMismatch = m.headerMismatch
+	ev.SecretKinds = m.secrets
 	ev.HTTPMethod, ev.HTTPPath, ev.HTTPStatus = ex.method, ex.path, ex.status
 	ev.UserAgent = ex.userAgent
 	ex.cred.apply(ev)

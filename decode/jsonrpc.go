@@ -55,6 +55,9 @@ type message struct {
 	bytes     int64
 	truncated bool
 	batch     bool
+	// secrets are the kinds of credentials found in the message's bytes
+	// (tool arguments and results, resources read); see secrets.go.
+	secrets []string
 	// headerMismatch: the request's Mcp-Method/Mcp-Name headers disagree
 	// with it (2026-07-28).
 	headerMismatch bool
@@ -122,6 +125,7 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 		parseMessage(s, &m)
 		m.bytes = total
 		m.truncated = cut || s.eof
+		m.secrets = scanSecrets(&m, b)
 		if s.bad && !m.envelope() {
 			return nil
 		}
@@ -134,10 +138,21 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 			m.bytes = int64(s.i - start)
 			m.truncated = s.eof
 			m.batch = true
+			m.secrets = scanSecrets(&m, s.b[start:s.i])
 			out = append(out, m)
 		})
 	}
 	return out
+}
+
+// scanSecrets looks for credentials in the messages that carry data — tool
+// calls and every result or error — and not in the rest (initialize,
+// lists), which would only cost the scan.
+func scanSecrets(m *message, raw []byte) []string {
+	if m.method == "tools/call" || m.hasResult || m.hasError {
+		return findSecrets(raw)
+	}
+	return nil
 }
 
 // parseData reads one SSE data payload; size is its full length, which

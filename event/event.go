@@ -117,6 +117,10 @@ type Event struct {
 	// Truncated marks a message whose body was cut by a capture gap or a size
 	// cap; the envelope fields are still those that were seen.
 	Truncated bool `json:"truncated,omitempty"`
+	// SecretKinds names the kinds of credentials (private_key,
+	// aws_access_key, github_token, …) seen in the message — tool
+	// arguments, results, resources read. The text itself is never kept.
+	SecretKinds []string `json:"secret_kinds,omitempty"`
 	// HeaderMismatch marks a 2026-07-28 request whose Mcp-Method or Mcp-Name
 	// header disagrees with its body: a gateway routes on the headers, the
 	// server executes the body.
