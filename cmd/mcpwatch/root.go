@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -33,12 +35,16 @@ Flags win over the environment, which wins over the config file.`,
 	root.PersistentFlags().String("config", "", "YAML config file whose keys are flag names")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().String("cpu-profile", "", "write a pprof CPU profile of the command to this file")
+	root.PersistentFlags().String("memory-limit", "384MiB", "soft limit of the Go heap (KiB, MiB, GiB; 0 = none); GOMEMLIMIT in the environment wins unless this flag is given")
 	var stopProfile func() error
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := bindConfig(cmd); err != nil {
 			return err
 		}
 		if err := setupLogging(cmd); err != nil {
+			return err
+		}
+		if err := setMemoryLimit(cmd); err != nil {
 			return err
 		}
 		var err error
@@ -67,6 +73,42 @@ func startCPUProfile(cmd *cobra.Command) (stop func() error, err error) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}, nil
+}
+
+// setMemoryLimit makes the garbage collector keep the heap under the limit:
+// the data every stage holds is capped, but garbage would otherwise let the
+// process grow to twice its live heap.
+func setMemoryLimit(cmd *cobra.Command) error {
+	f := cmd.Flags().Lookup("memory-limit")
+	if _, env := os.LookupEnv("GOMEMLIMIT"); env && !f.Changed {
+		return nil
+	}
+	limit, err := parseBytes(f.Value.String())
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return nil
+}
+
+// parseBytes reads a size such as 384MiB, 2GiB, 65536 or 0.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 {
+				break
+			}
+			return n * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want a size such as 384MiB, 2GiB or 0", s)
 }
 
 func setupLogging(cmd *cobra.Command) error {
