@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/decode"
@@ -330,20 +329,7 @@ func TestAccessLogGolden(t *testing.T) {
 // the Handler for every request the go-sdk client sent: what decode can
 // read from a log that holds no body.
 func TestAccessLogStatelessHeaders(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conv := scenario.Demo[0]
-	conv.Client.ProtocolVersion = ""                                 // the SDK's latest revision…
-	conv.Server.Options = mcp.StreamableHTTPOptions{Stateless: true} // …which a stateless server offers
-	pl := &proxyLog{}
-	res, err := scenario.RunFronted(ctx, []scenario.Conversation{conv}, func(_ int, proxy http.Handler) http.Handler { return pl.wrap(proxy) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	exs := pl.take()
-	for _, ex := range exs {
-		ex.client, ex.server = res.Peers[0][ex.peer], conv.Server.As
-	}
+	exs, res := statelessThroughProxy(t)
 	var log bytes.Buffer
 	if err := writeAccessLog(&log, exs, EnvoyAccessLogFields(), false); err != nil {
 		t.Fatal(err)

@@ -34,11 +34,10 @@ var statelessSamples = []sample{
 	})},
 }
 
-// writeStateless plays the demo conversation between the go-sdk client at
-// its latest revision and a stateless go-sdk server behind the logging
-// proxy, and writes into dir the SDK's log (demo.sdk.jsonl) and the
-// proxy's access logs.
-func writeStateless(t *testing.T, dir string) {
+// statelessThroughProxy runs the SDK's latest (stateless) revision through
+// a logging reverse proxy and returns what the proxy logged, with the
+// client and server addresses filled in.
+func statelessThroughProxy(t *testing.T) ([]*proxied, *scenario.FrontedResult) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -77,6 +76,16 @@ func writeStateless(t *testing.T, dir string) {
 	for _, ex := range exs {
 		ex.client, ex.server = res.Peers[0][ex.peer], conv.Server.As
 	}
+	return exs, res
+}
+
+// writeStateless plays the demo conversation between the go-sdk client at
+// its latest revision and a stateless go-sdk server behind the logging
+// proxy, and writes into dir the SDK's log (demo.sdk.jsonl) and the
+// proxy's access logs.
+func writeStateless(t *testing.T, dir string) {
+	t.Helper()
+	exs, res := statelessThroughProxy(t)
 	msgs, err := res.Logs[0].Messages()
 	if err != nil {
 		t.Fatal(err)
