@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/event"
