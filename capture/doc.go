@@ -7,7 +7,10 @@
 //
 //	Source   — yields packets: PcapFile (pcap/pcapng, pure Go) and, on
 //	           Linux with cgo, OpenLive (AF_PACKET, TPACKET_V3 ring,
-//	           PACKET_FANOUT hash). One Engine reads a Source.
+//	           PACKET_FANOUT hash). With -tags libpcap (cgo, libpcap-dev),
+//	           OpenLibpcapFile / OpenLibpcapLive read files and interfaces
+//	           through libpcap with a BPF filter expression; the default
+//	           build needs no C library. One Engine reads a Source.
 //	Engine   — flow table + TCP reassembly (gopacket/reassembly) + the HTTP
 //	           and SSE parsers; calls a Handler for every Request, Response,
 //	           SSEEvent and ConnEnd, in wire order per connection and in
@@ -27,7 +30,7 @@
 // Engine on each.
 //
 // Filters: Config.Ports and Config.Nets skip segments before reassembly
-// (any Source); LiveOptions.Ports filters in the kernel with classic BPF
+// (any Source); a BPF expression needs the libpcap build; LiveOptions.Ports filters in the kernel with classic BPF
 // (a few frames queued before the filter is attached may still arrive, so
 // set both for a strict port filter).
 //

@@ -34,14 +34,14 @@ func openInputs(cfg Config) ([]input, error) {
 		return nil, err
 	}
 	for _, p := range cfg.Pcaps {
-		src, err := capture.OpenPcap(p)
+		src, err := openPcap(p, cfg.BPF)
 		if err != nil {
 			return fail(err)
 		}
 		out = append(out, input{name: "pcap:" + filepath.Base(p), path: p, src: src})
 	}
 	for _, iface := range cfg.Ifaces {
-		src, err := capture.OpenLive(iface, cfg.Live)
+		src, err := openLive(iface, cfg)
 		if err != nil {
 			return fail(err)
 		}
@@ -55,6 +55,24 @@ func openInputs(cfg Config) ([]input, error) {
 		out = append(out, in)
 	}
 	return out, nil
+}
+
+// openPcap reads a capture file in pure Go, or through libpcap when a BPF
+// expression is given.
+func openPcap(path, bpf string) (capture.Source, error) {
+	if bpf != "" {
+		return capture.OpenLibpcapFile(path, bpf)
+	}
+	return capture.OpenPcap(path)
+}
+
+// openLive captures with AF_PACKET, or through libpcap when a BPF
+// expression is given.
+func openLive(iface string, cfg Config) (capture.Source, error) {
+	if cfg.BPF != "" {
+		return capture.OpenLibpcapLive(iface, cfg.BPF)
+	}
+	return capture.OpenLive(iface, cfg.Live)
 }
 
 func closeInputs(ins []input) {

@@ -33,6 +33,9 @@ type Config struct {
 	// until the job is stopped.
 	Ifaces []string
 	Live   capture.LiveOptions
+	// BPF, when set, reads files and interfaces through libpcap with this
+	// filter expression (builds with -tags libpcap only).
+	BPF string
 	// Taps are proxy logs, FORMAT:FILE (FILE "-" = standard input), read
 	// by capture/logtap into the same events; with TapFollow each file is
 	// followed like tail -F, resuming from a checkpoint in TapCheckpointDir.

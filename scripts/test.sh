@@ -2,8 +2,9 @@
 # Runs every mcpwatch test against real services: installs Debian's
 # clickhouse-server when it is missing, starts ClickHouse and a NATS server
 # (built from the Go module cache) on temporary directories, runs go vet,
-# the tests (fuzz seed corpora included) and every benchmark once, then stops
-# what it started. Needs root (or sudo) only to install ClickHouse.
+# the tests (fuzz seed corpora included), the libpcap build's tests and
+# every benchmark once, then stops what it started. Needs root (or sudo) only
+# to install the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +16,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v clickhouse-server >/dev/null; then
-	echo "== installing clickhouse-server (Debian package)"
+# Debian packages the tests need: ClickHouse, and libpcap for the
+# -tags libpcap build (BPF filters).
+missing=""
+command -v clickhouse-server >/dev/null || missing="clickhouse-server clickhouse-client"
+[ -f /usr/include/pcap/pcap.h ] || missing="$missing libpcap-dev"
+if [ -n "$missing" ]; then
+	echo "== installing $missing (Debian packages)"
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 echo "== starting ClickHouse and NATS"
@@ -34,6 +40,9 @@ go vet ./...
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...
+
+echo "== go test -tags libpcap (BPF filters through libpcap)"
+go test -count=1 -tags libpcap -run 'Libpcap|BPF' ./capture/ ./pipeline/
 
 echo "== benchmarks (one iteration each, so they cannot rot)"
 if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$work/bench.txt" 2>&1; then

@@ -36,6 +36,7 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	f.BoolVar(&cfg.TapFollow, "tap-follow", false, "follow the --tap files like tail -F (rotation, truncation), resuming from a checkpoint after a restart")
 	f.StringVar(&cfg.TapCheckpointDir, "tap-checkpoint-dir", defaultStateDir("checkpoints"), "where --tap-follow keeps how far each file was read")
 	f.StringVar(&in.tapFields, "tap-fields", "envoy", "access-log field mapping: envoy, nginx, or a YAML file (see deploy/logtap/mcpwatch-fields.yaml)")
+	f.StringVar(&cfg.BPF, "bpf", "", "BPF filter expression (tcpdump syntax) for --pcap and --iface, read through libpcap; needs a build with -tags libpcap")
 	f.UintSliceVar(&in.ports, "port", nil, "capture only TCP connections with this port on either side (repeatable)")
 	f.StringSliceVar(&in.nets, "net", nil, "capture only TCP connections with an address in this CIDR (repeatable)")
 	f.IntVar(&cfg.Capture.MaxFlows, "max-flows", cfg.Capture.MaxFlows, "most TCP connections tracked at once; beyond it the least recently active are ended (counted)")
