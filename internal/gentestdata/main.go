@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
-	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
 
 func main() {
@@ -46,47 +44,13 @@ func generate(dir string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		if err := writeCapture(filepath.Join(dir, c.name+".pcap"), res.Recorder); err != nil {
+		if err := scenario.WriteCapture(filepath.Join(dir, c.name+".pcap"), res.Recorder); err != nil {
 			return err
 		}
-		if err := writeLog(filepath.Join(dir, c.name+".sdk.jsonl"), res.Logs); err != nil {
+		if err := scenario.WriteLog(filepath.Join(dir, c.name+".sdk.jsonl"), res.Logs); err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s.pcap (%d connections)\n", filepath.Join(dir, c.name), res.Recorder.Conversations())
 	}
 	return nil
-}
-
-func writeCapture(path string, rec *tcprec.Recorder) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rec.WriteTo(f, tcprec.Pcap); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func writeLog(path string, logs []*scenario.Log) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(f)
-	for _, l := range logs {
-		msgs, err := l.Messages()
-		if err != nil {
-			f.Close()
-			return err
-		}
-		for _, m := range msgs {
-			if err := enc.Encode(m); err != nil {
-				f.Close()
-				return err
-			}
-		}
-	}
-	return f.Close()
 }
