@@ -32,9 +32,8 @@ config=${CLICKHOUSE_CONFIG:-/etc/clickhouse-server/config.xml}
 timeout=${CLICKHOUSE_START_TIMEOUT:-60}
 pidfile=$dir/clickhouse.pid
 
-running() {
-	[ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+# shellcheck source=scripts/service.sh
+. "$(dirname "$0")/service.sh"
 
 answers() {
 	clickhouse-client --host 127.0.0.1 --port "$tcp_port" --query "SELECT 1" >/dev/null 2>&1
@@ -74,40 +73,8 @@ start() {
 		--interserver_http_port="$interserver_port" \
 		</dev/null >"$dir/stdout.log" 2>&1 &
 	echo $! >"$pidfile"
-	local waited=0
-	until answers; do
-		if ! running; then
-			echo "clickhouse-server exited during start-up; last lines of $dir/clickhouse.err.log:" >&2
-			tail -n 20 "$dir/clickhouse.err.log" "$dir/stdout.log" >&2 2>/dev/null || true
-			rm -f "$pidfile"
-			exit 1
-		fi
-		if [ "$waited" -ge $((timeout * 10)) ]; then
-			echo "clickhouse-server did not answer on 127.0.0.1:$tcp_port within ${timeout}s; see $dir/clickhouse.err.log" >&2
-			stop
-			exit 1
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
+	wait_started "clickhouse-server on 127.0.0.1:$tcp_port" "$dir/clickhouse.err.log" answers
 	echo "127.0.0.1:$tcp_port"
-}
-
-stop() {
-	running || { rm -f "$pidfile"; return 0; }
-	local pid waited=0
-	pid=$(cat "$pidfile")
-	kill "$pid"
-	# A clean shutdown flushes parts; give it 30 s before forcing.
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$waited" -ge 300 ]; then
-			kill -9 "$pid" 2>/dev/null || true
-			break
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	rm -f "$pidfile"
 }
 
 case $cmd in

@@ -28,9 +28,8 @@ port=${NATS_PORT:--1}
 timeout=${NATS_START_TIMEOUT:-30}
 pidfile=$dir/nats.pid
 
-running() {
-	[ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+# shellcheck source=scripts/service.sh
+. "$(dirname "$0")/service.sh"
 
 # url prints the client URL from the server's ports file, if it wrote one.
 url() {
@@ -67,40 +66,15 @@ start() {
 		--ports_file_dir "$dir/ports" --log "$dir/nats.log" --server_name mcpwatch-test \
 		</dev/null >"$dir/stdout.log" 2>&1 &
 	echo $! >"$pidfile"
-	local waited=0 u=""
-	until u=$(url) && answers "$u"; do
-		if ! running; then
-			echo "nats-server exited during start-up; last lines of $dir/nats.log:" >&2
-			tail -n 20 "$dir/nats.log" "$dir/stdout.log" >&2 2>/dev/null || true
-			rm -f "$pidfile"
-			exit 1
-		fi
-		if [ "$waited" -ge $((timeout * 10)) ]; then
-			echo "nats-server did not answer within ${timeout}s; see $dir/nats.log" >&2
-			stop
-			exit 1
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	echo "$u"
+	wait_started nats-server "$dir/nats.log" up
+	url
 }
 
-stop() {
-	running || { rm -f "$pidfile"; return 0; }
-	local pid waited=0
-	pid=$(cat "$pidfile")
-	# SIGTERM lets JetStream close its store cleanly; give it 30 s before forcing.
-	kill "$pid"
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$waited" -ge 300 ]; then
-			kill -9 "$pid" 2>/dev/null || true
-			break
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	rm -f "$pidfile"
+# up reports whether the server wrote its ports file and accepts
+# connections there.
+up() {
+	local u
+	u=$(url) && answers "$u"
 }
 
 case $cmd in
