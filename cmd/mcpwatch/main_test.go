@@ -152,3 +152,40 @@ func TestConfigFileAndEnv(t *testing.T) {
 		t.Errorf("unknown config key accepted: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// A broken rule file stops the process before anything starts, with every
+// problem named by file and line.
+func TestBrokenRuleFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(`rules:
+  - id: x
+    name: X
+    description: d
+    severity: high
+    category: c
+    type: match
+    condition: kind == "message" && bogus_field > 3
+  - id: y
+    name: Y
+    description: d
+    severity: loud
+    category: c
+    type: match
+    condition: kind == "message"
+`), 0o644)
+	r := mcpwatch(t, nil, "run", "--pcap", repoFile("demo.pcap"), "--rules", dir)
+	if r.code == 0 {
+		t.Fatal("started with a broken rule file")
+	}
+	for _, want := range []string{"bad.yaml:8: rule \"x\"", "bogus_field", "bad.yaml:12: rule \"y\"", "severity \"loud\""} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "packets:") {
+		t.Error("the run went ahead")
+	}
+	if lint := mcpwatch(t, nil, "rules", "lint", dir); lint.code == 0 || !strings.Contains(lint.stdout, "bad.yaml:8") {
+		t.Errorf("rules lint: exit %d\n%s", lint.code, lint.stdout)
+	}
+}
