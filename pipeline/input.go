@@ -155,11 +155,17 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	progress := newProgress(cfg.Log, in.path)
 	// The engine's goroutine reads the source, so the hook may read the
 	// engine's and decoder's stats.
+	live, _ := in.src.(*capture.Live)
 	metered := &meteredSource{Source: in.src, every: time.Second, hook: func() {
 		st := eng.Stats()
 		progress.report(st)
 		stages.capture.store(st)
 		stages.decode.store(dec.Stats())
+		if live != nil {
+			if ks, err := live.KernelStats(); err == nil {
+				stages.kernel.store(ks)
+			}
+		}
 	}}
 	eng, err = capture.NewEngine(ccfg, dec)
 	if err != nil {

@@ -34,7 +34,7 @@ type statsCollector struct {
 }
 
 // mapLabels names the label of a map-typed Stats field; others get "key".
-var mapLabels = map[string]string{"Events": "kind", "Rules": "rule"}
+var mapLabels = map[string]string{"Events": "kind", "Rules": "rule", "Backlog": "durable"}
 
 // gaugeSuffixes mark a field that is a level, not a running count.
 var gaugeSuffixes = []string{"Active", "InUse", "Open", "InFlight", "Pending", "Unacked", "Groups"}

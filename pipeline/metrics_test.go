@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/detect"
 )
@@ -78,6 +79,16 @@ func TestStatsBecomeMetrics(t *testing.T) {
 		"mcpwatch_detect_rules_alerts_total{rule=unexpected-server}":         2,
 		"mcpwatch_detect_rules_groups{rule=unexpected-server}":               1, // a gauge
 		"mcpwatch_detect_rules_groups_evicted_total{rule=unexpected-server}": 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	lag := consumerLag{Backlog: map[string]bus.Backlog{"store-events": {Pending: 7, Unacked: 2}}}
+	got = gather(t, "consumer", lag)
+	for name, want := range map[string]float64{
+		"mcpwatch_consumer_backlog_pending{durable=store-events}": 7, // gauges
+		"mcpwatch_consumer_backlog_unacked{durable=store-events}": 2,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)

@@ -182,10 +182,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer stopBus()
 
-	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse}); err != nil {
-		return nil, err
-	}
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(deliverCtx, cfg, engine)
 	}
@@ -200,6 +196,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// One events consumer both writes and detects: in one process a second
 	// would only decode every event twice.
 	events, storeAlerts := consumer("run-events"), consumer("run-alerts")
+	var stages stageStats
+	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse,
+		durables: []string{events.Durable, storeAlerts.Durable}}); err != nil {
+		return nil, err
+	}
 	inv := newInventory()
 	consumeCtx, stopConsumers := context.WithCancel(deliverCtx)
 	defer stopConsumers()
@@ -314,14 +315,14 @@ func Detect(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopBus()
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine}); err != nil {
+	c := cfg.durable("detect", fmt.Sprintf("%d-of-%d", cfg.Replica, cfg.Replicas))
+	c.FilterSubjects = bus.EventSubjects(nil, parts)
+	if err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine, durables: []string{c.Durable}}); err != nil {
 		return err
 	}
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(ctx, cfg, engine)
 	}
-	c := cfg.durable("detect", fmt.Sprintf("%d-of-%d", cfg.Replica, cfg.Replicas))
-	c.FilterSubjects = bus.EventSubjects(nil, parts)
 	cfg.Log.Info("detecting", "durable", c.Durable, "partitions", parts, "nats", cfg.Bus.URL)
 	return consumeToDetect(ctx, b, c, engine, cfg.Log)
 }
@@ -354,21 +355,29 @@ func Store(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopBus()
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse}); err != nil {
-		return err
-	}
-	var g errgroup.Group
+	var consumers []func() error
+	var durables []string
 	if len(out.events) > 0 {
 		c := cfg.durable("store", "events")
-		g.Go(func() error { return consumeToWriters(ctx, b, c, out.events, nil) })
+		durables = append(durables, c.Durable)
+		consumers = append(consumers, func() error { return consumeToWriters(ctx, b, c, out.events, nil) })
 	}
 	if len(out.alerts) > 0 {
 		c := cfg.durable("store", "alerts")
-		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, out.alerts, nil) })
+		durables = append(durables, c.Durable)
+		consumers = append(consumers, func() error { return consumeAlertsToWriters(ctx, b, c, out.alerts, nil) })
 	}
 	for _, f := range feeds {
 		c := cfg.durable("store", "feed-"+f.name)
-		g.Go(func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
+		durables = append(durables, c.Durable)
+		consumers = append(consumers, func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
+	}
+	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, durables: durables}); err != nil {
+		return err
+	}
+	var g errgroup.Group
+	for _, consume := range consumers {
+		g.Go(consume)
 	}
 	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
 	return g.Wait()
@@ -438,6 +447,8 @@ func detectBatch(ctx context.Context, b *bus.Bus, engine *detect.Engine, evs []*
 type stageStats struct {
 	capture snapshot[capture.Stats]
 	decode  snapshot[decode.Stats]
+	// kernel is the AF_PACKET ring's own count of packets and drops.
+	kernel snapshot[capture.KernelStats]
 }
 
 // metricSources are the stages a job runs; nil ones are left out.
@@ -446,6 +457,9 @@ type metricSources struct {
 	bus        *bus.Bus
 	detect     *detect.Engine
 	clickhouse *sink.BatchWriter
+	// durables are the job's consumers, whose backlog (consume lag) is
+	// exported.
+	durables []string
 }
 
 // startMetrics serves the metrics of the stages a job runs when an address
@@ -458,6 +472,7 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if m.stages != nil {
 		collect["capture"] = m.stages.capture.load
 		collect["decode"] = m.stages.decode.load
+		collect["kernel"] = m.stages.kernel.load
 	}
 	if m.detect != nil {
 		collect["detect"] = func() any { return m.detect.Stats() }
@@ -465,7 +480,26 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if m.clickhouse != nil {
 		collect["clickhouse"] = func() any { return m.clickhouse.Stats() }
 	}
+	if len(m.durables) > 0 {
+		collect["consumer"] = func() any { return consumerBacklog(ctx, m.bus, m.durables) }
+	}
 	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, collect)
+}
+
+// consumerLag is the backlog of the job's durable consumers, for
+// mcpwatch_consumer_backlog_pending{durable=…} and …_unacked.
+type consumerLag struct {
+	Backlog map[string]bus.Backlog
+}
+
+func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consumerLag {
+	lag := consumerLag{Backlog: map[string]bus.Backlog{}}
+	for _, d := range durables {
+		if bl, err := b.Backlog(ctx, d); err == nil {
+			lag.Backlog[d] = bl
+		}
+	}
+	return lag
 }
 
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
