@@ -135,10 +135,13 @@ func parseBody(b []byte, total int64, cut bool, limit int64) []message {
 			start := s.i
 			var m message
 			parseMessage(s, &m)
-			m.bytes = int64(s.i - start)
+			// A cut body can leave the scanner past its end (an escape at
+			// the last byte): the message ends with the body.
+			end := min(s.i, len(s.b))
+			m.bytes = int64(end - start)
 			m.truncated = s.eof
 			m.batch = true
-			m.secrets = scanSecrets(&m, s.b[start:s.i])
+			m.secrets = scanSecrets(&m, s.b[start:end])
 			out = append(out, m)
 		})
 	}
