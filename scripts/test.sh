@@ -39,10 +39,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test"
-go test -count=1 -timeout 20m ./...
+go test -count=1 -timeout 20m ./... 2>&1 | tee "$work/test.txt"
 
 echo "== go test -tags libpcap (BPF filters through libpcap)"
-go test -count=1 -tags libpcap -run 'Libpcap|BPF' ./capture/ ./pipeline/
+go test -count=1 -tags libpcap -run 'Libpcap|BPF' ./capture/ ./pipeline/ 2>&1 | tee -a "$work/test.txt"
 
 echo "== benchmarks (one iteration each, so they cannot rot)"
 if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$work/bench.txt" 2>&1; then
@@ -50,3 +50,7 @@ if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$wor
 	exit 1
 fi
 grep -E '^Benchmark' "$work/bench.txt" || echo "(no benchmarks)"
+
+# One closing line for whoever reads the log: test packages passed and
+# failed (a failure has already stopped the script, so failed is 0 here).
+printf 'packages: %d passed, %d failed\n' "$(grep -c '^ok ' "$work/test.txt")" "$(grep -c '^FAIL' "$work/test.txt")"
