@@ -360,7 +360,11 @@ func Store(ctx context.Context, cfg Config) error {
 	if len(out.events) > 0 {
 		c := cfg.durable("store", "events")
 		durables = append(durables, c.Durable)
-		consumers = append(consumers, func() error { return consumeToWriters(ctx, b, c, out.events, nil) })
+		// Two fetchers on the durable: one batch is decoded while the
+		// other is being inserted.
+		for range 2 {
+			consumers = append(consumers, func() error { return consumeToWriters(ctx, b, c, out.events, nil) })
+		}
 	}
 	if len(out.alerts) > 0 {
 		c := cfg.durable("store", "alerts")
