@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/capture/internal/pcapsynth"
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
 
 // recordHTTP serves handler (over TLS when tlsOn), runs do against it with
 // a client whose connections are recorded, and returns what an Engine with
-// cfg makes of the capture. It records with pcapsynth.Recorder, which
-// notes a write before making it: internal/tcprec notes it after, so a
-// fast answer can land ahead of its request in the capture.
+// cfg makes of the capture.
 func recordHTTP(t *testing.T, handler http.Handler, tlsOn bool, cfg Config, do func(c *http.Client, url string)) (*recorder, Stats) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(handler)
@@ -31,7 +30,7 @@ func recordHTTP(t *testing.T, handler http.Handler, tlsOn bool, cfg Config, do f
 		srv.Start()
 	}
 	defer srv.Close()
-	rec := &pcapsynth.Recorder{}
+	rec := &tcprec.Recorder{}
 	tr := &http.Transport{
 		DialContext:           rec.DialContext(srv.Listener.Addr().String(), netip.MustParseAddr("10.0.1.20"), netip.MustParseAddrPort("10.0.0.7:8443")),
 		ExpectContinueTimeout: 5 * time.Second,
@@ -50,7 +49,7 @@ func recordHTTP(t *testing.T, handler http.Handler, tlsOn bool, cfg Config, do f
 	client := &http.Client{Transport: tr}
 	do(client, "http://10.0.0.7:8443")
 	tr.CloseIdleConnections()
-	r, st, err := runFile(t, writeCapture(t, pcapsynth.Segment(rec.Conns(), 1460)), cfg)
+	r, st, err := runFile(t, writeCapture(t, pcapsynth.Segment(pcapsynth.FromRecorded(rec.Recorded()), 1460)), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
 
 // Write is one application write of one side.
@@ -296,4 +298,17 @@ func sll2Header(etherType layers.EthernetType, src net.HardwareAddr) []byte {
 func mac(a netip.Addr) net.HardwareAddr {
 	b := a.As16()
 	return net.HardwareAddr{0x02, 0x00, b[12], b[13], b[14], b[15]}
+}
+
+// FromRecorded turns conversations recorded by internal/tcprec (real
+// clients talking to real servers) into Conns to segment and alter.
+func FromRecorded(convs []tcprec.Conversation) []Conn {
+	out := make([]Conn, len(convs))
+	for i, c := range convs {
+		out[i] = Conn{Client: c.Client, Server: c.Server, Opened: c.Opened, Closed: c.Closed}
+		for _, s := range c.Segments {
+			out[i].Writes = append(out[i].Writes, Write{At: s.At, C2S: s.C2S, Data: s.Data})
+		}
+	}
+	return out
 }
