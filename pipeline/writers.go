@@ -69,15 +69,14 @@ func (w *writers) close() {
 // alerts; ctx bounds the ClickHouse batcher's work.
 func openWriters(ctx context.Context, cfg Config) (*writers, error) {
 	ws := &writers{}
-	w, err := ws.open(ctx, cfg)
-	if err != nil {
+	if err := ws.open(ctx, cfg); err != nil {
 		ws.close()
 		return nil, err
 	}
-	return w, nil
+	return ws, nil
 }
 
-func (ws *writers) open(ctx context.Context, cfg Config) (*writers, error) {
+func (ws *writers) open(ctx context.Context, cfg Config) error {
 	jsonl := func(path string) (sink.Writer, error) {
 		w, err := sink.NewJSONL(path)
 		if err != nil {
@@ -89,26 +88,26 @@ func (ws *writers) open(ctx context.Context, cfg Config) (*writers, error) {
 	if cfg.EventsOut != "" {
 		w, err := jsonl(cfg.EventsOut)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ws.events = append(ws.events, w)
 	}
 	if cfg.AlertsOut != "" {
 		w, err := jsonl(cfg.AlertsOut)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ws.alerts = append(ws.alerts, w)
 	}
 	if cfg.ClickHouse.Addr != "" {
 		ch, err := sink.OpenClickHouse(ctx, cfg.ClickHouse)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ws.opened = append(ws.opened, ch)
 		bw, err := newClickHouseBatcher(ctx, cfg, ch)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// Opened after the connection, so closed (flushed) before it.
 		ws.opened = append(ws.opened, bw)
@@ -116,7 +115,7 @@ func (ws *writers) open(ctx context.Context, cfg Config) (*writers, error) {
 		ws.events = append(ws.events, bw)
 		ws.alerts = append(ws.alerts, bw)
 	}
-	return ws, nil
+	return nil
 }
 
 // clickHouseBatchDelay is how long a consumer's partial batch waits for more
