@@ -22,9 +22,6 @@ type Libpcap struct {
 
 var _ Source = (*Libpcap)(nil)
 
-// LibpcapAvailable reports whether this build has libpcap.
-const LibpcapAvailable = true
-
 // OpenLibpcapFile opens a pcap or pcapng file through libpcap, keeping only
 // the packets that match the BPF expression bpf (empty: all).
 func OpenLibpcapFile(path, bpf string) (*Libpcap, error) {

@@ -7,9 +7,6 @@ import "errors"
 // Libpcap is a libpcap Source; this build has none (see libpcap.go).
 type Libpcap struct{ Source }
 
-// LibpcapAvailable reports whether this build has libpcap.
-const LibpcapAvailable = false
-
 var errNoLibpcap = errors.New("BPF filter expressions need libpcap: rebuild with -tags libpcap (needs cgo and libpcap-dev); --port and --net filter without it")
 
 // OpenLibpcapFile fails: this build has no libpcap.
