@@ -38,32 +38,40 @@ type Bus struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 
-	pub    publisher
-	stats  counters
-	closed atomic.Bool
+	pub     publisher
+	batches batcher
+	stats   counters
+	closed  atomic.Bool
+	life    context.Context // ends at Close; bounds the sends of lingering events
+	end     context.CancelFunc
 }
 
 // Stats are counters since Connect.
 type Stats struct {
-	// Published is publishes acked by the stream; Duplicates of them were
-	// already stored (same Nats-Msg-Id within the duplicate window).
-	Published, Duplicates uint64
-	// PublishRetries counts re-sends after an error, timeout or disconnect;
-	// PublishFailed counts publishes given up after PublishRetries.
+	// Published is events and alerts acked by the stream, in
+	// PublishedMessages messages; Duplicates of them were in messages the
+	// stream had already stored (same Nats-Msg-Id within the duplicate
+	// window).
+	Published, PublishedMessages, Duplicates uint64
+	// PublishRetries counts message re-sends after an error, timeout or
+	// disconnect; PublishFailed counts events and alerts given up (after
+	// PublishRetries, or when the Bus closed or the caller's ctx ended).
 	PublishRetries, PublishFailed uint64
-	// InFlight is publishes not yet acked or failed.
+	// InFlight is messages not yet acked or failed.
 	InFlight int
-	// Consumed is messages acked after their handler returned nil, in
-	// Batches handler calls; FailedBatches were nacked for redelivery.
-	Consumed, Batches, FailedBatches uint64
-	// Malformed is messages that did not decode and were terminated.
+	// Consumed is events or alerts whose handler returned nil, in
+	// ConsumedMessages messages (acked) and Batches handler calls;
+	// FailedBatches were nacked for redelivery.
+	Consumed, ConsumedMessages, Batches, FailedBatches uint64
+	// Malformed is events and alerts that did not decode: they are skipped,
+	// and a message with nothing else is terminated.
 	Malformed uint64
 }
 
 type counters struct {
-	published, duplicates, retries, failed atomic.Uint64
-	consumed, batches, failedBatches       atomic.Uint64
-	malformed                              atomic.Uint64
+	published, publishedMessages, duplicates, retries, failed atomic.Uint64
+	consumed, consumedMessages, batches, failedBatches        atomic.Uint64
+	malformed                                                 atomic.Uint64
 }
 
 // Connect connects to cfg.URL and ensures the streams MCPWATCH_EVENTS and
@@ -77,6 +85,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	cfg = cfg.WithDefaults()
 	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL)}
 	b.pub.init(cfg.PublishAsyncMax)
+	b.batches.linger, b.batches.maxEvents = cfg.PublishLinger, cfg.EventsPerMessage
 
 	timeout := cfg.ConnectTimeout
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
@@ -119,6 +128,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		nc.Close()
 		return nil, err
 	}
+	b.life, b.end = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -149,24 +159,31 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 // Stats returns the counters since Connect.
 func (b *Bus) Stats() Stats {
 	return Stats{
-		Published:      b.stats.published.Load(),
-		Duplicates:     b.stats.duplicates.Load(),
-		PublishRetries: b.stats.retries.Load(),
-		PublishFailed:  b.stats.failed.Load(),
-		InFlight:       b.pub.inFlight(),
-		Consumed:       b.stats.consumed.Load(),
-		Batches:        b.stats.batches.Load(),
-		FailedBatches:  b.stats.failedBatches.Load(),
-		Malformed:      b.stats.malformed.Load(),
+		Published:         b.stats.published.Load(),
+		PublishedMessages: b.stats.publishedMessages.Load(),
+		Duplicates:        b.stats.duplicates.Load(),
+		PublishRetries:    b.stats.retries.Load(),
+		PublishFailed:     b.stats.failed.Load(),
+		InFlight:          b.pub.messagesInFlight(),
+		Consumed:          b.stats.consumed.Load(),
+		ConsumedMessages:  b.stats.consumedMessages.Load(),
+		Batches:           b.stats.batches.Load(),
+		FailedBatches:     b.stats.failedBatches.Load(),
+		Malformed:         b.stats.malformed.Load(),
 	}
 }
 
-// Close closes the connection. Publishes not yet acked are abandoned (call
-// Flush first); consumers return ErrClosed; unacked messages are redelivered
-// to other processes after their AckWait.
+// Close closes the connection. Publishes not yet acked and events waiting
+// to share a message are abandoned and counted as failed (call Flush
+// first); consumers return ErrClosed; unacked messages are redelivered to
+// other processes after their AckWait.
 func (b *Bus) Close() error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	b.end()
+	for _, bt := range b.batches.takeAll() {
+		b.pub.lose(b, len(bt.ids), fmt.Errorf("publish %s: %w", bt.subject, ErrClosed))
 	}
 	b.nc.Close()
 	return nil

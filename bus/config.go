@@ -9,15 +9,18 @@ import (
 
 // Defaults of Config and ConsumerConfig.
 const (
-	DefaultPartitions      = 16
-	DefaultReplicas        = 1
-	DefaultMaxAge          = 24 * time.Hour
-	DefaultMaxBytes        = 1 << 30
-	DefaultPublishAsyncMax = 4096
-	DefaultDuplicateWindow = 2 * time.Minute
-	DefaultPublishTimeout  = 5 * time.Second
-	DefaultPublishRetries  = 8
-	DefaultConnectTimeout  = 3 * time.Second
+	DefaultPartitions       = 16
+	DefaultReplicas         = 1
+	DefaultMaxAge           = 24 * time.Hour
+	DefaultMaxBytes         = 1 << 30
+	DefaultPublishAsyncMax  = 4096
+	DefaultDuplicateWindow  = 2 * time.Minute
+	DefaultPublishTimeout   = 5 * time.Second
+	DefaultPublishRetries   = 8
+	DefaultConnectTimeout   = 3 * time.Second
+	DefaultPublishLinger    = 20 * time.Millisecond
+	DefaultEventsPerMessage = 32
+	MaxEventsPerMessage     = 256
 
 	DefaultBatchSize = 256
 	DefaultMaxWait   = time.Second
@@ -50,6 +53,13 @@ type Config struct {
 	PublishRetries int
 	// ConnectTimeout bounds the first connection attempt.
 	ConnectTimeout time.Duration
+	// EventsPerMessage is how many events of one subject share a JetStream
+	// message at most (1..MaxEventsPerMessage; 1 sends each alone).
+	EventsPerMessage int
+	// PublishLinger is how long an event may wait for others of its subject
+	// to share its message. It adds at most that much latency; under load
+	// messages fill up before it passes.
+	PublishLinger time.Duration
 	// Logger receives malformed-message and retry logs; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -84,6 +94,12 @@ func (c Config) WithDefaults() Config {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	if c.EventsPerMessage == 0 {
+		c.EventsPerMessage = DefaultEventsPerMessage
+	}
+	if c.PublishLinger == 0 {
+		c.PublishLinger = DefaultPublishLinger
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -114,6 +130,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bus config: publish retries %d is negative", d.PublishRetries)
 	case d.ConnectTimeout < 0:
 		return fmt.Errorf("bus config: connect timeout %s is negative", d.ConnectTimeout)
+	case d.EventsPerMessage < 1 || d.EventsPerMessage > MaxEventsPerMessage:
+		return fmt.Errorf("bus config: events per message %d, want 1..%d", d.EventsPerMessage, MaxEventsPerMessage)
+	case d.PublishLinger < 0 || d.PublishLinger > time.Second:
+		return fmt.Errorf("bus config: publish linger %s, want 0..1s", d.PublishLinger)
 	}
 	return nil
 }
@@ -127,7 +147,9 @@ type ConsumerConfig struct {
 	// FilterSubjects restricts the consumer to these subjects (see
 	// EventSubjects, AlertSubjects); empty means the whole stream.
 	FilterSubjects []string
-	// BatchSize is the most messages handed to one handler call.
+	// BatchSize is about the most events handed to one handler call: the
+	// consumer fetches as many messages as, at the events per message seen so
+	// far, hold that many events (at most EventsPerMessage times more).
 	BatchSize int
 	// MaxWait is how long a fetch waits for a first message when none is
 	// waiting; waiting messages are handed over at once, up to BatchSize.

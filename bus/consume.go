@@ -39,11 +39,12 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		return err
 	}
 	failures := 0
+	perMsg := newEventsPerMessage()
 	for ctx.Err() == nil {
 		if b.closed.Load() {
 			return fmt.Errorf("consumer %s on %s: %w", c.Durable, stream, ErrClosed)
 		}
-		msgs, err := fetch(ctx, cons, c)
+		msgs, err := fetch(ctx, cons, c, perMsg.messagesFor(c.BatchSize))
 		if len(msgs) > 0 {
 			if ctx.Err() != nil {
 				// Hand them back at once so a process sharing the durable
@@ -55,7 +56,7 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 			}
 			// After a failed batch, wait out its backoff here too, so a
 			// dead downstream is not handed every later batch at once.
-			if pause := process(ctx, b, stream, c, msgs, decode, handle); pause > 0 {
+			if pause := process(ctx, b, stream, c, msgs, decode, handle, perMsg); pause > 0 {
 				sleep(ctx, pause)
 			}
 		}
@@ -120,13 +121,13 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 	return cons, nil
 }
 
-// fetch returns the messages waiting, up to c.BatchSize, at once; when
-// none is waiting it waits up to c.MaxWait for the first one and returns as
-// soon as it arrives. A stage so adds no batching delay when traffic
-// trickles (packet-to-alert latency), and still gets full batches under
-// load, when messages are always waiting.
-func fetch(ctx context.Context, cons jetstream.Consumer, c ConsumerConfig) ([]jetstream.Msg, error) {
-	msgs, err := collect(cons.FetchNoWait(c.BatchSize))
+// fetch returns the messages waiting, up to n, at once; when none is
+// waiting it waits up to c.MaxWait for the first one and returns as soon as
+// it arrives. A stage so adds no batching delay when traffic trickles
+// (packet-to-alert latency), and still gets full batches under load, when
+// messages are always waiting.
+func fetch(ctx context.Context, cons jetstream.Consumer, c ConsumerConfig, n int) ([]jetstream.Msg, error) {
+	msgs, err := collect(cons.FetchNoWait(n))
 	if err != nil || len(msgs) > 0 {
 		return msgs, err
 	}
@@ -150,31 +151,46 @@ func collect(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 	return msgs, batch.Error()
 }
 
-// process decodes msgs, terminates the malformed ones, hands the rest to
-// handle and acks or nacks them by its result. It returns the redelivery
+// eventsPerMessage is a running average of the events (or alerts) in the
+// messages a consumer received, so that a fetch asks for about as many
+// messages as hold BatchSize events.
+type eventsPerMessage struct{ avg float64 }
+
+func newEventsPerMessage() *eventsPerMessage { return &eventsPerMessage{avg: 1} }
+
+func (e *eventsPerMessage) observe(items, msgs int) {
+	if msgs > 0 {
+		e.avg = 0.75*e.avg + 0.25*float64(items)/float64(msgs)
+	}
+}
+
+func (e *eventsPerMessage) messagesFor(batchSize int) int {
+	return max(1, int(float64(batchSize)/max(1, e.avg)))
+}
+
+// process decodes msgs, skips the events that do not decode (and
+// terminates a message with nothing else), hands the rest to handle and
+// acks or nacks their messages by its result. It returns the redelivery
 // delay of a failed batch, zero otherwise.
-func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, msgs []jetstream.Msg, decode func([]byte) (T, error), handle func(context.Context, []T) error) time.Duration {
+func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig, msgs []jetstream.Msg, decode func([]byte) (T, error), handle func(context.Context, []T) error, perMsg *eventsPerMessage) time.Duration {
 	items := make([]T, 0, len(msgs))
 	good := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
-		v, err := decode(m.Data())
-		if err != nil {
-			n := b.stats.malformed.Add(1)
-			var seq uint64
-			if md, mdErr := m.Metadata(); mdErr == nil {
-				seq = md.Sequence.Stream
-			}
-			if sampled(n) {
-				b.log.Warn("malformed message terminated", "stream", stream, "durable", c.Durable, "subject", m.Subject(), "seq", seq, "malformed_total", n, "err", err)
-			}
-			if err := m.TermWithReason("malformed"); err != nil {
-				b.log.Warn("terminate malformed message", "stream", stream, "seq", seq, "err", err)
-			}
+		n := len(items)
+		items = decodeLines(items, m.Data(), decode, func(err error) { b.malformed(stream, c, m, err) })
+		if len(items) > n {
+			good = append(good, m)
 			continue
 		}
-		items = append(items, v)
-		good = append(good, m)
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		if err := m.TermWithReason("malformed"); err != nil {
+			b.log.Warn("terminate malformed message", "stream", stream, "seq", seq, "err", err)
+		}
 	}
+	perMsg.observe(len(items), len(msgs))
 	if len(items) == 0 {
 		return 0
 	}
@@ -196,7 +212,8 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		if err := b.nc.FlushTimeout(5 * time.Second); err != nil && !b.closed.Load() {
 			b.log.Warn("flush acks", "stream", stream, "durable", c.Durable, "err", err)
 		}
-		b.stats.consumed.Add(uint64(len(good)))
+		b.stats.consumed.Add(uint64(len(items)))
+		b.stats.consumedMessages.Add(uint64(len(good)))
 		b.stats.batches.Add(1)
 		return 0
 	}
@@ -210,7 +227,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		}
 		delay = backoff(int(min(delivered, 16)))
 	}
-	b.log.Warn("handler failed, batch will be redelivered", "stream", stream, "durable", c.Durable, "messages", len(good), "delay", delay, "err", err)
+	b.log.Warn("handler failed, batch will be redelivered", "stream", stream, "durable", c.Durable, "messages", len(good), "items", len(items), "delay", delay, "err", err)
 	for _, m := range good {
 		if err := m.NakWithDelay(delay); err != nil {
 			b.log.Warn("nak failed", "stream", stream, "durable", c.Durable, "err", err)
@@ -244,4 +261,18 @@ func keepAlive(msgs []jetstream.Msg, ackWait time.Duration) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// malformed counts and logs (sampled) an event or alert of m that did not
+// decode.
+func (b *Bus) malformed(stream string, c ConsumerConfig, m jetstream.Msg, err error) {
+	n := b.stats.malformed.Add(1)
+	if !sampled(n) {
+		return
+	}
+	var seq uint64
+	if md, mdErr := m.Metadata(); mdErr == nil {
+		seq = md.Sequence.Stream
+	}
+	b.log.Warn("malformed event skipped", "stream", stream, "durable", c.Durable, "subject", m.Subject(), "seq", seq, "malformed_total", n, "err", err)
 }

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -141,8 +142,9 @@ func TestKilledConsumerRedeliversToOther(t *testing.T) {
 	})
 }
 
-// Garbage and events that fail validation are terminated and counted; the
-// events around them arrive and the consumer drains.
+// Garbage and events that fail validation are skipped and counted, a
+// message with nothing else is terminated; the events around them, in their
+// message or others, arrive and the consumer drains.
 func TestMalformedTerminated(t *testing.T) {
 	forEachServer(t, func(t *testing.T, url string) {
 		r := newRun(t)
@@ -155,9 +157,15 @@ func TestMalformedTerminated(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
+		good, err := json.Marshal(evs[20])
+		if err != nil {
+			t.Fatal(err)
+		}
 		for i, data := range []string{
 			`not json at all`,
 			`{"schema":2,"event_id":"x","kind":"message","ts":"2026-07-28T12:00:00Z"}`,
+			"",
+			"{\"truncated\n" + string(good),
 		} {
 			msg := &nats.Msg{Subject: "mcpwatch.events.message.3", Data: []byte(data), Header: nats.Header{}}
 			msg.Header.Set("Nats-Msg-Id", r.name+"-bad-"+string(rune('a'+i)))
@@ -165,7 +173,7 @@ func TestMalformedTerminated(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		publishAll(t, b, evs[20:])
+		publishAll(t, b, evs[21:])
 
 		rec := &recorder{run: r}
 		c := bus.ConsumerConfig{Durable: r.durable("malformed"), StartAt: r.start, BatchSize: 7}
@@ -173,8 +181,8 @@ func TestMalformedTerminated(t *testing.T) {
 		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
 			t.Error(d)
 		}
-		if got := b.Stats().Malformed; got != 2 {
-			t.Errorf("malformed = %d, want 2", got)
+		if got := b.Stats().Malformed; got != 4 {
+			t.Errorf("malformed = %d, want 4", got)
 		}
 	})
 }

@@ -13,27 +13,47 @@
 //	MCPWATCH_ALERTS  mcpwatch.alerts.<severity>
 //
 // The partition of an event is FNV-1a 32 of its server_key modulo
-// Config.Partitions (Partition, Subject). Every message carries the header
-// Nats-Msg-Id = event_id / alert_id, so a message published twice within the
-// duplicate window is stored once: retries after a lost ack and a replayed
-// pcap do not create duplicates.
+// Config.Partitions (Partition, Subject).
+//
+// # Messages of several events
+//
+// The cost of JetStream is per message (the server stores, indexes,
+// delivers and tracks acks of each), so events of one subject share
+// messages: up to Config.EventsPerMessage (default 32) events, one JSON
+// object per line, at most MaxMessageBytes. A message is sent when full,
+// Config.PublishLinger (default 20 ms) after its first event, or by Flush,
+// and the messages of one subject are sent in the order they were filled.
+// A message of one event is that event's JSON; consumers read both
+// (DecodeMessage for tools). Alerts travel one per message.
+//
+// Every message carries the header Nats-Msg-Id: the event or alert id of a
+// single one, a hash of the event ids otherwise, so a message sent twice
+// within the duplicate window (a retry after a lost ack) is stored once. A
+// replay that groups the events differently (a log tap restarted after its
+// checkpoint, a pcap read again) is not caught by the stream: delivery is at
+// least once per event, and consumers deduplicate by event_id.
 //
 // # Publishing, back-pressure and loss
 //
-// PublishEvent and PublishAlert are asynchronous: they return once the message
-// is handed to the connection, and the stream's ack arrives later. At most
+// PublishEvent and PublishAlert are asynchronous: they return once the event
+// is in a message (and the message, if that filled it, is handed to the
+// connection), and the stream's ack arrives later. At most
 // Config.PublishAsyncMax messages are in flight; when that many are unacked,
 // Publish blocks until one is acked or its ctx ends. That block is the
 // back-pressure the capture stage sees: a live sensor then drops packets and
-// counts them, it never buffers without bound.
+// counts them, it never buffers without bound (open messages are bounded
+// too: one per subject). A message that cannot be sent because ctx ended
+// loses its events, the caller's and those that joined it before: they are
+// counted in Stats.PublishFailed and reported by Flush.
 //
 // A publish whose ack is an error, times out (Config.PublishTimeout) or is lost
 // to a disconnect is published again, with the same Nats-Msg-Id, after an
 // exponential backoff (30 ms doubling to 5 s), up to Config.PublishRetries
-// times; then it is counted as failed (Stats.PublishFailed) and Flush reports
-// it. Retries can reorder messages: consumers must not rely on arrival order
-// (event time is in the event). Flush waits until every publish made before it
-// is acked or has failed for good; call it before exiting.
+// times; then its events are counted as failed (Stats.PublishFailed) and
+// Flush reports them. Retries can reorder messages: consumers must not rely
+// on arrival order (event time is in the event). Flush sends the open
+// messages and waits until every publish made before it is acked or has
+// failed for good; call it before exiting.
 //
 // If NATS goes away the connection reconnects forever (every 2 s). Publishes
 // made meanwhile are buffered by the client (up to 8 MiB), retried as above,
@@ -48,17 +68,18 @@
 // # Consuming
 //
 // ConsumeEvents and ConsumeAlerts run a durable pull consumer: they fetch
-// batches of up to BatchSize messages (whatever is waiting, at once; when
-// nothing is, the first message to arrive within MaxWait), decode
-// them, and call the handler once per batch. Every message of the batch is
+// batches of messages holding about BatchSize events (whatever is waiting,
+// at once; when nothing is, the first message to arrive within MaxWait),
+// decode them, and call the handler once per batch. Every message of the batch is
 // acked only after the handler returned nil; on error all of them are nacked
 // with a backoff that grows with the delivery count (30 ms doubling to 5 s),
 // so the batch comes back, and the loop itself pauses as long before the next
 // fetch, so a dead downstream is not handed every later batch at once.
 // While the handler runs, the messages are kept alive (in progress) so a slow
-// downstream write does not trigger a redelivery to another process. A message
+// downstream write does not trigger a redelivery to another process. An event
 // that does not decode or validate is logged, counted (Stats.Malformed) and
-// terminated: it never blocks the stream. Delivery is at least once; handlers
+// skipped, and a message with nothing else is terminated: it never blocks the
+// stream. Delivery is at least once; handlers
 // deduplicate by event_id / alert_id. MaxDeliver defaults to unlimited, so a
 // downstream outage delays events but never drops them. A new durable starts
 // at the oldest message the stream holds, or at ConsumerConfig.StartAt.

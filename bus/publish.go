@@ -23,35 +23,27 @@ type publisher struct {
 	sem chan struct{}
 
 	mu       sync.Mutex
-	attempts map[*nats.Msg]int // in flight → failed sends so far
-	idle     chan struct{}     // closed when attempts empties; nil while empty
-	failed   int               // failed for good since the last Flush
+	inFlight map[*nats.Msg]*sending
+	idle     chan struct{} // closed when inFlight empties; nil while empty
+	failed   int           // events failed for good since the last Flush
 	lastErr  error
+}
+
+// sending is a message in flight.
+type sending struct {
+	attempts int // failed sends so far
+	events   int // events it carries
 }
 
 func (p *publisher) init(maxInFlight int) {
 	p.sem = make(chan struct{}, maxInFlight)
-	p.attempts = make(map[*nats.Msg]int)
+	p.inFlight = make(map[*nats.Msg]*sending)
 }
 
-func (p *publisher) inFlight() int {
+func (p *publisher) messagesInFlight() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.attempts)
-}
-
-// PublishEvent publishes ev to mcpwatch.events.<kind>.<partition> with
-// Nats-Msg-Id = event_id. It returns once the message is sent; the ack is
-// awaited by Flush. It blocks while PublishAsyncMax publishes are in flight.
-func (b *Bus) PublishEvent(ctx context.Context, ev *event.Event) error {
-	if err := ev.Validate(); err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	data, err := encode(ev)
-	if err != nil {
-		return fmt.Errorf("publish event %s: %w", ev.EventID, err)
-	}
-	return b.publish(ctx, Subject(ev, b.cfg.Partitions), ev.EventID, data)
+	return len(p.inFlight)
 }
 
 // PublishAlert publishes a to mcpwatch.alerts.<severity> with Nats-Msg-Id =
@@ -64,21 +56,28 @@ func (b *Bus) PublishAlert(ctx context.Context, a *event.Alert) error {
 	if err != nil {
 		return fmt.Errorf("publish alert %s: %w", a.AlertID, err)
 	}
-	return b.publish(ctx, AlertSubject(a), a.AlertID, data)
+	return b.publish(ctx, AlertSubject(a), a.AlertID, data, 1)
 }
 
-func (b *Bus) publish(ctx context.Context, subject, id string, data []byte) error {
+// publish sends one message of n events (or alerts) with Nats-Msg-Id id.
+// A message that cannot be sent, because ctx ended first or the connection
+// is closed, is counted as failed and its error returned.
+func (b *Bus) publish(ctx context.Context, subject, id string, data []byte, n int) error {
 	if b.closed.Load() {
-		return fmt.Errorf("publish %s to %s: %w", id, subject, ErrClosed)
+		err := fmt.Errorf("publish %s to %s: %w", id, subject, ErrClosed)
+		b.pub.lose(b, n, err)
+		return err
 	}
 	select {
 	case b.pub.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("publish %s to %s: %d publishes in flight: %w", id, subject, cap(b.pub.sem), ctx.Err())
+		err := fmt.Errorf("publish %s to %s: %d messages in flight: %w", id, subject, cap(b.pub.sem), ctx.Err())
+		b.pub.lose(b, n, err)
+		return err
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
 	b.pub.mu.Lock()
-	b.pub.attempts[msg] = 0
+	b.pub.inFlight[msg] = &sending{events: n}
 	if b.pub.idle == nil {
 		b.pub.idle = make(chan struct{})
 	}
@@ -102,11 +101,15 @@ func (b *Bus) send(msg *nats.Msg) error {
 
 // onPublishAck runs on the client's ack goroutine; it must not block.
 func (b *Bus) onPublishAck(_ jetstream.JetStream, msg *nats.Msg, ack *jetstream.PubAck) {
-	b.stats.published.Add(1)
-	if ack.Duplicate {
-		b.stats.duplicates.Add(1)
+	s := b.untrack(msg)
+	if s == nil {
+		return // already finished; a late ack for an earlier send
 	}
-	b.finish(msg, nil)
+	b.stats.published.Add(uint64(s.events))
+	b.stats.publishedMessages.Add(1)
+	if ack.Duplicate {
+		b.stats.duplicates.Add(uint64(s.events))
+	}
 }
 
 // onPublishErr runs on the client's ack, timer or status goroutine for an
@@ -119,13 +122,14 @@ func (b *Bus) onPublishErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 // copy the stream already stored is dropped as a duplicate.
 func (b *Bus) retry(msg *nats.Msg, err error) {
 	b.pub.mu.Lock()
-	attempts, ok := b.pub.attempts[msg]
-	if ok {
-		attempts++
-		b.pub.attempts[msg] = attempts
+	s := b.pub.inFlight[msg]
+	attempts := 0
+	if s != nil {
+		s.attempts++
+		attempts = s.attempts
 	}
 	b.pub.mu.Unlock()
-	if !ok {
+	if s == nil {
 		return // already finished; a late callback for an earlier send
 	}
 	id := msg.Header.Get(jetstream.MsgIDHeader)
@@ -147,51 +151,68 @@ func (b *Bus) retry(msg *nats.Msg, err error) {
 	})
 }
 
-// finish ends the tracking of msg, acked (err == nil) or failed for good.
+// finish ends the tracking of msg, failed for good.
 func (b *Bus) finish(msg *nats.Msg, err error) {
+	if s := b.untrack(msg); s != nil {
+		b.pub.lose(b, s.events, err)
+	}
+}
+
+// untrack ends the tracking of msg and frees its slot; it returns nil if msg
+// was no longer tracked.
+func (b *Bus) untrack(msg *nats.Msg) *sending {
 	b.pub.mu.Lock()
-	if _, ok := b.pub.attempts[msg]; !ok {
+	s := b.pub.inFlight[msg]
+	if s == nil {
 		b.pub.mu.Unlock()
-		return
+		return nil
 	}
-	delete(b.pub.attempts, msg)
-	var failedTotal uint64
-	if err != nil {
-		b.pub.failed++
-		b.pub.lastErr = err
-		failedTotal = b.stats.failed.Add(1)
-	}
-	if len(b.pub.attempts) == 0 && b.pub.idle != nil {
+	delete(b.pub.inFlight, msg)
+	if len(b.pub.inFlight) == 0 && b.pub.idle != nil {
 		close(b.pub.idle)
 		b.pub.idle = nil
 	}
 	b.pub.mu.Unlock()
 	<-b.pub.sem
-	if err != nil && sampled(failedTotal) {
+	return s
+}
+
+// lose counts n events (or alerts) as failed for good, for Stats and the
+// next Flush.
+func (p *publisher) lose(b *Bus, n int, err error) {
+	p.mu.Lock()
+	p.failed += n
+	p.lastErr = err
+	p.mu.Unlock()
+	if failedTotal := b.stats.failed.Add(uint64(n)); sampled(failedTotal) {
 		b.log.Warn("publish failed", "failed_total", failedTotal, "err", err)
 	}
 }
 
-// Flush waits until every publish is acked or has failed for good, and
-// reports the publishes that failed since the previous Flush.
+// Flush sends the events still waiting for others to share their message,
+// waits until every publish is acked or has failed for good, and reports
+// the events and alerts that failed since the previous Flush.
 func (b *Bus) Flush(ctx context.Context) error {
+	b.batches.sendMu.Lock()
+	_ = b.sendBatches(ctx, b.batches.takeAll()) // a failure is counted and reported below
+	b.batches.sendMu.Unlock()
 	for {
 		b.pub.mu.Lock()
-		if len(b.pub.attempts) == 0 {
+		if len(b.pub.inFlight) == 0 {
 			failed, lastErr := b.pub.failed, b.pub.lastErr
 			b.pub.failed, b.pub.lastErr = 0, nil
 			b.pub.mu.Unlock()
 			if failed > 0 {
-				return fmt.Errorf("flush to NATS at %s: %d publishes failed, last: %w", b.where, failed, lastErr)
+				return fmt.Errorf("flush to NATS at %s: %d events or alerts failed to publish, last: %w", b.where, failed, lastErr)
 			}
 			return nil
 		}
-		idle, pending := b.pub.idle, len(b.pub.attempts)
+		idle, pending := b.pub.idle, len(b.pub.inFlight)
 		b.pub.mu.Unlock()
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return fmt.Errorf("flush to NATS at %s: %d publishes unacked: %w", b.where, pending, ctx.Err())
+			return fmt.Errorf("flush to NATS at %s: %d messages unacked: %w", b.where, pending, ctx.Err())
 		}
 	}
 }

@@ -5,40 +5,31 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// Publishing every event twice stores each once: the second copy carries the
-// same Nats-Msg-Id and falls inside the duplicate window. The second pass
-// runs from several goroutines, as several capture workers would.
+// Publishing the same events twice stores each once: they fill the same
+// messages (sent when full or at Flush; the linger is longer than the
+// test), which carry the same Nats-Msg-Id and fall inside the duplicate
+// window.
 func TestPublishTwiceStoresOnce(t *testing.T) {
 	forEachServer(t, func(t *testing.T, url string) {
 		r := newRun(t)
-		b := connect(t, url, func(c *bus.Config) { c.PublishAsyncMax = 16 })
+		b := connect(t, url, func(c *bus.Config) { c.PublishAsyncMax = 16; c.PublishLinger = time.Second })
 		evs := r.events(300)
 
 		publishAll(t, b, evs)
-		var wg sync.WaitGroup
-		for part := range slices.Chunk(evs, 75) {
-			wg.Go(func() {
-				for _, ev := range part {
-					if err := b.PublishEvent(context.Background(), ev); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if err := b.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		publishAll(t, b, evs)
 
 		st := b.Stats()
 		if st.Published != 600 || st.Duplicates != 300 || st.PublishFailed != 0 || st.InFlight != 0 {
 			t.Errorf("stats after publishing 300 events twice: %+v, want 600 published, 300 duplicates", st)
+		}
+		if st.PublishedMessages >= 300 {
+			t.Errorf("300 events of %d subjects twice took %d messages, want them to share messages", len(event.Kinds)*11, st.PublishedMessages)
 		}
 
 		rec := &recorder{run: r}
@@ -47,6 +38,78 @@ func TestPublishTwiceStoresOnce(t *testing.T) {
 			t.Error(d)
 		}
 	})
+}
+
+// Several goroutines publishing at once, as capture shards do, share
+// messages; every event arrives, and each once in a first pass. A second
+// pass fills messages differently, so the stream may keep copies: consumers
+// deduplicate by event_id.
+func TestConcurrentPublishers(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		b := connect(t, url)
+		evs := r.events(400)
+		publishConcurrently := func() {
+			var wg sync.WaitGroup
+			for part := range slices.Chunk(evs, 100) {
+				wg.Go(func() {
+					for _, ev := range part {
+						if err := b.PublishEvent(context.Background(), ev); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := b.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		publishConcurrently()
+		rec := &recorder{run: r}
+		stop := consumeAll(t, b, bus.ConsumerConfig{Durable: r.durable("first"), StartAt: r.start}, rec)
+		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+
+		publishConcurrently()
+		rec = &recorder{run: r}
+		consumeAll(t, b, bus.ConsumerConfig{Durable: r.durable("second"), StartAt: r.start}, rec)
+		if d := diffIDs(slices.Compact(rec.sorted()), ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if st := b.Stats(); st.Published != 800 || st.PublishedMessages >= 400 {
+			t.Errorf("stats after 800 publishes of 400 events: %+v, want 800 published in fewer than 400 messages", st)
+		}
+	})
+}
+
+// An event nobody joins is sent after PublishLinger, without a Flush.
+func TestLingeringEventIsSent(t *testing.T) {
+	r := newRun(t)
+	b := connect(t, startEmbedded(t), func(c *bus.Config) { c.PublishLinger = 50 * time.Millisecond })
+	ev := r.events(1)[0]
+	if err := b.PublishEvent(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{run: r}
+	consumeAll(t, b, bus.ConsumerConfig{Durable: r.durable("linger"), StartAt: r.start, MaxWait: 100 * time.Millisecond}, rec)
+	for deadline := time.Now().Add(30 * time.Second); len(rec.sorted()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lingering event did not arrive in 30s")
+		}
+	}
+	if d := diffIDs(rec.sorted(), []string{ev.EventID}); d != "" {
+		t.Error(d)
+	}
+	if st := b.Stats(); st.Published != 1 || st.PublishedMessages != 1 {
+		t.Errorf("stats: %+v, want the event published without Flush", st)
+	}
 }
 
 func TestPublishAlert(t *testing.T) {

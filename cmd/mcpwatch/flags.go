@@ -86,6 +86,8 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 	}
 	f.StringVar(&cfg.Bus.URL, "nats", "", help)
 	f.IntVar(&cfg.Bus.Partitions, "partitions", 0, "event subject partitions, hash(server_key) mod N (default 16; must match across processes)")
+	f.IntVar(&cfg.Bus.EventsPerMessage, "events-per-message", 0, "events of one subject that share a NATS message, at most (default 32; 1 sends each alone: more NATS work per event)")
+	f.DurationVar(&cfg.Bus.PublishLinger, "publish-linger", 0, "how long an event waits for others to share its message, at most (default 20ms; adds that much packet-to-alert latency when traffic is light)")
 }
 
 func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
