@@ -3,18 +3,21 @@ package sink
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+
+	"github.com/segmentio/encoding/json"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
 // JSONL writes events and alerts as JSON Lines: one schema-v1 object per line,
 // readable with event.DecodeEvent / event.DecodeAlert. It is safe for
-// concurrent use; the lines of one call stay together.
+// concurrent use; the lines of one call stay together. Like the bus it
+// encodes with segmentio/encoding/json: the same bytes as encoding/json in
+// about half the time (every event of a busy sensor passes here).
 type JSONL struct {
 	name string
 

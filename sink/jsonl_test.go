@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,5 +107,36 @@ func BenchmarkJSONLWriteEvents(b *testing.B) {
 		if err := j.WriteEvents(context.Background(), evs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The lines are byte for byte what encoding/json writes (without HTML
+// escaping), so files written before the faster encoder read the same.
+func TestJSONLMatchesEncodingJSON(t *testing.T) {
+	evs, als := sampleEvents(1), sampleAlerts(1)
+	evs[0].UserAgent = "<b>a & b</b> \u2028 é\x01"
+	als[0].Attributes = map[string]string{"z": "<i>", "a": "\u2029"}
+	var got, want bytes.Buffer
+	j := NewJSONLWriter("buffer", &got)
+	if err := j.WriteEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.WriteAlerts(context.Background(), als); err != nil {
+		t.Fatal(err)
+	}
+	enc := stdjson.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	for _, e := range evs {
+		if err := enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range als {
+		if err := enc.Encode(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("JSONL differs from encoding/json:\n got %s\nwant %s", got.Bytes(), want.Bytes())
 	}
 }
