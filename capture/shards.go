@@ -15,10 +15,21 @@ import (
 // one server lands on the same Engine, so a decoder can still join what MCP
 // spreads over several connections (an SSE GET stream and its POSTs).
 //
-// Each shard has its own Handler, called from that shard's goroutine in
-// packet-time order for its connections; there is no order across shards.
-// Config.Tick, shared, is called by every shard from its own goroutine.
-// Conn IDs stay unique: shard k of n numbers its connections k+1, k+1+n, …
+// Each shard has its own Handler and Tick, called from that shard's
+// goroutine in packet-time order for its connections; there is no order
+// across shards.
+//
+// A connection's ID is the number of the packet that opened it (the first
+// packet read is 1), so IDs are unique and the same whatever the number of
+// shards: whatever derives from them (event ids) does not change when the
+// input is replayed on a machine with another number of cores. They differ
+// from a lone Engine's, which counts connections.
+//
+// The caps on what all connections hold together, MaxFlows and MaxPages,
+// are divided among the shards (rounded up; MaxPagesPerConn is lowered to a
+// shard's MaxPages if above it), so n shards hold about what one Engine
+// would; caps per connection or message stay as they are. Traffic
+// concentrated on few address pairs fills its shard's share first.
 type Shards struct {
 	engines []*Engine
 }
@@ -27,28 +38,44 @@ type Shards struct {
 // operation per packet would cost more than decoding it.
 const shardBatch = 128
 
-// NewShards builds n Engines with cfg, shard k reporting to handler(k).
-func NewShards(n int, cfg Config, handler func(shard int) Handler) (*Shards, error) {
+// NewShards builds n Engines from cfg. setup(k, c) returns shard k's
+// Handler and may set c.Tick, its Tick; c holds the shard's share of the
+// caps.
+func NewShards(n int, cfg Config, setup func(shard int, cfg *Config) Handler) (*Shards, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("capture: %d shards, need at least one", n)
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Shards{}
 	for k := range n {
-		e, err := NewEngine(cfg, handler(k))
+		c := cfg.share(n)
+		e, err := NewEngine(c, setup(k, &c))
 		if err != nil {
 			return nil, err
 		}
-		e.nextID, e.idStride = uint64(k+1)-uint64(n), uint64(n)
 		s.engines = append(s.engines, e)
 	}
 	return s, nil
 }
 
+// share is one shard's part of c among n shards.
+func (c Config) share(n int) Config {
+	c = c.withDefaults()
+	c.MaxFlows = (c.MaxFlows + n - 1) / n
+	c.MaxPages = (c.MaxPages + n - 1) / n
+	c.MaxPagesPerConn = min(c.MaxPagesPerConn, c.MaxPages)
+	return c
+}
+
 // batch is a run of packets for one shard, their data copied into one
-// buffer (sources reuse theirs). A batch with tick set carries no packets:
-// the source had none for a while and the shard's clock moves to tick.
+// buffer (sources reuse theirs), and their numbers in the source. A batch
+// with tick set carries no packets: the source had none for a while and the
+// shard's clock moves to tick.
 type batch struct {
 	pkts []Packet
+	seqs []uint64
 	data []byte
 	tick time.Time
 }
@@ -67,7 +94,10 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 				if !b.tick.IsZero() {
 					e.advance(b.tick)
 				}
-				for _, p := range b.pkts {
+				for i, p := range b.pkts {
+					// A packet opens at most one connection, which
+					// takes the next ID: the packet's number.
+					e.nextID = b.seqs[i] - 1
 					e.packet(p)
 				}
 			}
@@ -97,11 +127,13 @@ func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send fu
 			queues[k] <- &batch{tick: now}
 		}
 	}
+	var seq uint64
 	return readPackets(ctx, src, func(p Packet) {
+		seq++
 		k := s.shardOf(p)
 		b := pending[k]
 		if b == nil {
-			b = &batch{pkts: make([]Packet, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+			b = &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
 			pending[k] = b
 		}
 		if len(b.data)+len(p.Data) > cap(b.data) {
@@ -112,6 +144,7 @@ func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send fu
 		b.data = append(b.data, p.Data...)
 		p.Data = b.data[len(b.data)-len(p.Data):]
 		b.pkts = append(b.pkts, p)
+		b.seqs = append(b.seqs, seq)
 		if len(b.pkts) == shardBatch {
 			send(k)
 		}

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -19,20 +20,7 @@ func TestShardsMatchOneEngine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := OpenPcap(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs := make([]*recorder, 3)
-		sh, err := NewShards(len(recs), Config{}, func(k int) Handler { recs[k] = newRecorder(t); return recs[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sh.Run(context.Background(), src); err != nil {
-			t.Fatal(err)
-		}
-		src.Close()
-		sh.Finish()
+		sh, recs := runShards(t, path, 3)
 		merged := newRecorder(t)
 		ids := map[uint64]bool{}
 		used := 0
@@ -63,6 +51,68 @@ func TestShardsMatchOneEngine(t *testing.T) {
 	// them on one shard, but not all of them.
 	if spread < 2 {
 		t.Error("every capture ran on a single shard")
+	}
+}
+
+// runShards runs the capture at path through n shards.
+func runShards(t *testing.T, path string, n int) (*Shards, []*recorder) {
+	t.Helper()
+	src, err := OpenPcap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	recs := make([]*recorder, n)
+	sh, err := NewShards(n, Config{}, func(k int, _ *Config) Handler { recs[k] = newRecorder(t); return recs[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	sh.Finish()
+	return sh, recs
+}
+
+// TestShardsConnIDsIgnoreShardCount: one and three shards give every
+// connection the same ID, so event ids do not depend on the cores.
+func TestShardsConnIDsIgnoreShardCount(t *testing.T) {
+	conns := func(path string, n int) []string {
+		_, recs := runShards(t, path, n)
+		var out []string
+		for _, r := range recs {
+			for _, c := range r.conns {
+				out = append(out, fmt.Sprintf("%d %s→%s", c.ID, c.Client, c.Server))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, path := range []string{"../testdata/demo.pcap", "../testdata/capture/ipv6.pcap", "../testdata/capture/pipelined.pcap"} {
+		one, three := conns(path, 1), conns(path, 3)
+		if len(one) == 0 || !slices.Equal(one, three) {
+			t.Errorf("%s: connections with one shard\n%q\nwith three\n%q", path, one, three)
+		}
+	}
+}
+
+// TestShardsDivideCaps: the caps on all connections together are split
+// among the shards, those per connection stay.
+func TestShardsDivideCaps(t *testing.T) {
+	cfg := Config{MaxFlows: 10, MaxPages: 100, MaxPagesPerConn: 50, MaxBodyBytes: 1 << 20}
+	var seen []Config
+	sh, err := NewShards(3, cfg, func(_ int, c *Config) Handler { seen = append(seen, *c); return newRecorder(t) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, e := range sh.engines {
+		if c := e.cfg; c.MaxFlows != 4 || c.MaxPages != 34 || c.MaxPagesPerConn != 34 || c.MaxBodyBytes != 1<<20 {
+			t.Errorf("shard %d: MaxFlows %d, MaxPages %d, MaxPagesPerConn %d, MaxBodyBytes %d; want 4, 34, 34, 1 MiB",
+				k, c.MaxFlows, c.MaxPages, c.MaxPagesPerConn, c.MaxBodyBytes)
+		}
+		if seen[k].MaxFlows != e.cfg.MaxFlows {
+			t.Errorf("shard %d: setup saw MaxFlows %d, the engine has %d", k, seen[k].MaxFlows, e.cfg.MaxFlows)
+		}
 	}
 }
 
@@ -99,7 +149,7 @@ func TestShardsIdleOnQuietSource(t *testing.T) {
 	defer cancel()
 	var once sync.Once
 	recs := make([]*recorder, 2)
-	sh, err := NewShards(2, Config{}, func(k int) Handler {
+	sh, err := NewShards(2, Config{}, func(k int, _ *Config) Handler {
 		recs[k] = newRecorder(t)
 		// The demo's JSON session is never closed: it idles out.
 		return &tickingHandler{recorder: recs[k], onEnd: func() { once.Do(cancel) }}
