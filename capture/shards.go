@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"reflect"
 	"sync"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/counters"
 )
 
 // Shards spreads one Source over several Engines, one goroutine each, so
@@ -32,6 +33,7 @@ import (
 // concentrated on few address pairs fills its shard's share first.
 type Shards struct {
 	engines []*Engine
+	now     time.Time
 }
 
 // shardBatch is how many packets travel to a shard together: one channel
@@ -70,9 +72,8 @@ func (c Config) share(n int) Config {
 }
 
 // batch is a run of packets for one shard, their data copied into one
-// buffer (sources reuse theirs), and their numbers in the source. A batch
-// with tick set carries no packets: the source had none for a while and the
-// shard's clock moves to tick.
+// buffer (sources reuse theirs), and their numbers in the source. When tick
+// is set, the shard's clock moves to it after the packets.
 type batch struct {
 	pkts []Packet
 	seqs []uint64
@@ -83,72 +84,116 @@ type batch struct {
 // Run reads src and feeds the shards until src is exhausted, ctx is done
 // or src fails, with Engine.Run's results. Call Finish after it.
 func (s *Shards) Run(ctx context.Context, src Source) error {
-	queues := make([]chan *batch, len(s.engines))
+	d := &dealer{s: s, queues: make([]chan *batch, len(s.engines)), pending: make([]*batch, len(s.engines))}
 	var wg sync.WaitGroup
 	for k, e := range s.engines {
-		queues[k] = make(chan *batch, 4)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range queues[k] {
-				if !b.tick.IsZero() {
-					e.advance(b.tick)
-				}
+		d.queues[k] = make(chan *batch, 4)
+		wg.Go(func() {
+			for b := range d.queues[k] {
 				for i, p := range b.pkts {
 					// A packet opens at most one connection, which
 					// takes the next ID: the packet's number.
 					e.nextID = b.seqs[i] - 1
 					e.packet(p)
 				}
+				if !b.tick.IsZero() {
+					e.advance(b.tick)
+				}
 			}
 			e.publish()
-		}()
+		})
 	}
-	pending := make([]*batch, len(s.engines))
-	send := func(k int) {
-		if b := pending[k]; b != nil {
-			queues[k] <- b
-			pending[k] = nil
-		}
-	}
-	err := s.deal(ctx, src, pending, send, queues)
-	for k := range queues {
-		send(k)
-		close(queues[k])
+	err := readPackets(ctx, src, d.packet, d.idle)
+	// Every shard ends on the clock of the whole input, so connections
+	// still open end at the same time whatever shard holds them.
+	d.tickAll(d.now)
+	for k := range d.queues {
+		close(d.queues[k])
 	}
 	wg.Wait()
+	s.now = d.now
 	return err
 }
 
-func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send func(int), queues []chan *batch) error {
-	idle := func(now time.Time) {
-		for k := range queues {
-			send(k)
-			queues[k] <- &batch{tick: now}
+// Now is the packet clock once Run returned: the latest packet time (or
+// wall time, on a quiet live source) of the input.
+func (s *Shards) Now() time.Time { return s.now }
+
+// dealer reads the source on Run's goroutine and deals its packets.
+//
+// It also keeps the clock of the whole input and moves every shard to it
+// whenever one Engine reading the whole input would run its once-a-second
+// work (flushes, idle ends, Tick): at a packet a second after the last
+// tick, before that packet. The shards then time out connections and
+// sessions at the same points of the input as one Engine, whatever their
+// number, and a shard whose connections went quiet still ticks.
+type dealer struct {
+	s       *Shards
+	queues  []chan *batch
+	pending []*batch
+	// seq numbers the packets read.
+	seq uint64
+	// now and lastTick mirror Engine.advance for the whole input.
+	now, lastTick time.Time
+}
+
+func (d *dealer) packet(p Packet) {
+	d.seq++
+	if p.Info.Timestamp.After(d.now) {
+		d.now = p.Info.Timestamp
+		if d.lastTick.IsZero() || d.now.Sub(d.lastTick) >= time.Second {
+			d.tickAll(d.now)
 		}
 	}
-	var seq uint64
-	return readPackets(ctx, src, func(p Packet) {
-		seq++
-		k := s.shardOf(p)
-		b := pending[k]
-		if b == nil {
-			b = &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
-			pending[k] = b
+	k := d.s.shardOf(p)
+	b := d.pending[k]
+	if b == nil {
+		b = &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+		d.pending[k] = b
+	}
+	if len(b.data)+len(p.Data) > cap(b.data) {
+		// A new buffer: the packets already in the batch point into
+		// the old one, which must not move.
+		b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
+	}
+	b.data = append(b.data, p.Data...)
+	p.Data = b.data[len(b.data)-len(p.Data):]
+	b.pkts = append(b.pkts, p)
+	b.seqs = append(b.seqs, d.seq)
+	if len(b.pkts) == shardBatch {
+		d.send(k)
+	}
+}
+
+// idle moves the clock to the wall clock: the source had no packet for a
+// while.
+func (d *dealer) idle(now time.Time) {
+	if now.After(d.now) {
+		d.now = now
+	}
+	d.tickAll(d.now)
+}
+
+// tickAll sends every shard what it has pending and then moves its clock
+// to t.
+func (d *dealer) tickAll(t time.Time) {
+	if d.lastTick.IsZero() || t.Sub(d.lastTick) >= time.Second {
+		d.lastTick = t
+	}
+	for k := range d.queues {
+		if d.pending[k] == nil {
+			d.pending[k] = &batch{}
 		}
-		if len(b.data)+len(p.Data) > cap(b.data) {
-			// A new buffer: the packets already in the batch point into
-			// the old one, which must not move.
-			b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
-		}
-		b.data = append(b.data, p.Data...)
-		p.Data = b.data[len(b.data)-len(p.Data):]
-		b.pkts = append(b.pkts, p)
-		b.seqs = append(b.seqs, seq)
-		if len(b.pkts) == shardBatch {
-			send(k)
-		}
-	}, idle)
+		d.pending[k].tick = t
+		d.send(k)
+	}
+}
+
+func (d *dealer) send(k int) {
+	if b := d.pending[k]; b != nil {
+		d.queues[k] <- b
+		d.pending[k] = nil
+	}
 }
 
 // shardOf hashes the IP address pair of a packet, the same for both
@@ -190,22 +235,7 @@ func (s *Shards) Finish() {
 func (s *Shards) Stats() Stats {
 	var sum Stats
 	for _, e := range s.engines {
-		addStats(reflect.ValueOf(&sum).Elem(), reflect.ValueOf(e.Stats()))
+		counters.Add(&sum, e.Stats())
 	}
 	return sum
-}
-
-// addStats adds every counter of b to a; Stats holds only integers and
-// structs of them, so a new counter is summed without touching this.
-func addStats(a, b reflect.Value) {
-	for i := range a.NumField() {
-		switch f := a.Field(i); f.Kind() {
-		case reflect.Struct:
-			addStats(f, b.Field(i))
-		case reflect.Uint64:
-			f.SetUint(f.Uint() + b.Field(i).Uint())
-		case reflect.Int:
-			f.SetInt(f.Int() + b.Field(i).Int())
-		}
-	}
 }
