@@ -32,6 +32,10 @@ import (
 // would; caps per connection or message stay as they are. Traffic
 // concentrated on few address pairs fills its shard's share first.
 type Shards struct {
+	// Live hands every packet to its shard at once rather than in batches:
+	// on a live link the packet that would fill a batch may be long in
+	// coming, and one held back delays its events. Set it before Run.
+	Live    bool
 	engines []*Engine
 	now     time.Time
 }
@@ -137,6 +141,15 @@ type dealer struct {
 	now, lastTick time.Time
 }
 
+// batch returns an empty batch, with room for a full one unless packets
+// travel one by one.
+func (d *dealer) batch() *batch {
+	if d.s.Live {
+		return &batch{}
+	}
+	return &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+}
+
 func (d *dealer) packet(p Packet) {
 	d.seq++
 	if p.Info.Timestamp.After(d.now) {
@@ -148,7 +161,7 @@ func (d *dealer) packet(p Packet) {
 	k := d.s.shardOf(p)
 	b := d.pending[k]
 	if b == nil {
-		b = &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+		b = d.batch()
 		d.pending[k] = b
 	}
 	if len(b.data)+len(p.Data) > cap(b.data) {
@@ -160,7 +173,7 @@ func (d *dealer) packet(p Packet) {
 	p.Data = b.data[len(b.data)-len(p.Data):]
 	b.pkts = append(b.pkts, p)
 	b.seqs = append(b.seqs, d.seq)
-	if len(b.pkts) == shardBatch {
+	if len(b.pkts) == shardBatch || d.s.Live {
 		d.send(k)
 	}
 }
@@ -182,7 +195,7 @@ func (d *dealer) tickAll(t time.Time) {
 	}
 	for k := range d.queues {
 		if d.pending[k] == nil {
-			d.pending[k] = &batch{}
+			d.pending[k] = d.batch()
 		}
 		d.pending[k].tick = t
 		d.send(k)

@@ -189,7 +189,8 @@ func (q *quietSource) ReadPacket() (Packet, error) {
 
 // TestShardsIdleOnQuietSource: with no packets coming, the wall clock
 // drives the shards' timers (the demo's packets are long past, so its open
-// connection idles out), and cancelling ends Run.
+// connection idles out), and cancelling ends Run. The source is read as a
+// live one, packet by packet.
 func TestShardsIdleOnQuietSource(t *testing.T) {
 	frames := readFrames(t, "../testdata/demo.pcap")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -204,6 +205,7 @@ func TestShardsIdleOnQuietSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sh.Live = true
 	if err := sh.Run(ctx, &quietSource{memSource{frames: frames}}); err != context.Canceled {
 		t.Fatalf("Run: %v, want context.Canceled", err)
 	}

@@ -162,6 +162,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	if err != nil {
 		return err
 	}
+	shards.Live = in.live(cfg)
 	progress := newProgress(cfg.Log, in.path)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
