@@ -193,7 +193,7 @@ func BenchmarkShards(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		sh, err := NewShards(2, Config{}, func(int) Handler { return &discard{} })
+		sh, err := NewShards(2, Config{}, func(int, *Config) Handler { return &discard{} })
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"reflect"
 	"sync"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/counters"
 )
 
 // Shards spreads one Source over several Engines, one goroutine each, so
@@ -15,40 +16,71 @@ import (
 // one server lands on the same Engine, so a decoder can still join what MCP
 // spreads over several connections (an SSE GET stream and its POSTs).
 //
-// Each shard has its own Handler, called from that shard's goroutine in
-// packet-time order for its connections; there is no order across shards.
-// Config.Tick, shared, is called by every shard from its own goroutine.
-// Conn IDs stay unique: shard k of n numbers its connections k+1, k+1+n, …
+// Each shard has its own Handler and Tick, called from that shard's
+// goroutine in packet-time order for its connections; there is no order
+// across shards.
+//
+// A connection's ID is the number of the packet that opened it (the first
+// packet read is 1), so IDs are unique and the same whatever the number of
+// shards: whatever derives from them (event ids) does not change when the
+// input is replayed on a machine with another number of cores. They differ
+// from a lone Engine's, which counts connections.
+//
+// The caps on what all connections hold together, MaxFlows and MaxPages,
+// are divided among the shards (rounded up; MaxPagesPerConn is lowered to a
+// shard's MaxPages if above it), so n shards hold about what one Engine
+// would; caps per connection or message stay as they are. Traffic
+// concentrated on few address pairs fills its shard's share first.
 type Shards struct {
+	// Live hands every packet to its shard at once rather than in batches:
+	// on a live link the packet that would fill a batch may be long in
+	// coming, and one held back delays its events. Set it before Run.
+	Live    bool
 	engines []*Engine
+	now     time.Time
 }
 
 // shardBatch is how many packets travel to a shard together: one channel
 // operation per packet would cost more than decoding it.
 const shardBatch = 128
 
-// NewShards builds n Engines with cfg, shard k reporting to handler(k).
-func NewShards(n int, cfg Config, handler func(shard int) Handler) (*Shards, error) {
+// NewShards builds n Engines from cfg. setup(k, c) returns shard k's
+// Handler and may set c.Tick, its Tick; c holds the shard's share of the
+// caps.
+func NewShards(n int, cfg Config, setup func(shard int, cfg *Config) Handler) (*Shards, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("capture: %d shards, need at least one", n)
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Shards{}
 	for k := range n {
-		e, err := NewEngine(cfg, handler(k))
+		c := cfg.share(n)
+		e, err := NewEngine(c, setup(k, &c))
 		if err != nil {
 			return nil, err
 		}
-		e.nextID, e.idStride = uint64(k+1)-uint64(n), uint64(n)
 		s.engines = append(s.engines, e)
 	}
 	return s, nil
 }
 
+// share is one shard's part of c among n shards.
+func (c Config) share(n int) Config {
+	c = c.withDefaults()
+	c.MaxFlows = (c.MaxFlows + n - 1) / n
+	c.MaxPages = (c.MaxPages + n - 1) / n
+	c.MaxPagesPerConn = min(c.MaxPagesPerConn, c.MaxPages)
+	return c
+}
+
 // batch is a run of packets for one shard, their data copied into one
-// buffer (sources reuse theirs). A batch with tick set carries no packets:
-// the source had none for a while and the shard's clock moves to tick.
+// buffer (sources reuse theirs), and their numbers in the source. When tick
+// is set, the shard's clock moves to it after the packets.
 type batch struct {
 	pkts []Packet
+	seqs []uint64
 	data []byte
 	tick time.Time
 }
@@ -56,66 +88,125 @@ type batch struct {
 // Run reads src and feeds the shards until src is exhausted, ctx is done
 // or src fails, with Engine.Run's results. Call Finish after it.
 func (s *Shards) Run(ctx context.Context, src Source) error {
-	queues := make([]chan *batch, len(s.engines))
+	d := &dealer{s: s, queues: make([]chan *batch, len(s.engines)), pending: make([]*batch, len(s.engines))}
 	var wg sync.WaitGroup
 	for k, e := range s.engines {
-		queues[k] = make(chan *batch, 4)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range queues[k] {
+		d.queues[k] = make(chan *batch, 4)
+		wg.Go(func() {
+			for b := range d.queues[k] {
+				for i, p := range b.pkts {
+					// A packet opens at most one connection, which
+					// takes the next ID: the packet's number.
+					e.nextID = b.seqs[i] - 1
+					e.packet(p)
+				}
 				if !b.tick.IsZero() {
 					e.advance(b.tick)
 				}
-				for _, p := range b.pkts {
-					e.packet(p)
-				}
 			}
 			e.publish()
-		}()
+		})
 	}
-	pending := make([]*batch, len(s.engines))
-	send := func(k int) {
-		if b := pending[k]; b != nil {
-			queues[k] <- b
-			pending[k] = nil
-		}
-	}
-	err := s.deal(ctx, src, pending, send, queues)
-	for k := range queues {
-		send(k)
-		close(queues[k])
+	err := readPackets(ctx, src, d.packet, d.idle)
+	// Every shard ends on the clock of the whole input, so connections
+	// still open end at the same time whatever shard holds them.
+	d.tickAll(d.now)
+	for k := range d.queues {
+		close(d.queues[k])
 	}
 	wg.Wait()
+	s.now = d.now
 	return err
 }
 
-func (s *Shards) deal(ctx context.Context, src Source, pending []*batch, send func(int), queues []chan *batch) error {
-	idle := func(now time.Time) {
-		for k := range queues {
-			send(k)
-			queues[k] <- &batch{tick: now}
+// Now is the packet clock once Run returned: the latest packet time (or
+// wall time, on a quiet live source) of the input.
+func (s *Shards) Now() time.Time { return s.now }
+
+// dealer reads the source on Run's goroutine and deals its packets.
+//
+// It also keeps the clock of the whole input and moves every shard to it
+// whenever one Engine reading the whole input would run its once-a-second
+// work (flushes, idle ends, Tick): at a packet a second after the last
+// tick, before that packet. The shards then time out connections and
+// sessions at the same points of the input as one Engine, whatever their
+// number, and a shard whose connections went quiet still ticks.
+type dealer struct {
+	s       *Shards
+	queues  []chan *batch
+	pending []*batch
+	// seq numbers the packets read.
+	seq uint64
+	// now and lastTick mirror Engine.advance for the whole input.
+	now, lastTick time.Time
+}
+
+// batch returns an empty batch, with room for a full one unless packets
+// travel one by one.
+func (d *dealer) batch() *batch {
+	if d.s.Live {
+		return &batch{}
+	}
+	return &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+}
+
+func (d *dealer) packet(p Packet) {
+	d.seq++
+	if p.Info.Timestamp.After(d.now) {
+		d.now = p.Info.Timestamp
+		if d.lastTick.IsZero() || d.now.Sub(d.lastTick) >= time.Second {
+			d.tickAll(d.now)
 		}
 	}
-	return readPackets(ctx, src, func(p Packet) {
-		k := s.shardOf(p)
-		b := pending[k]
-		if b == nil {
-			b = &batch{pkts: make([]Packet, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
-			pending[k] = b
+	k := d.s.shardOf(p)
+	b := d.pending[k]
+	if b == nil {
+		b = d.batch()
+		d.pending[k] = b
+	}
+	if len(b.data)+len(p.Data) > cap(b.data) {
+		// A new buffer: the packets already in the batch point into
+		// the old one, which must not move.
+		b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
+	}
+	b.data = append(b.data, p.Data...)
+	p.Data = b.data[len(b.data)-len(p.Data):]
+	b.pkts = append(b.pkts, p)
+	b.seqs = append(b.seqs, d.seq)
+	if len(b.pkts) == shardBatch || d.s.Live {
+		d.send(k)
+	}
+}
+
+// idle moves the clock to the wall clock: the source had no packet for a
+// while.
+func (d *dealer) idle(now time.Time) {
+	if now.After(d.now) {
+		d.now = now
+	}
+	d.tickAll(d.now)
+}
+
+// tickAll sends every shard what it has pending and then moves its clock
+// to t.
+func (d *dealer) tickAll(t time.Time) {
+	if d.lastTick.IsZero() || t.Sub(d.lastTick) >= time.Second {
+		d.lastTick = t
+	}
+	for k := range d.queues {
+		if d.pending[k] == nil {
+			d.pending[k] = d.batch()
 		}
-		if len(b.data)+len(p.Data) > cap(b.data) {
-			// A new buffer: the packets already in the batch point into
-			// the old one, which must not move.
-			b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
-		}
-		b.data = append(b.data, p.Data...)
-		p.Data = b.data[len(b.data)-len(p.Data):]
-		b.pkts = append(b.pkts, p)
-		if len(b.pkts) == shardBatch {
-			send(k)
-		}
-	}, idle)
+		d.pending[k].tick = t
+		d.send(k)
+	}
+}
+
+func (d *dealer) send(k int) {
+	if b := d.pending[k]; b != nil {
+		d.queues[k] <- b
+		d.pending[k] = nil
+	}
 }
 
 // shardOf hashes the IP address pair of a packet, the same for both
@@ -157,22 +248,7 @@ func (s *Shards) Finish() {
 func (s *Shards) Stats() Stats {
 	var sum Stats
 	for _, e := range s.engines {
-		addStats(reflect.ValueOf(&sum).Elem(), reflect.ValueOf(e.Stats()))
+		counters.Add(&sum, e.Stats())
 	}
 	return sum
-}
-
-// addStats adds every counter of b to a; Stats holds only integers and
-// structs of them, so a new counter is summed without touching this.
-func addStats(a, b reflect.Value) {
-	for i := range a.NumField() {
-		switch f := a.Field(i); f.Kind() {
-		case reflect.Struct:
-			addStats(f, b.Field(i))
-		case reflect.Uint64:
-			f.SetUint(f.Uint() + b.Field(i).Uint())
-		case reflect.Int:
-			f.SetInt(f.Int() + b.Field(i).Int())
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/counters"
 )
 
 // input is one opened packet source.
@@ -126,15 +127,16 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	dcfg.Sensor = cfg.Sensor
 	dcfg.Source = in.name
 	dcfg.TokenKey = tokenKey
-	dec, err := decode.New(dcfg, func(ev *event.Event) {
+	emit := func(ev *event.Event) {
 		if err := pub.PublishEvent(pubCtx, ev); err != nil {
 			cancel(fmt.Errorf("publish event: %w", err))
 		}
-	})
-	if err != nil {
-		return err
 	}
 	if in.tap != nil {
+		dec, err := decode.New(dcfg, emit)
+		if err != nil {
+			return err
+		}
 		st, err := senseTap(ctx, cfg, in, dec, pub)
 		dec.Finish(time.Time{})
 		mu.Lock()
@@ -149,28 +151,33 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		}
 		return nil
 	}
-	ccfg := cfg.Capture
-	ccfg.Tick = dec.Tick
-	var eng *capture.Engine
+	decs, err := newShardDecoders(cfg.CaptureShards, dcfg, emit)
+	if err != nil {
+		return err
+	}
+	shards, err := capture.NewShards(cfg.CaptureShards, cfg.Capture, func(k int, c *capture.Config) capture.Handler {
+		c.Tick = decs.tick(k)
+		return decs.decs[k]
+	})
+	if err != nil {
+		return err
+	}
+	shards.Live = in.live(cfg)
 	progress := newProgress(cfg.Log, in.path)
-	// The engine's goroutine reads the source, so the hook may read the
-	// engine's and decoder's stats.
+	// The hook runs on the goroutine that reads the source, which may read
+	// the kernel's counters; the shards' and decoders' are snapshots.
 	live, _ := in.src.(*capture.Live)
 	metered := &meteredSource{Source: in.src, every: time.Second, hook: func() {
-		st := eng.Stats()
+		st := shards.Stats()
 		progress.report(st)
 		stages.capture.store(st)
-		stages.decode.store(dec.Stats())
+		stages.decode.store(decs.tickedStats())
 		if live != nil {
 			if ks, err := live.KernelStats(); err == nil {
 				stages.kernel.store(ks)
 			}
 		}
 	}}
-	eng, err = capture.NewEngine(ccfg, dec)
-	if err != nil {
-		return err
-	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	go func() { // a failed publish stops the reading too
@@ -180,14 +187,11 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		case <-runCtx.Done():
 		}
 	}()
-	runErr := eng.Run(runCtx, metered)
-	eng.Finish()
-	// The zero time leaves the decoder on its own clock, the last packet it
-	// saw, to end the sessions still open.
-	dec.Finish(time.Time{})
-	stats := eng.Stats()
+	runErr := shards.Run(runCtx, metered)
+	shards.Finish()
+	stages.decode.store(decs.finish(shards.Now()))
+	stats := shards.Stats()
 	stages.capture.store(stats)
-	stages.decode.store(dec.Stats())
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -204,4 +208,64 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		return fmt.Errorf("read %s: %w", in.name, runErr)
 	}
 	return nil
+}
+
+// shardDecoders are the decoders of one input's capture shards: decoder k
+// is called only from shard k's goroutine (Run) and, once the shards are
+// done, from the caller's (Finish).
+type shardDecoders struct {
+	decs []*decode.Decoder
+	// ticked holds each decoder's Stats as of its shard's last tick, for
+	// readers on other goroutines.
+	ticked []snapshot[decode.Stats]
+}
+
+// newShardDecoders builds n decoders from cfg. Like the capture caps,
+// MaxSessions bounds the whole input: each decoder gets its share, rounded
+// up.
+func newShardDecoders(n int, cfg decode.Config, emit func(*event.Event)) (*shardDecoders, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.MaxSessions = (cfg.MaxSessions + n - 1) / n
+	d := &shardDecoders{ticked: make([]snapshot[decode.Stats], n)}
+	for range n {
+		dec, err := decode.New(cfg, emit)
+		if err != nil {
+			return nil, err
+		}
+		d.decs = append(d.decs, dec)
+	}
+	return d, nil
+}
+
+// tick is shard k's capture tick: decoder k expires idle sessions, then
+// its counters are taken for the metrics.
+func (d *shardDecoders) tick(k int) func(time.Time) {
+	return func(now time.Time) {
+		d.decs[k].Tick(now)
+		d.ticked[k].store(d.decs[k].Stats())
+	}
+}
+
+// tickedStats sums the decoders' counters as of their last ticks.
+func (d *shardDecoders) tickedStats() decode.Stats {
+	var sum decode.Stats
+	for k := range d.ticked {
+		if st := d.ticked[k].p.Load(); st != nil {
+			counters.Add(&sum, *st)
+		}
+	}
+	return sum
+}
+
+// finish ends the sessions still open in every decoder at now, the end of
+// the input, and returns their summed counters.
+func (d *shardDecoders) finish(now time.Time) decode.Stats {
+	var sum decode.Stats
+	for _, dec := range d.decs {
+		dec.Finish(now)
+		counters.Add(&sum, dec.Stats())
+	}
+	return sum
 }

@@ -83,16 +83,26 @@ type Config struct {
 	// DrainTimeout bounds the delivery of what was read after the input
 	// ended or the job was stopped.
 	DrainTimeout time.Duration
-	Capture      capture.Config
-	Decode       decode.Config
-	Detect       detect.Config
-	Log          *slog.Logger
+	// CaptureShards is how many goroutines reassemble and decode each
+	// packet input (capture.Shards, one decoder each): one goroutine reads
+	// the input and deals its packets by IP address pair. Zero means one.
+	// The capture caps on all connections (MaxFlows, MaxPages) and decode's
+	// MaxSessions bound the whole input: every shard gets its share. Events
+	// are the same whatever the number, unless an MCP session is used from
+	// several client addresses; but the shards publish side by side, so
+	// rules comparing events of several address pairs see them in an order
+	// that varies from run to run (see docs/performance.md).
+	CaptureShards int
+	Capture       capture.Config
+	Decode        decode.Config
+	Detect        detect.Config
+	Log           *slog.Logger
 }
 
 // DefaultConfig returns a configuration with every stage at its defaults
 // and no input.
 func DefaultConfig() Config {
-	return Config{Capture: capture.DefaultConfig(), Detect: detect.DefaultConfig(), DrainTimeout: 5 * time.Minute, Replicas: 1}
+	return Config{Capture: capture.DefaultConfig(), CaptureShards: 1, Detect: detect.DefaultConfig(), DrainTimeout: 5 * time.Minute, Replicas: 1}
 }
 
 // validate checks what every job needs and fills defaults.
@@ -115,6 +125,10 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if c.CaptureShards < 0 {
+		return fmt.Errorf("capture shards %d: want 1 or more", c.CaptureShards)
+	}
+	c.CaptureShards = max(c.CaptureShards, 1)
 	if err := c.Capture.Validate(); err != nil {
 		return err
 	}

@@ -165,10 +165,13 @@ func lines(ss []string) string {
 	return out
 }
 
+// TestRunIsDeterministic replays the demo twice, with one capture shard and
+// with two.
 func TestRunIsDeterministic(t *testing.T) {
 	pcap, _ := demoCapture(t)
-	ids := func() (evs, alerts []string) {
+	ids := func(shards int) (evs, alerts []string) {
 		cfg := testConfig(t, pcap)
+		cfg.CaptureShards = shards
 		if _, err := Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -182,12 +185,14 @@ func TestRunIsDeterministic(t *testing.T) {
 		slices.Sort(alerts)
 		return evs, alerts
 	}
-	evs1, alerts1 := ids()
-	evs2, alerts2 := ids()
-	if len(evs1) == 0 || !slices.Equal(evs1, evs2) {
-		t.Errorf("event ids differ between two runs of the same pcap (%d vs %d)", len(evs1), len(evs2))
-	}
-	if len(alerts1) == 0 || !slices.Equal(alerts1, alerts2) {
-		t.Errorf("alert ids differ between two runs of the same pcap (%v vs %v)", alerts1, alerts2)
+	for _, shards := range []int{1, 2} {
+		evs1, alerts1 := ids(shards)
+		evs2, alerts2 := ids(shards)
+		if len(evs1) == 0 || !slices.Equal(evs1, evs2) {
+			t.Errorf("%d shards: event ids differ between two runs of the same pcap (%d vs %d)", shards, len(evs1), len(evs2))
+		}
+		if len(alerts1) == 0 || !slices.Equal(alerts1, alerts2) {
+			t.Errorf("%d shards: alert ids differ between two runs of the same pcap (%v vs %v)", shards, alerts1, alerts2)
+		}
 	}
 }

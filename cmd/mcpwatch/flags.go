@@ -39,7 +39,10 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	f.StringVar(&cfg.BPF, "bpf", "", "BPF filter expression (tcpdump syntax) for --pcap and --iface, read through libpcap; needs a build with -tags libpcap")
 	f.UintSliceVar(&in.ports, "port", nil, "capture only TCP connections with this port on either side (repeatable)")
 	f.StringSliceVar(&in.nets, "net", nil, "capture only TCP connections with an address in this CIDR (repeatable)")
-	f.IntVar(&cfg.Capture.MaxFlows, "max-flows", cfg.Capture.MaxFlows, "most TCP connections tracked at once; beyond it the least recently active are ended (counted)")
+	f.IntVar(&cfg.Capture.MaxFlows, "max-flows", cfg.Capture.MaxFlows, "most TCP connections tracked at once per input, split among --capture-shards; beyond it the least recently active are ended (counted)")
+	f.IntVar(&cfg.CaptureShards, "capture-shards", cfg.CaptureShards, "goroutines that reassemble and decode each --pcap/--iface input, packets dealt by client-server IP address pair; --max-flows and the session cap are split among them. "+
+		"Up to one per core speeds up capture when many address pairs share the traffic (a single pair, e.g. behind a proxy, stays on one). "+
+		"The cost: rules comparing clients of one server (session-hijack, manifest-changed, …) see their events in a varying order and may alert differently or not at all, and a session used from two addresses counts as two")
 	f.IntVar(&cfg.Capture.MaxBodyBytes, "max-body-bytes", cfg.Capture.MaxBodyBytes, "longest HTTP body kept; longer ones are cut and flagged truncated (counted)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
