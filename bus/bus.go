@@ -182,7 +182,7 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	b.end()
-	for _, bt := range b.batches.takeAll() {
+	for _, bt := range b.batches.take() {
 		b.pub.lose(b, len(bt.ids), fmt.Errorf("publish %s: %w", bt.subject, ErrClosed))
 	}
 	b.nc.Close()

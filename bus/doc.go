@@ -18,11 +18,14 @@
 // # Messages of several events
 //
 // The cost of JetStream is per message (the server stores, indexes,
-// delivers and tracks acks of each), so events of one subject share
-// messages: up to Config.EventsPerMessage (default 32) events, one JSON
-// object per line, at most MaxMessageBytes. A message is sent when full,
-// Config.PublishLinger (default 20 ms) after its first event, or by Flush,
-// and the messages of one subject are sent in the order they were filled.
+// delivers and tracks acks of each), so consecutive events of one subject
+// share a message: up to Config.EventsPerMessage (default 32), one JSON
+// object per line, at most MaxMessageBytes. A message is sent when the next
+// event has another subject or does not fit, when full,
+// Config.PublishLinger (default 20 ms) after its first event, or by Flush.
+// Only consecutive events share, so the stream holds them in the order they
+// were published, across subjects: a consumer of every subject (detect in
+// `mcpwatch run`) sees a sensor's events in the order the sensor made them.
 // A message of one event is that event's JSON; consumers read both
 // (DecodeMessage for tools). Alerts travel one per message.
 //

@@ -152,6 +152,13 @@ func (r *recorder) add(evs []*event.Event) {
 	}
 }
 
+// inOrder is the ids in the order they were committed.
+func (r *recorder) inOrder() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
+}
+
 func (r *recorder) sorted() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

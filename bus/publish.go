@@ -194,7 +194,7 @@ func (p *publisher) lose(b *Bus, n int, err error) {
 // the events and alerts that failed since the previous Flush.
 func (b *Bus) Flush(ctx context.Context) error {
 	b.batches.sendMu.Lock()
-	_ = b.sendBatches(ctx, b.batches.takeAll()) // a failure is counted and reported below
+	_ = b.sendBatches(ctx, b.batches.take()) // a failure is counted and reported below
 	b.batches.sendMu.Unlock()
 	for {
 		b.pub.mu.Lock()

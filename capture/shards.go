@@ -17,8 +17,13 @@ import (
 // spreads over several connections (an SSE GET stream and its POSTs).
 //
 // Each shard has its own Handler and Tick, called from that shard's
-// goroutine in packet-time order for its connections; there is no order
-// across shards.
+// goroutine in packet-time order for its connections. Across shards there
+// is no order of calls, but there is one of causes: Stamp tells, on a
+// shard's goroutine, which point of the input the shard is working on, and
+// Progress tells when a shard is done with every point up to one. A
+// consumer that needs one Engine's order (a replay must give the same
+// alerts) merges the shards' outputs by stamp up to the least progress
+// (pipeline does).
 //
 // A connection's ID is the number of the packet that opened it (the first
 // packet read is 1), so IDs are unique and the same whatever the number of
@@ -35,14 +40,36 @@ type Shards struct {
 	// Live hands every packet to its shard at once rather than in batches:
 	// on a live link the packet that would fill a batch may be long in
 	// coming, and one held back delays its events. Set it before Run.
-	Live    bool
-	engines []*Engine
-	now     time.Time
+	Live bool
+	// Progress, if set, is called on shard k's goroutine after the shard
+	// made every Handler and Tick call it will make for the points of the
+	// input stamped up to through (see Stamp). Set it before Run.
+	Progress func(shard int, through uint64)
+	engines  []*Engine
+	stamps   []uint64 // stamps[k] is written and read on shard k's goroutine
+	now      time.Time
 }
 
 // shardBatch is how many packets travel to a shard together: one channel
-// operation per packet would cost more than decoding it.
-const shardBatch = 128
+// operation per packet would cost more than decoding it. Every cutEvery
+// packets every shard is told how far the input got, so that Progress
+// moves on for shards that got none of them.
+const (
+	shardBatch = 128
+	cutEvery   = 1024
+)
+
+// Stamps order the points of the input: 2n while packet n (the first read
+// is 1) is handled, 2n+1 at a tick or cut after packet n and before packet
+// n+1, and FinalStamp in Finish.
+const FinalStamp = ^uint64(0)
+
+func packetStamp(seq uint64) uint64 { return 2 * seq }
+func cutStamp(seq uint64) uint64    { return 2*seq + 1 }
+
+// Stamp is the point of the input shard k is working on. Call it only from
+// shard k's Handler or Tick (its goroutine), or after Run returned.
+func (s *Shards) Stamp(shard int) uint64 { return s.stamps[shard] }
 
 // NewShards builds n Engines from cfg. setup(k, c) returns shard k's
 // Handler and may set c.Tick, its Tick; c holds the shard's share of the
@@ -54,7 +81,7 @@ func NewShards(n int, cfg Config, setup func(shard int, cfg *Config) Handler) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Shards{}
+	s := &Shards{stamps: make([]uint64, n)}
 	for k := range n {
 		c := cfg.share(n)
 		e, err := NewEngine(c, setup(k, &c))
@@ -76,12 +103,15 @@ func (c Config) share(n int) Config {
 }
 
 // batch is a run of packets for one shard, their data copied into one
-// buffer (sources reuse theirs), and their numbers in the source. When tick
-// is set, the shard's clock moves to it after the packets.
+// buffer (sources reuse theirs), and their numbers in the source. A cut
+// batch ends with the input's position: mark is the number of the last
+// packet read, and when tick is set the shard's clock moves to it there.
 type batch struct {
 	pkts []Packet
 	seqs []uint64
 	data []byte
+	cut  bool
+	mark uint64
 	tick time.Time
 }
 
@@ -98,10 +128,17 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 					// A packet opens at most one connection, which
 					// takes the next ID: the packet's number.
 					e.nextID = b.seqs[i] - 1
+					s.stamps[k] = packetStamp(b.seqs[i])
 					e.packet(p)
 				}
-				if !b.tick.IsZero() {
-					e.advance(b.tick)
+				if b.cut {
+					s.stamps[k] = cutStamp(b.mark)
+					if !b.tick.IsZero() {
+						e.advance(b.tick)
+					}
+				}
+				if s.Progress != nil && (b.cut || len(b.pkts) > 0) {
+					s.Progress(k, s.stamps[k])
 				}
 			}
 			e.publish()
@@ -110,7 +147,7 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 	err := readPackets(ctx, src, d.packet, d.idle)
 	// Every shard ends on the clock of the whole input, so connections
 	// still open end at the same time whatever shard holds them.
-	d.tickAll(d.now)
+	d.cutAll(d.now)
 	for k := range d.queues {
 		close(d.queues[k])
 	}
@@ -151,13 +188,14 @@ func (d *dealer) batch() *batch {
 }
 
 func (d *dealer) packet(p Packet) {
-	d.seq++
 	if p.Info.Timestamp.After(d.now) {
 		d.now = p.Info.Timestamp
 		if d.lastTick.IsZero() || d.now.Sub(d.lastTick) >= time.Second {
-			d.tickAll(d.now)
+			d.lastTick = d.now
+			d.cutAll(d.now)
 		}
 	}
+	d.seq++
 	k := d.s.shardOf(p)
 	b := d.pending[k]
 	if b == nil {
@@ -173,7 +211,10 @@ func (d *dealer) packet(p Packet) {
 	p.Data = b.data[len(b.data)-len(p.Data):]
 	b.pkts = append(b.pkts, p)
 	b.seqs = append(b.seqs, d.seq)
-	if len(b.pkts) == shardBatch || d.s.Live {
+	switch {
+	case d.s.Live || d.seq%cutEvery == 0:
+		d.cutAll(time.Time{})
+	case len(b.pkts) == shardBatch:
 		d.send(k)
 	}
 }
@@ -184,20 +225,21 @@ func (d *dealer) idle(now time.Time) {
 	if now.After(d.now) {
 		d.now = now
 	}
-	d.tickAll(d.now)
+	if d.lastTick.IsZero() || d.now.Sub(d.lastTick) >= time.Second {
+		d.lastTick = d.now
+	}
+	d.cutAll(d.now)
 }
 
-// tickAll sends every shard what it has pending and then moves its clock
-// to t.
-func (d *dealer) tickAll(t time.Time) {
-	if d.lastTick.IsZero() || t.Sub(d.lastTick) >= time.Second {
-		d.lastTick = t
-	}
+// cutAll sends every shard what it has pending, marked with the input's
+// position, and then, unless tick is zero, moves its clock to tick.
+func (d *dealer) cutAll(tick time.Time) {
 	for k := range d.queues {
 		if d.pending[k] == nil {
 			d.pending[k] = d.batch()
 		}
-		d.pending[k].tick = t
+		b := d.pending[k]
+		b.cut, b.mark, b.tick = true, d.seq, tick
 		d.send(k)
 	}
 }
@@ -237,9 +279,11 @@ func (s *Shards) shardOf(p Packet) int {
 	return int(h.Sum64() % uint64(len(s.engines)))
 }
 
-// Finish ends every shard's open connections, shard after shard.
+// Finish ends every shard's open connections, shard after shard, at
+// FinalStamp.
 func (s *Shards) Finish() {
-	for _, e := range s.engines {
+	for k, e := range s.engines {
+		s.stamps[k] = FinalStamp
 		e.Finish()
 	}
 }

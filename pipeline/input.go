@@ -151,11 +151,21 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		}
 		return nil
 	}
-	decs, err := newShardDecoders(cfg.CaptureShards, dcfg, emit)
+	// With several shards, their events are put back into the input's
+	// order before they are published.
+	var shards *capture.Shards
+	order := newInputOrder(cfg.CaptureShards, emit)
+	shardEmit := func(k int) func(*event.Event) {
+		if cfg.CaptureShards == 1 {
+			return emit
+		}
+		return func(ev *event.Event) { order.add(k, shards.Stamp(k), ev) }
+	}
+	decs, err := newShardDecoders(cfg.CaptureShards, dcfg, shardEmit)
 	if err != nil {
 		return err
 	}
-	shards, err := capture.NewShards(cfg.CaptureShards, cfg.Capture, func(k int, c *capture.Config) capture.Handler {
+	shards, err = capture.NewShards(cfg.CaptureShards, cfg.Capture, func(k int, c *capture.Config) capture.Handler {
 		c.Tick = decs.tick(k)
 		return decs.decs[k]
 	})
@@ -163,6 +173,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		return err
 	}
 	shards.Live = in.live(cfg)
+	if cfg.CaptureShards > 1 {
+		shards.Progress = order.progress
+	}
 	progress := newProgress(cfg.Log, in.path)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
@@ -190,6 +203,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	runErr := shards.Run(runCtx, metered)
 	shards.Finish()
 	stages.decode.store(decs.finish(shards.Now()))
+	order.flush()
 	stats := shards.Stats()
 	stages.capture.store(stats)
 
@@ -223,14 +237,14 @@ type shardDecoders struct {
 // newShardDecoders builds n decoders from cfg. Like the capture caps,
 // MaxSessions bounds the whole input: each decoder gets its share, rounded
 // up.
-func newShardDecoders(n int, cfg decode.Config, emit func(*event.Event)) (*shardDecoders, error) {
+func newShardDecoders(n int, cfg decode.Config, emit func(shard int) func(*event.Event)) (*shardDecoders, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.MaxSessions = (cfg.MaxSessions + n - 1) / n
 	d := &shardDecoders{ticked: make([]snapshot[decode.Stats], n)}
-	for range n {
-		dec, err := decode.New(cfg, emit)
+	for k := range n {
+		dec, err := decode.New(cfg, emit(k))
 		if err != nil {
 			return nil, err
 		}

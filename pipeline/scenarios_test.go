@@ -46,18 +46,42 @@ func writePcap(t *testing.T, rec *tcprec.Recorder) string {
 }
 
 // analyse runs the pipeline on pcap with the given allowlist file content
-// and returns its configuration (for the events file) and alerts.
+// and returns its configuration (for the events file) and alerts. It runs
+// it again with two capture shards, which must give the same alerts: the
+// shards' events reach detect in the order of the input.
 func analyse(t *testing.T, pcap, allowlist string) (Config, []*event.Alert) {
 	t.Helper()
-	cfg := testConfig(t, pcap)
-	cfg.AllowlistPath = filepath.Join(t.TempDir(), "scenario-allow.yaml")
-	if err := os.WriteFile(cfg.AllowlistPath, []byte(allowlist), 0o644); err != nil {
-		t.Fatal(err)
+	var cfgs []Config
+	var alerts [][]*event.Alert
+	tokenKey := filepath.Join(t.TempDir(), "token.key") // token ids are alert groups
+	for _, shards := range []int{1, 2} {
+		cfg := testConfig(t, pcap)
+		cfg.CaptureShards = shards
+		cfg.TokenKeyFile = tokenKey
+		cfg.AllowlistPath = filepath.Join(t.TempDir(), "scenario-allow.yaml")
+		if err := os.WriteFile(cfg.AllowlistPath, []byte(allowlist), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfgs = append(cfgs, cfg)
+		alerts = append(alerts, readAlerts(t, cfg.AlertsOut))
 	}
-	if _, err := Run(context.Background(), cfg); err != nil {
-		t.Fatal(err)
+	if one, two := alertIDs(alerts[0]), alertIDs(alerts[1]); !slices.Equal(one, two) {
+		t.Errorf("alerts with 1 shard:\n%v\nwith 2 shards:\n%v", one, two)
 	}
-	return cfg, readAlerts(t, cfg.AlertsOut)
+	return cfgs[0], alerts[0]
+}
+
+// alertIDs lists the rule and id of every alert, sorted.
+func alertIDs(as []*event.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.RuleID + " " + a.AlertID
+	}
+	slices.Sort(out)
+	return out
 }
 
 // plaintextRule alerts on every scenario server by construction: scenarios
