@@ -33,18 +33,30 @@ type exprTool struct {
 // field is one event field addressable by its schema name.
 type field struct {
 	name  string
-	index []int
+	index int
+	kind  reflect.Kind
 	// zero is the value of the field's expression type, for type checking.
 	zero any
 }
 
 // value returns the field of ev as rule expressions see it: Kind as string,
-// nil times as the zero time, tools with schema names.
+// nil times as the zero time, tools with schema names. Scalars are read
+// through their kind, which boxes them without reflect's copy of the field.
 func (f *field) value(ev *event.Event) any {
-	v := reflect.ValueOf(ev).Elem().FieldByIndex(f.index)
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		return v.String()
+	case reflect.Int:
+		return int(v.Int())
+	case reflect.Int64:
+		return v.Int()
+	case reflect.Float64:
+		return v.Float()
+	case reflect.Bool:
+		return v.Bool()
+	}
 	switch x := v.Interface().(type) {
-	case event.Kind:
-		return string(x)
 	case *time.Time:
 		if x == nil {
 			return time.Time{}
@@ -61,6 +73,39 @@ func (f *field) value(ev *event.Event) any {
 	}
 }
 
+// appendText appends format(f.value(ev)) to buf; strings and integers,
+// the usual group fields, without boxing them.
+func (f *field) appendText(buf []byte, ev *event.Event) []byte {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		return append(buf, v.String()...)
+	case reflect.Int, reflect.Int64:
+		return strconv.AppendInt(buf, v.Int(), 10)
+	}
+	return append(buf, format(f.value(ev))...)
+}
+
+// text is format(f.value(ev)).
+func (f *field) text(ev *event.Event) string {
+	if f.kind == reflect.String {
+		return reflect.ValueOf(ev).Elem().Field(f.index).String()
+	}
+	return format(f.value(ev))
+}
+
+// number is the field as a sum adds it: numbers as float64, anything else 0.
+func (f *field) number(ev *event.Event) float64 {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.Int, reflect.Int64:
+		return float64(v.Int())
+	case reflect.Float64:
+		return v.Float()
+	}
+	return 0
+}
+
 // schema is the table of event fields by schema (JSON) name.
 type schema struct {
 	fields map[string]*field
@@ -75,11 +120,37 @@ func newSchema() *schema {
 		if name == "" || name == "-" {
 			continue
 		}
-		f := &field{name: name, index: sf.Index}
+		f := &field{name: name, index: i, kind: scalarKind(sf.Type)}
 		f.zero = f.value(&event.Event{})
 		s.fields[name] = f
 	}
 	return s
+}
+
+// scalarKind is the kind of a predeclared string, int, int64, float64 or
+// bool type, or of event.Kind, which rules see as a string; Invalid for any
+// other type (a named int such as time.Duration keeps its type).
+func scalarKind(t reflect.Type) reflect.Kind {
+	switch {
+	case t == reflect.TypeFor[event.Kind]():
+		return reflect.String
+	case t.PkgPath() != "":
+		return reflect.Invalid
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Float64, reflect.Bool:
+		return t.Kind()
+	}
+	return reflect.Invalid
+}
+
+// lookup returns the fields of names, which the rule compiler checked.
+func (s *schema) lookup(names []string) []*field {
+	fields := make([]*field, len(names))
+	for i, n := range names {
+		fields[i] = s.fields[n]
+	}
+	return fields
 }
 
 // Variables that are not event fields. The allowlist functions are bound to

@@ -28,14 +28,7 @@ func TestFunctions(t *testing.T) {
 		{`audience_names(["https://files.corp.example/mcp"], "http://files.corp.example/mcp")`, false},
 		{`audience_names([], "https://files.corp.example/mcp")`, false},
 	} {
-		c := newCompiler()
-		prog, err := c.compile(tc.expr)
-		if err != nil {
-			t.Errorf("%s: %v", tc.expr, err)
-			continue
-		}
-		e := &Engine{schema: c.schema}
-		got, err := e.newEvalCtx(authFailure(1, 0, "10.0.0.7", "")).run(prog)
+		got, err := evalExpr(t, tc.expr)
 		if err != nil || got != tc.want {
 			t.Errorf("%s = %v, %v; want %v", tc.expr, got, err, tc.want)
 		}
@@ -43,14 +36,23 @@ func TestFunctions(t *testing.T) {
 }
 
 func TestInCIDRBadPrefix(t *testing.T) {
+	if _, err := evalExpr(t, `in_cidr(server_address, "10.1.0.0/99")`); err == nil {
+		t.Error("bad prefix evaluated without error")
+	}
+}
+
+// evalExpr evaluates a rule expression over an event of authFailure.
+func evalExpr(t *testing.T, src string) (any, error) {
+	t.Helper()
 	c := newCompiler()
-	prog, err := c.compile(`in_cidr(server_address, "10.1.0.0/99")`)
+	prog, err := c.compile(src)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	e, err := NewEngine(Config{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{schema: c.schema}
-	e.uses = []*field{c.schema.fields["server_address"]}
-	if _, err := e.newEvalCtx(authFailure(1, 0, "10.0.0.7", "")).run(prog); err == nil {
-		t.Error("bad prefix evaluated without error")
-	}
+	e.uses = e.schema.lookup(c.schema.identifiers(src))
+	return e.begin(authFailure(1, 0, "10.0.0.7", "")).run(prog)
 }

@@ -14,9 +14,12 @@ import (
 // baseline_factor × the group's usual aggregate per window.
 type thresholdDetector struct {
 	rule    *Rule
-	maxSize int
-	windows *groups[*window]
-	dropped uint64
+	groupBy []*field
+	// aggField is the field of sum and distinct.
+	aggField *field
+	maxSize  int
+	windows  *groups[*window]
+	dropped  uint64
 }
 
 // baselineAlpha weighs the newest window in the baseline's moving average:
@@ -43,11 +46,14 @@ type windowEntry struct {
 	distinct string
 }
 
-func newThresholdDetector(cfg Config, r *Rule) (*thresholdDetector, error) {
+func newThresholdDetector(cfg Config, s *schema, r *Rule) (*thresholdDetector, error) {
 	if r.Aggregate == AggCount && r.Threshold > float64(cfg.MaxEventsPerGroup) {
 		return nil, fmt.Errorf("threshold %v exceeds MaxEventsPerGroup %d: the rule could never fire", r.Threshold, cfg.MaxEventsPerGroup)
 	}
-	return &thresholdDetector{rule: r, maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule)}, nil
+	return &thresholdDetector{
+		rule: r, groupBy: s.lookup(r.GroupBy), aggField: s.fields[r.AggregateField],
+		maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule),
+	}, nil
 }
 
 func (d *thresholdDetector) observe(c *evalCtx) []candidate {
@@ -56,21 +62,21 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 	en := windowEntry{ts: ts, id: c.ev.EventID, value: 1}
 	switch r.Aggregate {
 	case AggSum:
-		en.value = toFloat(c.fieldValue(r.AggregateField))
+		en.value = d.aggField.number(c.ev)
 	case AggDistinct:
-		en.distinct = format(c.fieldValue(r.AggregateField))
+		en.distinct = d.aggField.text(c.ev)
 		if en.distinct == "" {
 			return nil
 		}
 	}
-	group := c.groupKey(r.GroupBy)
-	w, ok := d.windows.get(group)
+	key, _ := c.groupKey(d.groupBy)
+	w, ok := d.windows.getBytes(key)
 	if !ok {
 		w = &window{bucketStart: ts}
 		if r.Aggregate == AggDistinct {
 			w.distinct = map[string]int{}
 		}
-		d.windows.put(group, w)
+		d.windows.put(string(key), w)
 	}
 	if !w.latest.IsZero() && !ts.After(w.latest.Add(-r.Window)) {
 		d.dropped++ // late: its window has passed
@@ -105,7 +111,7 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 		ids = append(ids, e.id)
 	}
 	return []candidate{{
-		group:    group,
+		group:    string(key),
 		evidence: ids,
 		vars: alertVars{
 			count:    agg,
@@ -182,18 +188,6 @@ func (w *window) addToBaseline(v float64) {
 		w.baseline = baselineAlpha*v + (1-baselineAlpha)*w.baseline
 	}
 	w.buckets++
-}
-
-func toFloat(v any) float64 {
-	switch x := v.(type) {
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case float64:
-		return x
-	}
-	return 0
 }
 
 func (d *thresholdDetector) state() detectorState {
