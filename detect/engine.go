@@ -47,12 +47,14 @@ type Engine struct {
 	schema *schema
 	allow  atomic.Pointer[Allowlist]
 
-	mu     sync.Mutex // guards everything below
-	rules  []*ruleRunner
-	uses   []*field // event fields any rule expression reads
-	vm     vm.VM
-	cur    evalCtx
-	events uint64
+	mu    sync.Mutex // guards everything below
+	rules []*ruleRunner
+	uses  []*field // event fields any rule expression reads
+	vm    vm.VM
+	cur   evalCtx
+	// verdicts are the allowlist's, by server, for the allowlist functions.
+	verdicts verdicts
+	events   uint64
 }
 
 // detector is the type-specific part of a rule: it sees the events that
@@ -127,7 +129,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{schema: newSchema()}
+	e := &Engine{schema: newSchema(), verdicts: verdicts{byServer: map[serverID]verdict{}}}
 	e.allow.Store(allow)
 	e.cur.init(e)
 	used := map[string]bool{}
@@ -250,9 +252,9 @@ type evalCtx struct {
 	env   map[string]any
 	allow *Allowlist
 	rule  *ruleRunner
-	// subj is the event's server as the allowlist sees it, once asked for.
-	subj    subject
-	hasSubj bool
+	// verdict is the allowlist's about the event's server, once asked for.
+	verdict    verdict
+	hasVerdict bool
 	// varsSet says the alert variables are in env, left from an alert.
 	varsSet bool
 	// key is scratch space for group keys, so looking up a known group
@@ -264,15 +266,15 @@ func (c *evalCtx) init(e *Engine) {
 	c.e = e
 	c.env = make(map[string]any, len(e.uses)+len(alertVarNames)+4)
 	c.env[fnHasAllowlist] = func() bool { return c.allow != nil }
-	c.env[fnAllowlisted] = func() bool { return c.allow != nil && c.allow.match(c.subject()) != nil }
-	c.env[fnPinnedManifest] = func() string { return c.pin().Manifest }
-	c.env[fnPinnedTools] = func() []string { return c.pin().Tools }
+	c.env[fnAllowlisted] = func() bool { return c.allowVerdict().allowed }
+	c.env[fnPinnedManifest] = func() string { return c.allowVerdict().pin.Manifest }
+	c.env[fnPinnedTools] = func() []string { return c.allowVerdict().pin.Tools }
 }
 
 // begin makes ev the event under evaluation.
 func (e *Engine) begin(ev *event.Event) *evalCtx {
 	c := &e.cur
-	c.ev, c.allow, c.rule, c.hasSubj = ev, e.allow.Load(), nil, false
+	c.ev, c.allow, c.rule, c.hasVerdict = ev, e.allow.Load(), nil, false
 	for _, f := range e.uses {
 		c.env[f.name] = f.value(ev)
 	}
@@ -286,20 +288,16 @@ func (e *Engine) begin(ev *event.Event) *evalCtx {
 	return c
 }
 
-func (c *evalCtx) subject() *subject {
-	if !c.hasSubj {
-		c.subj, c.hasSubj = subjectOfEvent(c.ev), true
-	}
-	return &c.subj
-}
-
-// pin is what the allowlist pins for the event's server.
-func (c *evalCtx) pin() Pin {
+// allowVerdict is what the allowlist says about the event's server;
+// without an allowlist, not allowed and nothing pinned.
+func (c *evalCtx) allowVerdict() verdict {
 	if c.allow == nil {
-		return Pin{}
+		return verdict{}
 	}
-	p, _ := c.allow.pinOf(c.subject())
-	return p
+	if !c.hasVerdict {
+		c.verdict, c.hasVerdict = c.e.verdicts.of(c.allow, c.ev), true
+	}
+	return c.verdict
 }
 
 func (c *evalCtx) run(p *vm.Program) (any, error) {

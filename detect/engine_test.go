@@ -66,6 +66,27 @@ func TestSetAllowlist(t *testing.T) {
 	}
 }
 
+// TestSetAllowlistReplacesVerdicts: the verdicts remembered by server come
+// from the allowlist in force, not from the one before.
+func TestSetAllowlistReplacesVerdicts(t *testing.T) {
+	approving, err := ParseAllowlist("a.yaml", []byte("servers: [10.20.0.0/16]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ParseAllowlist("b.yaml", []byte("servers: [10.99.0.0/16]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, Config{}, approving, unexpectedRule)
+	if alerts := e.Process(authFailure(1, 0, "10.0.0.7", "")); len(alerts) != 0 {
+		t.Fatalf("alert for an approved server: %+v", alerts)
+	}
+	e.SetAllowlist(other)
+	if alerts := e.Process(authFailure(2, time.Second, "10.0.0.7", "")); len(alerts) != 1 {
+		t.Fatalf("got %d alerts once the server is no longer approved, want 1", len(alerts))
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("default config: %v", err)
