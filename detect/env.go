@@ -196,6 +196,8 @@ func (s *schema) declaration() types.Map {
 
 // exprOptions are the compile options shared by every rule expression.
 func (s *schema) exprOptions() []expr.Option {
+	urlHost := newMemo(urlHost)
+	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
 		// Rules run on event time; the wall clock would make replays differ.
@@ -203,7 +205,11 @@ func (s *schema) exprOptions() []expr.Option {
 		expr.Function("loopback", loopbackFn, new(func(string) bool)),
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
 		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool), new(func([]any, string) bool)),
-		expr.Function("url_host", urlHostFn, new(func(string) string)),
+		expr.Function("url_host", func(params ...any) (any, error) {
+			return urlHost.get(params[0].(string)), nil
+		}, new(func(string) string)),
+		expr.Patch(matches),
+		expr.Function(fnMatches, matches.matches, new(func(string, int) bool)),
 	}
 }
 
@@ -291,12 +297,14 @@ func inCIDRFn(params ...any) (any, error) {
 	return err == nil && prefix.Contains(ip.Unmap()), nil
 }
 
-func urlHostFn(params ...any) (any, error) {
-	u, err := url.Parse(params[0].(string))
+// urlHost is the host of a URL, without port and brackets; "" if it does
+// not parse.
+func urlHost(s string) string {
+	u, err := url.Parse(s)
 	if err != nil {
-		return "", nil
+		return ""
 	}
-	return u.Hostname(), nil
+	return u.Hostname()
 }
 
 // audienceNamesFn reports whether a token audience names the server: the
