@@ -131,7 +131,6 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	}
 	e := &Engine{schema: newSchema(), verdicts: verdicts{byServer: map[serverID]verdict{}}}
 	e.allow.Store(allow)
-	e.cur.init(e)
 	used := map[string]bool{}
 	var errs []error
 	for _, r := range rules {
@@ -155,6 +154,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	e.cur.init(e)
 	return e, nil
 }
 
@@ -247,11 +247,13 @@ func (e *Engine) Stats() Stats {
 // environment map and the allowlist functions bound to it, for every event:
 // a map and closures per event cost more than most conditions.
 type evalCtx struct {
-	e     *Engine
-	ev    *event.Event
-	env   map[string]any
-	allow *Allowlist
-	rule  *ruleRunner
+	e   *Engine
+	ev  *event.Event
+	env map[string]any
+	// values are those of e.uses in env, in order.
+	values []any
+	allow  *Allowlist
+	rule   *ruleRunner
 	// verdict is the allowlist's about the event's server, once asked for.
 	verdict    verdict
 	hasVerdict bool
@@ -265,6 +267,7 @@ type evalCtx struct {
 func (c *evalCtx) init(e *Engine) {
 	c.e = e
 	c.env = make(map[string]any, len(e.uses)+len(alertVarNames)+4)
+	c.values = make([]any, len(e.uses))
 	c.env[fnHasAllowlist] = func() bool { return c.allow != nil }
 	c.env[fnAllowlisted] = func() bool { return c.allowVerdict().allowed }
 	c.env[fnPinnedManifest] = func() string { return c.allowVerdict().pin.Manifest }
@@ -275,8 +278,13 @@ func (c *evalCtx) init(e *Engine) {
 func (e *Engine) begin(ev *event.Event) *evalCtx {
 	c := &e.cur
 	c.ev, c.allow, c.rule, c.hasVerdict = ev, e.allow.Load(), nil, false
-	for _, f := range e.uses {
-		c.env[f.name] = f.value(ev)
+	// Consecutive events share many values (kind, method, status), and
+	// comparing is cheaper than boxing a value and assigning it.
+	for i, f := range e.uses {
+		if !f.holds(ev, c.values[i]) {
+			c.values[i] = f.value(ev)
+			c.env[f.name] = c.values[i]
+		}
 	}
 	// An event sees no alert variables but those of its own alerts.
 	if c.varsSet {

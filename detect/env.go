@@ -56,6 +56,9 @@ func (f *field) value(ev *event.Event) any {
 	case reflect.Bool:
 		return v.Bool()
 	}
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Pointer) && v.IsNil() && f.zero != nil {
+		return f.zero // boxed once, by newSchema
+	}
 	switch x := v.Interface().(type) {
 	case *time.Time:
 		if x == nil {
@@ -71,6 +74,27 @@ func (f *field) value(ev *event.Event) any {
 	default:
 		return x
 	}
+}
+
+// holds reports whether prev is the value of the field in ev, for strings,
+// integers and booleans; false for other kinds.
+func (f *field) holds(ev *event.Event, prev any) bool {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		p, ok := prev.(string)
+		return ok && p == v.String()
+	case reflect.Int:
+		p, ok := prev.(int)
+		return ok && p == int(v.Int())
+	case reflect.Int64:
+		p, ok := prev.(int64)
+		return ok && p == v.Int()
+	case reflect.Bool:
+		p, ok := prev.(bool)
+		return ok && p == v.Bool()
+	}
+	return false
 }
 
 // appendText appends format(f.value(ev)) to buf; strings and integers,
@@ -196,7 +220,7 @@ func (s *schema) declaration() types.Map {
 
 // exprOptions are the compile options shared by every rule expression.
 func (s *schema) exprOptions() []expr.Option {
-	urlHost := newMemo(urlHost)
+	urlHost := newMemo(func(s string) any { return urlHost(s) })
 	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
@@ -206,7 +230,7 @@ func (s *schema) exprOptions() []expr.Option {
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
 		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool), new(func([]any, string) bool)),
 		expr.Function("url_host", func(params ...any) (any, error) {
-			return urlHost.get(params[0].(string)), nil
+			return urlHost.get(params[0].(string)), nil // boxed once
 		}, new(func(string) string)),
 		expr.Patch(matches),
 		expr.Function(fnMatches, matches.matches, new(func(string, int) bool)),

@@ -68,6 +68,7 @@ func compileExpr(t *testing.T, src string) func(*event.Event) (any, error) {
 		t.Fatal(err)
 	}
 	e.uses = e.schema.lookup(c.schema.identifiers(src))
+	e.cur.init(e)
 	return func(ev *event.Event) (any, error) { return e.begin(ev).run(prog) }
 }
 
