@@ -162,3 +162,35 @@ func benchConversation(rng *rand.Rand, conv, server, client int) []*event.Event 
 	session.Methods = []string{"initialize", "notifications/initialized", "tools/call", "tools/list"}
 	return append(out, &session)
 }
+
+// BenchmarkThresholdFullWindow runs a sum threshold whose window holds
+// 10 000 events and drops one for every one it takes, as windows do after
+// their first minutes; bytes are the events' bytes.
+func BenchmarkThresholdFullWindow(b *testing.B) {
+	e, err := NewEngine(Config{}, mustLoad(b, `
+  - id: volume
+    name: Volume
+    description: Bytes per server.
+    severity: low
+    category: test
+    type: threshold
+    condition: kind == "message"
+    group_by: [server_key]
+    window: 1s
+    aggregate: sum(bytes)
+    threshold: 1e12
+`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := authFailure(1, 0, "10.0.0.7", "")
+	ev.Bytes = 1000
+	b.SetBytes(ev.Bytes)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev.TS = t0.Add(time.Duration(i) * 100 * time.Microsecond)
+		e.Process(ev)
+		i++
+	}
+}

@@ -27,7 +27,10 @@ type thresholdDetector struct {
 const baselineAlpha = 0.3
 
 type window struct {
-	entries  []windowEntry // in ts order
+	entries []windowEntry // in ts order
+	// array is entries' array from its start (length 0): remove leaves
+	// room at the front, which insert reuses before growing the array.
+	array    []windowEntry
 	sum      float64
 	distinct map[string]int
 	latest   time.Time
@@ -136,7 +139,15 @@ func (w *window) insert(en windowEntry) bool {
 			return false
 		}
 	}
+	if len(w.entries) == cap(w.entries) && cap(w.entries) < cap(w.array) {
+		n := copy(w.array[:cap(w.array)], w.entries)
+		clear(w.array[n:cap(w.array)])
+		w.entries = w.array[:n]
+	}
 	w.entries = append(w.entries, windowEntry{})
+	if cap(w.entries) > cap(w.array) {
+		w.array = w.entries[:0]
+	}
 	copy(w.entries[i+1:], w.entries[i:])
 	w.entries[i] = en
 	w.sum += en.value
@@ -148,6 +159,7 @@ func (w *window) insert(en windowEntry) bool {
 
 func (w *window) remove() {
 	en := w.entries[0]
+	w.entries[0] = windowEntry{} // its id is not evidence any more
 	w.entries = w.entries[1:]
 	w.sum -= en.value
 	if w.distinct != nil {
