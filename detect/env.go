@@ -220,17 +220,23 @@ func (s *schema) declaration() types.Map {
 
 // exprOptions are the compile options shared by every rule expression.
 func (s *schema) exprOptions() []expr.Option {
+	// The functions rules apply to server keys and addresses remember
+	// their answers, boxed once.
 	urlHost := newMemo(func(s string) any { return urlHost(s) })
+	loopback := newMemo(func(s string) any { return isLoopback(s) })
+	canonical := newMemo(canonicalURL)
 	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
 		// Rules run on event time; the wall clock would make replays differ.
 		expr.DisableBuiltin("now"),
-		expr.Function("loopback", loopbackFn, new(func(string) bool)),
+		expr.Function("loopback", func(params ...any) (any, error) {
+			return loopback.get(params[0].(string)), nil
+		}, new(func(string) bool)),
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
-		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool), new(func([]any, string) bool)),
+		expr.Function("audience_names", audienceNames(canonical.get), new(func([]string, string) bool), new(func([]any, string) bool)),
 		expr.Function("url_host", func(params ...any) (any, error) {
-			return urlHost.get(params[0].(string)), nil // boxed once
+			return urlHost.get(params[0].(string)), nil
 		}, new(func(string) string)),
 		expr.Patch(matches),
 		expr.Function(fnMatches, matches.matches, new(func(string, int) bool)),
@@ -298,10 +304,6 @@ func format(v any) string {
 	}
 }
 
-func loopbackFn(params ...any) (any, error) {
-	return isLoopback(params[0].(string)), nil
-}
-
 // isLoopback reports whether an address or host name is the local host.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
@@ -331,29 +333,32 @@ func urlHost(s string) string {
 	return u.Hostname()
 }
 
-// audienceNamesFn reports whether a token audience names the server: the
-// server_key itself, or a prefix of it ending at a path boundary (RFC 8707
-// lets the resource be the origin or any parent path), compared without a
-// trailing slash and with scheme and host case-folded.
-func audienceNamesFn(params ...any) (any, error) {
-	serverKey := params[1].(string)
-	var aud []string
-	switch x := params[0].(type) {
-	case []string:
-		aud = x
-	case []any: // a list literal in the rule
-		for _, a := range x {
-			aud = append(aud, fmt.Sprint(a))
+// audienceNames returns audience_names, which reports whether a token
+// audience names the server: the server_key itself, or a prefix of it
+// ending at a path boundary (RFC 8707 lets the resource be the origin or
+// any parent path), compared without a trailing slash and with scheme and
+// host case-folded by canonical, which is canonicalURL or a memo of it.
+func audienceNames(canonical func(string) string) func(params ...any) (any, error) {
+	return func(params ...any) (any, error) {
+		serverKey := params[1].(string)
+		var aud []string
+		switch x := params[0].(type) {
+		case []string:
+			aud = x
+		case []any: // a list literal in the rule
+			for _, a := range x {
+				aud = append(aud, fmt.Sprint(a))
+			}
 		}
-	}
-	key := canonicalURL(serverKey)
-	for _, a := range aud {
-		a = canonicalURL(a)
-		if a == key || strings.HasPrefix(key, a+"/") {
-			return true, nil
+		key := canonical(serverKey)
+		for _, a := range aud {
+			a = canonical(a)
+			if a == key || len(key) > len(a) && key[len(a)] == '/' && strings.HasPrefix(key, a) {
+				return true, nil
+			}
 		}
+		return false, nil
 	}
-	return false, nil
 }
 
 // canonicalURL folds the case of scheme and host, drops default ports and a
