@@ -114,3 +114,39 @@ func TestEvalErrorsCounted(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// TestEnvironmentFollowsEvents: the environment kept from event to event
+// shows each event its own values, whether they repeat the previous event's
+// or not.
+func TestEnvironmentFollowsEvents(t *testing.T) {
+	e := newTestEngine(t, Config{}, nil, `
+  - id: read-401
+    name: Read refused
+    description: A refused read_file call.
+    severity: low
+    category: test
+    type: match
+    condition: tool_name == "read_file" && http_status == 401 && len(secret_kinds) == 0
+`)
+	for i, tc := range []struct {
+		tool    string
+		status  int
+		secrets []string
+		alert   bool
+	}{
+		{"read_file", 401, nil, true},
+		{"read_file", 401, nil, true},
+		{"read_file", 200, nil, false},
+		{"", 401, nil, false},
+		{"read_file", 401, []string{"jwt"}, false},
+		{"read_file", 401, nil, true},
+		{"read_fild", 401, nil, false},
+		{"read_file", 401, nil, true},
+	} {
+		ev := authFailure(i, time.Duration(i)*time.Second, "10.0.0.7", "")
+		ev.ToolName, ev.HTTPStatus, ev.SecretKinds = tc.tool, tc.status, tc.secrets
+		if got := len(e.Process(ev)) == 1; got != tc.alert {
+			t.Errorf("event %d (%+v): alert %v, want %v", i, tc, got, tc.alert)
+		}
+	}
+}
