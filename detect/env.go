@@ -222,21 +222,21 @@ func (s *schema) declaration() types.Map {
 func (s *schema) exprOptions() []expr.Option {
 	// The functions rules apply to server keys and addresses remember
 	// their answers, boxed once.
-	urlHost := newMemo(func(s string) any { return urlHost(s) })
-	loopback := newMemo(func(s string) any { return isLoopback(s) })
-	canonical := newMemo(canonicalURL)
+	urlHostMemo := newMemo(func(rawURL string) any { return urlHost(rawURL) })
+	loopbackMemo := newMemo(func(host string) any { return isLoopback(host) })
+	canonicalMemo := newMemo(canonicalURL)
 	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
 		// Rules run on event time; the wall clock would make replays differ.
 		expr.DisableBuiltin("now"),
 		expr.Function("loopback", func(params ...any) (any, error) {
-			return loopback.get(params[0].(string)), nil
+			return loopbackMemo.get(params[0].(string)), nil
 		}, new(func(string) bool)),
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
-		expr.Function("audience_names", audienceNames(canonical.get), new(func([]string, string) bool), new(func([]any, string) bool)),
+		expr.Function("audience_names", audienceNames(canonicalMemo.get), new(func([]string, string) bool), new(func([]any, string) bool)),
 		expr.Function("url_host", func(params ...any) (any, error) {
-			return urlHost.get(params[0].(string)), nil
+			return urlHostMemo.get(params[0].(string)), nil
 		}, new(func(string) string)),
 		expr.Patch(matches),
 		expr.Function(fnMatches, matches.matches, new(func(string, int) bool)),
