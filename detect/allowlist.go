@@ -248,6 +248,48 @@ func subjectOfEvent(ev *event.Event) subject {
 	return s
 }
 
+// serverID is what subjectOfEvent reads of an event.
+type serverID struct {
+	key, address, sni string
+	port              int
+}
+
+// verdict is what an allowlist says about one server.
+type verdict struct {
+	allowed bool
+	pin     Pin
+}
+
+// verdicts remembers an allowlist's verdicts by server: parsing the
+// server_key and matching globs for every event cost more than the rules
+// that ask. They hold for one allowlist; a full cache starts over.
+type verdicts struct {
+	allow    *Allowlist
+	byServer map[serverID]verdict
+}
+
+// maxVerdicts bounds the servers remembered; a network has far fewer.
+const maxVerdicts = 10_000
+
+func (v *verdicts) of(a *Allowlist, ev *event.Event) verdict {
+	if a != v.allow {
+		v.allow = a
+		clear(v.byServer)
+	}
+	id := serverID{key: ev.ServerKey, address: ev.ServerAddress, sni: ev.TLSSNI, port: ev.ServerPort}
+	if vd, ok := v.byServer[id]; ok {
+		return vd
+	}
+	s := subjectOfEvent(ev)
+	pin, _ := a.pinOf(&s)
+	vd := verdict{allowed: a.match(&s) != nil, pin: pin}
+	if len(v.byServer) >= maxVerdicts {
+		clear(v.byServer)
+	}
+	v.byServer[id] = vd
+	return vd
+}
+
 func defaultPort(scheme string) string {
 	switch strings.ToLower(scheme) {
 	case "http", "ws":

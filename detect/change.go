@@ -15,6 +15,8 @@ import (
 // things at the same time.
 type changeDetector struct {
 	rule    *Rule
+	groupBy []*field
+	across  *field
 	maxSize int
 	keys    *groups[*changeState]
 	dropped uint64
@@ -32,8 +34,11 @@ type observed struct {
 	ts    time.Time
 }
 
-func newChangeDetector(cfg Config, r *Rule) *changeDetector {
-	return &changeDetector{rule: r, maxSize: cfg.MaxEventsPerGroup, keys: newGroups[*changeState](cfg.MaxGroupsPerRule)}
+func newChangeDetector(cfg Config, s *schema, r *Rule) *changeDetector {
+	return &changeDetector{
+		rule: r, groupBy: s.lookup(r.GroupBy), across: s.fields[r.Across],
+		maxSize: cfg.MaxEventsPerGroup, keys: newGroups[*changeState](cfg.MaxGroupsPerRule),
+	}
 }
 
 func (d *changeDetector) observe(c *evalCtx) []candidate {
@@ -49,14 +54,14 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 		return nil // no value is not a changed value
 	}
 	cur := observed{value: v, text: text, id: c.ev.EventID, ts: c.ev.TS}
-	key := c.groupKey(r.GroupBy)
-	st, ok := d.keys.get(key)
+	keyBytes, _ := c.groupKey(d.groupBy)
+	st, ok := d.keys.getBytes(keyBytes)
 	if !ok {
 		st = &changeState{}
 		if r.Across != "" {
 			st.across = map[string]observed{}
 		}
-		d.keys.put(key, st)
+		d.keys.put(string(keyBytes), st)
 	}
 	if r.Across == "" {
 		prev := st.last
@@ -67,10 +72,10 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 		if prev.text == "" || prev.text == cur.text {
 			return nil
 		}
-		return d.changed(c, key, prev, cur, nil)
+		return d.changed(c, string(keyBytes), prev, cur, nil)
 	}
 
-	who := format(c.fieldValue(r.Across))
+	who := d.across.text(c.ev)
 	if mine, ok := st.across[who]; ok && !cur.ts.After(mine.ts) {
 		return nil // redelivered or late
 	}
@@ -90,7 +95,7 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	var out []candidate
 	for _, other := range differing {
 		prev := st.across[other]
-		out = append(out, d.changed(c, key+"\x00"+prev.text+"\x00"+cur.text, prev, cur, map[string]string{
+		out = append(out, d.changed(c, string(keyBytes)+"\x00"+prev.text+"\x00"+cur.text, prev, cur, map[string]string{
 			"other_" + r.Across: other,
 		})...)
 	}
@@ -145,8 +150,11 @@ func plainValue(v any) any {
 }
 
 // canonicalJSON renders a value so that equal values compare equal: maps
-// with sorted keys.
+// with sorted keys. A plain string, the usual value, skips the encoder.
 func canonicalJSON(v any) (string, error) {
+	if s, ok := v.(string); ok && plainJSON(s) {
+		return `"` + s + `"`, nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("encode change value: %w", err)
@@ -156,4 +164,17 @@ func canonicalJSON(v any) (string, error) {
 
 func (d *changeDetector) state() detectorState {
 	return detectorState{groups: d.keys.len(), evicted: d.keys.evicted, dropped: d.dropped}
+}
+
+// plainJSON reports whether json.Marshal writes s as it is between quotes:
+// printable ASCII without the characters it escapes (quote, backslash and
+// the HTML-sensitive <, > and &).
+func plainJSON(s string) bool {
+	for i := range len(s) {
+		switch b := s[i]; {
+		case b < 0x20, b >= 0x7f, b == '"', b == '\\', b == '<', b == '>', b == '&':
+			return false
+		}
+	}
+	return true
 }

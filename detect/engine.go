@@ -47,11 +47,14 @@ type Engine struct {
 	schema *schema
 	allow  atomic.Pointer[Allowlist]
 
-	mu     sync.Mutex // guards everything below
-	rules  []*ruleRunner
-	uses   []*field // event fields any rule expression reads
-	vm     vm.VM
-	events uint64
+	mu    sync.Mutex // guards everything below
+	rules []*ruleRunner
+	uses  []*field // event fields any rule expression reads
+	vm    vm.VM
+	cur   evalCtx
+	// verdicts are the allowlist's, by server, for the allowlist functions.
+	verdicts verdicts
+	events   uint64
 }
 
 // detector is the type-specific part of a rule: it sees the events that
@@ -126,7 +129,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{schema: newSchema()}
+	e := &Engine{schema: newSchema(), verdicts: verdicts{byServer: map[serverID]verdict{}}}
 	e.allow.Store(allow)
 	used := map[string]bool{}
 	var errs []error
@@ -135,7 +138,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 			errs = append(errs, fmt.Errorf("rule %q was not compiled by LoadRules", r.ID))
 			continue
 		}
-		det, err := newDetector(cfg, r)
+		det, err := newDetector(cfg, e.schema, r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: rule %q: %w", r.Source, r.ID, err))
 			continue
@@ -151,19 +154,20 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	e.cur.init(e)
 	return e, nil
 }
 
-func newDetector(cfg Config, r *Rule) (detector, error) {
+func newDetector(cfg Config, s *schema, r *Rule) (detector, error) {
 	switch r.Type {
 	case TypeMatch:
-		return newMatchDetector(r), nil
+		return newMatchDetector(s, r), nil
 	case TypeNewValue:
-		return newNewValueDetector(cfg, r), nil
+		return newNewValueDetector(cfg, s, r), nil
 	case TypeThreshold:
-		return newThresholdDetector(cfg, r)
+		return newThresholdDetector(cfg, s, r)
 	case TypeChange:
-		return newChangeDetector(cfg, r), nil
+		return newChangeDetector(cfg, s, r), nil
 	}
 	return nil, fmt.Errorf("unknown type %q", r.Type)
 }
@@ -179,7 +183,7 @@ func (e *Engine) Process(ev *event.Event) []*event.Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.events++
-	c := e.newEvalCtx(ev)
+	c := e.begin(ev)
 	var alerts []*event.Alert
 	for _, rr := range e.rules {
 		ok, err := c.run(rr.rule.cond)
@@ -239,36 +243,69 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// evalCtx is one event under evaluation.
+// evalCtx is the event under evaluation. The engine keeps one, with its
+// environment map and the allowlist functions bound to it, for every event:
+// a map and closures per event cost more than most conditions.
 type evalCtx struct {
-	e     *Engine
-	ev    *event.Event
-	env   map[string]any
-	allow *Allowlist
-	rule  *ruleRunner
-	subj  *subject
+	e   *Engine
+	ev  *event.Event
+	env map[string]any
+	// values are those of e.uses in env, in order.
+	values []any
+	allow  *Allowlist
+	rule   *ruleRunner
+	// verdict is the allowlist's about the event's server, once asked for.
+	verdict    verdict
+	hasVerdict bool
+	// varsSet says the alert variables are in env, left from an alert.
+	varsSet bool
+	// key is scratch space for group keys, so looking up a known group
+	// allocates nothing.
+	key []byte
 }
 
-func (e *Engine) newEvalCtx(ev *event.Event) *evalCtx {
-	c := &evalCtx{e: e, ev: ev, allow: e.allow.Load()}
-	env := make(map[string]any, len(e.uses)+len(alertVarNames)+4)
-	for _, f := range e.uses {
-		env[f.name] = f.value(ev)
+func (c *evalCtx) init(e *Engine) {
+	c.e = e
+	c.env = make(map[string]any, len(e.uses)+len(alertVarNames)+4)
+	c.values = make([]any, len(e.uses))
+	c.env[fnHasAllowlist] = func() bool { return c.allow != nil }
+	c.env[fnAllowlisted] = func() bool { return c.allowVerdict().allowed }
+	c.env[fnPinnedManifest] = func() string { return c.allowVerdict().pin.Manifest }
+	c.env[fnPinnedTools] = func() []string { return c.allowVerdict().pin.Tools }
+}
+
+// begin makes ev the event under evaluation.
+func (e *Engine) begin(ev *event.Event) *evalCtx {
+	c := &e.cur
+	c.ev, c.allow, c.rule, c.hasVerdict = ev, e.allow.Load(), nil, false
+	// Consecutive events share many values (kind, method, status), and
+	// comparing is cheaper than boxing a value and assigning it.
+	for i, f := range e.uses {
+		if !f.holds(ev, c.values[i]) {
+			c.values[i] = f.value(ev)
+			c.env[f.name] = c.values[i]
+		}
 	}
-	env[fnHasAllowlist] = func() bool { return c.allow != nil }
-	env[fnAllowlisted] = func() bool { return c.allow.match(c.subject()) != nil }
-	env[fnPinnedManifest] = func() string { p, _ := c.allow.pinOf(c.subject()); return p.Manifest }
-	env[fnPinnedTools] = func() []string { p, _ := c.allow.pinOf(c.subject()); return p.Tools }
-	c.env = env
+	// An event sees no alert variables but those of its own alerts.
+	if c.varsSet {
+		for _, n := range alertVarNames {
+			delete(c.env, n)
+		}
+		c.varsSet = false
+	}
 	return c
 }
 
-func (c *evalCtx) subject() *subject {
-	if c.subj == nil {
-		s := subjectOfEvent(c.ev)
-		c.subj = &s
+// allowVerdict is what the allowlist says about the event's server;
+// without an allowlist, not allowed and nothing pinned.
+func (c *evalCtx) allowVerdict() verdict {
+	if c.allow == nil {
+		return verdict{}
 	}
-	return c.subj
+	if !c.hasVerdict {
+		c.verdict, c.hasVerdict = c.e.verdicts.of(c.allow, c.ev), true
+	}
+	return c.verdict
 }
 
 func (c *evalCtx) run(p *vm.Program) (any, error) {
@@ -280,17 +317,25 @@ func (c *evalCtx) fieldValue(name string) any {
 	return c.e.schema.fields[name].value(c.ev)
 }
 
-// groupKey joins the values of fields into a group key.
-func (c *evalCtx) groupKey(fields []string) string {
-	parts := make([]string, len(fields))
+// groupKey joins the values of fields into a group key, in c.key: valid
+// until the next call. complete is false if a value is empty.
+func (c *evalCtx) groupKey(fields []*field) (key []byte, complete bool) {
+	key, complete = c.key[:0], true
 	for i, f := range fields {
-		parts[i] = format(c.fieldValue(f))
+		if i > 0 {
+			key = append(key, 0)
+		}
+		n := len(key)
+		key = f.appendText(key, c.ev)
+		complete = complete && len(key) > n
 	}
-	return strings.Join(parts, "\x00")
+	c.key = key
+	return key, complete
 }
 
 // setVars makes the alert variables visible to attribute expressions.
 func (c *evalCtx) setVars(v *alertVars) {
+	c.varsSet = true
 	c.env[varCount] = v.count
 	c.env[varWindow] = formatDuration(v.window)
 	c.env[varPrevious] = v.previous

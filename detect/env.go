@@ -33,18 +33,33 @@ type exprTool struct {
 // field is one event field addressable by its schema name.
 type field struct {
 	name  string
-	index []int
+	index int
+	kind  reflect.Kind
 	// zero is the value of the field's expression type, for type checking.
 	zero any
 }
 
 // value returns the field of ev as rule expressions see it: Kind as string,
-// nil times as the zero time, tools with schema names.
+// nil times as the zero time, tools with schema names. Scalars are read
+// through their kind, which boxes them without reflect's copy of the field.
 func (f *field) value(ev *event.Event) any {
-	v := reflect.ValueOf(ev).Elem().FieldByIndex(f.index)
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		return v.String()
+	case reflect.Int:
+		return int(v.Int())
+	case reflect.Int64:
+		return v.Int()
+	case reflect.Float64:
+		return v.Float()
+	case reflect.Bool:
+		return v.Bool()
+	}
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Pointer) && v.IsNil() && f.zero != nil {
+		return f.zero // boxed once, by newSchema
+	}
 	switch x := v.Interface().(type) {
-	case event.Kind:
-		return string(x)
 	case *time.Time:
 		if x == nil {
 			return time.Time{}
@@ -61,6 +76,60 @@ func (f *field) value(ev *event.Event) any {
 	}
 }
 
+// holds reports whether prev is the value of the field in ev, for strings,
+// integers and booleans; false for other kinds.
+func (f *field) holds(ev *event.Event, prev any) bool {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		p, ok := prev.(string)
+		return ok && p == v.String()
+	case reflect.Int:
+		p, ok := prev.(int)
+		return ok && p == int(v.Int())
+	case reflect.Int64:
+		p, ok := prev.(int64)
+		return ok && p == v.Int()
+	case reflect.Bool:
+		p, ok := prev.(bool)
+		return ok && p == v.Bool()
+	}
+	return false
+}
+
+// appendText appends format(f.value(ev)) to buf; strings and integers,
+// the usual group fields, without boxing them.
+func (f *field) appendText(buf []byte, ev *event.Event) []byte {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.String:
+		return append(buf, v.String()...)
+	case reflect.Int, reflect.Int64:
+		return strconv.AppendInt(buf, v.Int(), 10)
+	}
+	return append(buf, format(f.value(ev))...)
+}
+
+// text is format(f.value(ev)).
+func (f *field) text(ev *event.Event) string {
+	if f.kind == reflect.String {
+		return reflect.ValueOf(ev).Elem().Field(f.index).String()
+	}
+	return format(f.value(ev))
+}
+
+// number is the field as a sum adds it: numbers as float64, anything else 0.
+func (f *field) number(ev *event.Event) float64 {
+	v := reflect.ValueOf(ev).Elem().Field(f.index)
+	switch f.kind {
+	case reflect.Int, reflect.Int64:
+		return float64(v.Int())
+	case reflect.Float64:
+		return v.Float()
+	}
+	return 0
+}
+
 // schema is the table of event fields by schema (JSON) name.
 type schema struct {
 	fields map[string]*field
@@ -75,11 +144,37 @@ func newSchema() *schema {
 		if name == "" || name == "-" {
 			continue
 		}
-		f := &field{name: name, index: sf.Index}
+		f := &field{name: name, index: i, kind: scalarKind(sf.Type)}
 		f.zero = f.value(&event.Event{})
 		s.fields[name] = f
 	}
 	return s
+}
+
+// scalarKind is the kind of a predeclared string, int, int64, float64 or
+// bool type, or of event.Kind, which rules see as a string; Invalid for any
+// other type (a named int such as time.Duration keeps its type).
+func scalarKind(t reflect.Type) reflect.Kind {
+	switch {
+	case t == reflect.TypeFor[event.Kind]():
+		return reflect.String
+	case t.PkgPath() != "":
+		return reflect.Invalid
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Float64, reflect.Bool:
+		return t.Kind()
+	}
+	return reflect.Invalid
+}
+
+// lookup returns the fields of names, which the rule compiler checked.
+func (s *schema) lookup(names []string) []*field {
+	fields := make([]*field, len(names))
+	for i, n := range names {
+		fields[i] = s.fields[n]
+	}
+	return fields
 }
 
 // Variables that are not event fields. The allowlist functions are bound to
@@ -125,14 +220,26 @@ func (s *schema) declaration() types.Map {
 
 // exprOptions are the compile options shared by every rule expression.
 func (s *schema) exprOptions() []expr.Option {
+	// The functions rules apply to server keys and addresses remember
+	// their answers, boxed once.
+	urlHostMemo := newMemo(func(rawURL string) any { return urlHost(rawURL) })
+	loopbackMemo := newMemo(func(host string) any { return isLoopback(host) })
+	canonicalMemo := newMemo(canonicalURL)
+	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
 		// Rules run on event time; the wall clock would make replays differ.
 		expr.DisableBuiltin("now"),
-		expr.Function("loopback", loopbackFn, new(func(string) bool)),
+		expr.Function("loopback", func(params ...any) (any, error) {
+			return loopbackMemo.get(params[0].(string)), nil
+		}, new(func(string) bool)),
 		expr.Function("in_cidr", inCIDRFn, new(func(string, string) bool)),
-		expr.Function("audience_names", audienceNamesFn, new(func([]string, string) bool), new(func([]any, string) bool)),
-		expr.Function("url_host", urlHostFn, new(func(string) string)),
+		expr.Function("audience_names", audienceNames(canonicalMemo.get), new(func([]string, string) bool), new(func([]any, string) bool)),
+		expr.Function("url_host", func(params ...any) (any, error) {
+			return urlHostMemo.get(params[0].(string)), nil
+		}, new(func(string) string)),
+		expr.Patch(matches),
+		expr.Function(fnMatches, matches.matches, new(func(string, int) bool)),
 	}
 }
 
@@ -197,10 +304,6 @@ func format(v any) string {
 	}
 }
 
-func loopbackFn(params ...any) (any, error) {
-	return isLoopback(params[0].(string)), nil
-}
-
 // isLoopback reports whether an address or host name is the local host.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
@@ -220,37 +323,42 @@ func inCIDRFn(params ...any) (any, error) {
 	return err == nil && prefix.Contains(ip.Unmap()), nil
 }
 
-func urlHostFn(params ...any) (any, error) {
-	u, err := url.Parse(params[0].(string))
+// urlHost is the host of a URL, without port and brackets; "" if it does
+// not parse.
+func urlHost(s string) string {
+	u, err := url.Parse(s)
 	if err != nil {
-		return "", nil
+		return ""
 	}
-	return u.Hostname(), nil
+	return u.Hostname()
 }
 
-// audienceNamesFn reports whether a token audience names the server: the
-// server_key itself, or a prefix of it ending at a path boundary (RFC 8707
-// lets the resource be the origin or any parent path), compared without a
-// trailing slash and with scheme and host case-folded.
-func audienceNamesFn(params ...any) (any, error) {
-	serverKey := params[1].(string)
-	var aud []string
-	switch x := params[0].(type) {
-	case []string:
-		aud = x
-	case []any: // a list literal in the rule
-		for _, a := range x {
-			aud = append(aud, fmt.Sprint(a))
+// audienceNames returns audience_names, which reports whether a token
+// audience names the server: the server_key itself, or a prefix of it
+// ending at a path boundary (RFC 8707 lets the resource be the origin or
+// any parent path), compared without a trailing slash and with scheme and
+// host case-folded by canonical, which is canonicalURL or a memo of it.
+func audienceNames(canonical func(string) string) func(params ...any) (any, error) {
+	return func(params ...any) (any, error) {
+		serverKey := params[1].(string)
+		var aud []string
+		switch x := params[0].(type) {
+		case []string:
+			aud = x
+		case []any: // a list literal in the rule
+			for _, a := range x {
+				aud = append(aud, fmt.Sprint(a))
+			}
 		}
-	}
-	key := canonicalURL(serverKey)
-	for _, a := range aud {
-		a = canonicalURL(a)
-		if a == key || strings.HasPrefix(key, a+"/") {
-			return true, nil
+		key := canonical(serverKey)
+		for _, a := range aud {
+			a = canonical(a)
+			if a == key || len(key) > len(a) && key[len(a)] == '/' && strings.HasPrefix(key, a) {
+				return true, nil
+			}
 		}
+		return false, nil
 	}
-	return false, nil
 }
 
 // canonicalURL folds the case of scheme and host, drops default ports and a

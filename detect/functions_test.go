@@ -1,6 +1,14 @@
 package detect
 
-import "testing"
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/event"
+)
 
 // TestFunctions evaluates the rule-expression helpers through expr, as
 // rules call them.
@@ -28,14 +36,7 @@ func TestFunctions(t *testing.T) {
 		{`audience_names(["https://files.corp.example/mcp"], "http://files.corp.example/mcp")`, false},
 		{`audience_names([], "https://files.corp.example/mcp")`, false},
 	} {
-		c := newCompiler()
-		prog, err := c.compile(tc.expr)
-		if err != nil {
-			t.Errorf("%s: %v", tc.expr, err)
-			continue
-		}
-		e := &Engine{schema: c.schema}
-		got, err := e.newEvalCtx(authFailure(1, 0, "10.0.0.7", "")).run(prog)
+		got, err := evalExpr(t, tc.expr, authFailure(1, 0, "10.0.0.7", ""))
 		if err != nil || got != tc.want {
 			t.Errorf("%s = %v, %v; want %v", tc.expr, got, err, tc.want)
 		}
@@ -43,14 +44,72 @@ func TestFunctions(t *testing.T) {
 }
 
 func TestInCIDRBadPrefix(t *testing.T) {
+	if _, err := evalExpr(t, `in_cidr(server_address, "10.1.0.0/99")`, authFailure(1, 0, "10.0.0.7", "")); err == nil {
+		t.Error("bad prefix evaluated without error")
+	}
+}
+
+// evalExpr evaluates a rule expression over ev.
+func evalExpr(t *testing.T, src string, ev *event.Event) (any, error) {
+	t.Helper()
+	return compileExpr(t, src)(ev)
+}
+
+// compileExpr compiles a rule expression into a function of an event.
+func compileExpr(t *testing.T, src string) func(*event.Event) (any, error) {
+	t.Helper()
 	c := newCompiler()
-	prog, err := c.compile(`in_cidr(server_address, "10.1.0.0/99")`)
+	prog, err := c.compile(src)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	e, err := NewEngine(Config{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{schema: c.schema}
-	e.uses = []*field{c.schema.fields["server_address"]}
-	if _, err := e.newEvalCtx(authFailure(1, 0, "10.0.0.7", "")).run(prog); err == nil {
-		t.Error("bad prefix evaluated without error")
+	e.uses = e.schema.lookup(c.schema.identifiers(src))
+	e.cur.init(e)
+	return func(ev *event.Event) (any, error) { return e.begin(ev).run(prog) }
+}
+
+// TestMatchesRemembered: a constant pattern answers through its memo as
+// the regexp does, the second time too, for case-folded and invalid UTF-8
+// text alike; a value that is not a string is an evaluation error.
+func TestMatchesRemembered(t *testing.T) {
+	patterns := []string{`(?i)user`, `^read\b.{0,5}key`, `[\x{200B}-\x{200F}]`, `.`}
+	inputs := []string{"", "the USER", "the uſer", "read my key", "read a b c d e f key", "zero\u200bwidth", "\xff\xfe"}
+	ev := authFailure(1, 0, "10.0.0.7", "")
+	for _, p := range patterns {
+		src := fmt.Sprintf("tool_name matches %q", p)
+		eval := compileExpr(t, src)
+		for _, in := range inputs {
+			ev.ToolName = in
+			want := regexp.MustCompile(p).MatchString(in)
+			for range 2 {
+				if got, err := eval(ev); err != nil || got != want {
+					t.Errorf("%q matches %q = %v, %v; want %v", in, p, got, err, want)
+				}
+			}
+		}
+	}
+	ev.TokenAud = []string{"aud"}
+	if _, err := evalExpr(t, `any(token_aud, {let x = # == "aud" ? 1 : "a"; x matches "a"})`, ev); err == nil {
+		t.Error("a number matched a pattern without error")
+	}
+}
+
+func TestMemoBounded(t *testing.T) {
+	m := newMemo(strings.ToUpper)
+	for i := range 2 * memoBudget / memoEntryBytes {
+		arg := strconv.Itoa(i)
+		if got := m.get(arg); got != arg {
+			t.Fatalf("get(%q) = %q", arg, got)
+		}
+		if m.bytes > memoBudget {
+			t.Fatalf("memo holds %d bytes, budget %d", m.bytes, memoBudget)
+		}
+	}
+	if got := m.get("abc"); got != "ABC" {
+		t.Errorf(`get("abc") = %q`, got)
 	}
 }

@@ -42,7 +42,7 @@ func processAll(e *Engine, events ...*event.Event) []*event.Alert {
 	return out
 }
 
-func mustLoad(t *testing.T, rule string) []*Rule {
+func mustLoad(t testing.TB, rule string) []*Rule {
 	t.Helper()
 	rules, err := LoadRules(fstest.MapFS{"r.yaml": {Data: []byte("rules:\n" + rule)}})
 	if err != nil {

@@ -22,8 +22,16 @@ func newGroups[V any](max int) *groups[V] {
 
 // get returns the state of key and marks it recently used.
 func (g *groups[V]) get(key string) (V, bool) {
-	el, ok := g.byKey[key]
-	if !ok {
+	return g.touch(g.byKey[key])
+}
+
+// getBytes is get for a key being built, without making it a string.
+func (g *groups[V]) getBytes(key []byte) (V, bool) {
+	return g.touch(g.byKey[string(key)])
+}
+
+func (g *groups[V]) touch(el *list.Element) (V, bool) {
+	if el == nil {
 		var zero V
 		return zero, false
 	}

@@ -3,16 +3,17 @@ package detect
 // matchDetector alerts on every matching event. Its group is the group_by
 // tuple, so suppress limits it to one alert per group per interval.
 type matchDetector struct {
-	rule *Rule
+	groupBy []*field
 }
 
-func newMatchDetector(r *Rule) *matchDetector {
-	return &matchDetector{rule: r}
+func newMatchDetector(s *schema, r *Rule) *matchDetector {
+	return &matchDetector{groupBy: s.lookup(r.GroupBy)}
 }
 
 func (d *matchDetector) observe(c *evalCtx) []candidate {
+	key, _ := c.groupKey(d.groupBy)
 	return []candidate{{
-		group:    c.groupKey(d.rule.GroupBy),
+		group:    string(key),
 		evidence: []string{c.ev.EventID},
 	}}
 }

@@ -10,38 +10,40 @@ import (
 // is over. Tuples with an empty value are not values and are skipped.
 type newValueDetector struct {
 	rule       *Rule
+	fields     []*field
 	seen       *groups[struct{}]
 	learnUntil time.Time
 }
 
-func newNewValueDetector(cfg Config, r *Rule) *newValueDetector {
-	return &newValueDetector{rule: r, seen: newGroups[struct{}](cfg.MaxGroupsPerRule)}
+func newNewValueDetector(cfg Config, s *schema, r *Rule) *newValueDetector {
+	return &newValueDetector{rule: r, fields: s.lookup(r.Fields), seen: newGroups[struct{}](cfg.MaxGroupsPerRule)}
 }
 
 func (d *newValueDetector) observe(c *evalCtx) []candidate {
-	values := make([]string, len(d.rule.Fields))
-	for i, f := range d.rule.Fields {
-		values[i] = format(c.fieldValue(f))
-		if values[i] == "" {
-			return nil
-		}
+	key, complete := c.groupKey(d.fields)
+	if !complete {
+		return nil
 	}
-	key := strings.Join(values, "\x00")
 	if d.learnUntil.IsZero() {
 		d.learnUntil = c.ev.TS.Add(d.rule.Learn)
 	}
-	if _, ok := d.seen.get(key); ok {
+	if _, ok := d.seen.getBytes(key); ok {
 		return nil
 	}
-	d.seen.put(key, struct{}{})
+	group := string(key)
+	d.seen.put(group, struct{}{})
 	// Without a learning period every first sight alerts, whatever its
 	// time: a replica that takes over after a crash gets the redelivered
 	// older events after newer ones.
 	if d.rule.Learn > 0 && c.ev.TS.Before(d.learnUntil) {
 		return nil
 	}
+	values := make([]string, len(d.fields))
+	for i, f := range d.fields {
+		values[i] = f.text(c.ev)
+	}
 	return []candidate{{
-		group:    key,
+		group:    group,
 		evidence: []string{c.ev.EventID},
 		vars:     alertVars{attrs: map[string]string{"value": strings.Join(values, " ")}},
 	}}

@@ -14,9 +14,12 @@ import (
 // baseline_factor × the group's usual aggregate per window.
 type thresholdDetector struct {
 	rule    *Rule
-	maxSize int
-	windows *groups[*window]
-	dropped uint64
+	groupBy []*field
+	// aggField is the field of sum and distinct.
+	aggField *field
+	maxSize  int
+	windows  *groups[*window]
+	dropped  uint64
 }
 
 // baselineAlpha weighs the newest window in the baseline's moving average:
@@ -24,7 +27,10 @@ type thresholdDetector struct {
 const baselineAlpha = 0.3
 
 type window struct {
-	entries  []windowEntry // in ts order
+	entries []windowEntry // in ts order
+	// array is entries' array from its start (length 0): remove leaves
+	// room at the front, which insert reuses before growing the array.
+	array    []windowEntry
 	sum      float64
 	distinct map[string]int
 	latest   time.Time
@@ -43,11 +49,14 @@ type windowEntry struct {
 	distinct string
 }
 
-func newThresholdDetector(cfg Config, r *Rule) (*thresholdDetector, error) {
+func newThresholdDetector(cfg Config, s *schema, r *Rule) (*thresholdDetector, error) {
 	if r.Aggregate == AggCount && r.Threshold > float64(cfg.MaxEventsPerGroup) {
 		return nil, fmt.Errorf("threshold %v exceeds MaxEventsPerGroup %d: the rule could never fire", r.Threshold, cfg.MaxEventsPerGroup)
 	}
-	return &thresholdDetector{rule: r, maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule)}, nil
+	return &thresholdDetector{
+		rule: r, groupBy: s.lookup(r.GroupBy), aggField: s.fields[r.AggregateField],
+		maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule),
+	}, nil
 }
 
 func (d *thresholdDetector) observe(c *evalCtx) []candidate {
@@ -56,21 +65,21 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 	en := windowEntry{ts: ts, id: c.ev.EventID, value: 1}
 	switch r.Aggregate {
 	case AggSum:
-		en.value = toFloat(c.fieldValue(r.AggregateField))
+		en.value = d.aggField.number(c.ev)
 	case AggDistinct:
-		en.distinct = format(c.fieldValue(r.AggregateField))
+		en.distinct = d.aggField.text(c.ev)
 		if en.distinct == "" {
 			return nil
 		}
 	}
-	group := c.groupKey(r.GroupBy)
-	w, ok := d.windows.get(group)
+	key, _ := c.groupKey(d.groupBy)
+	w, ok := d.windows.getBytes(key)
 	if !ok {
 		w = &window{bucketStart: ts}
 		if r.Aggregate == AggDistinct {
 			w.distinct = map[string]int{}
 		}
-		d.windows.put(group, w)
+		d.windows.put(string(key), w)
 	}
 	if !w.latest.IsZero() && !ts.After(w.latest.Add(-r.Window)) {
 		d.dropped++ // late: its window has passed
@@ -105,7 +114,7 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 		ids = append(ids, e.id)
 	}
 	return []candidate{{
-		group:    group,
+		group:    string(key),
 		evidence: ids,
 		vars: alertVars{
 			count:    agg,
@@ -130,7 +139,15 @@ func (w *window) insert(en windowEntry) bool {
 			return false
 		}
 	}
+	if len(w.entries) == cap(w.entries) && cap(w.entries) < cap(w.array) {
+		n := copy(w.array[:cap(w.array)], w.entries)
+		clear(w.array[n:cap(w.array)])
+		w.entries = w.array[:n]
+	}
 	w.entries = append(w.entries, windowEntry{})
+	if cap(w.entries) > cap(w.array) {
+		w.array = w.entries[:0]
+	}
 	copy(w.entries[i+1:], w.entries[i:])
 	w.entries[i] = en
 	w.sum += en.value
@@ -142,6 +159,7 @@ func (w *window) insert(en windowEntry) bool {
 
 func (w *window) remove() {
 	en := w.entries[0]
+	w.entries[0] = windowEntry{} // its id is not evidence any more
 	w.entries = w.entries[1:]
 	w.sum -= en.value
 	if w.distinct != nil {
@@ -182,18 +200,6 @@ func (w *window) addToBaseline(v float64) {
 		w.baseline = baselineAlpha*v + (1-baselineAlpha)*w.baseline
 	}
 	w.buckets++
-}
-
-func toFloat(v any) float64 {
-	switch x := v.(type) {
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case float64:
-		return x
-	}
-	return 0
 }
 
 func (d *thresholdDetector) state() detectorState {
