@@ -89,9 +89,8 @@ type Config struct {
 	// The capture caps on all connections (MaxFlows, MaxPages) and decode's
 	// MaxSessions bound the whole input: every shard gets its share. Events
 	// are the same whatever the number, unless an MCP session is used from
-	// several client addresses; but the shards publish side by side, so
-	// rules comparing events of several address pairs see them in an order
-	// that varies from run to run (see docs/performance.md).
+	// several client addresses, and are published in the input's order
+	// (inputOrder), so detect gives the same alerts.
 	CaptureShards int
 	Capture       capture.Config
 	Decode        decode.Config

@@ -42,7 +42,7 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	f.IntVar(&cfg.Capture.MaxFlows, "max-flows", cfg.Capture.MaxFlows, "most TCP connections tracked at once per input, split among --capture-shards; beyond it the least recently active are ended (counted)")
 	f.IntVar(&cfg.CaptureShards, "capture-shards", cfg.CaptureShards, "goroutines that reassemble and decode each --pcap/--iface input, packets dealt by client-server IP address pair; --max-flows and the session cap are split among them. "+
 		"Up to one per core speeds up capture when many address pairs share the traffic (a single pair, e.g. behind a proxy, stays on one). "+
-		"The cost: rules comparing clients of one server (session-hijack, manifest-changed, …) see their events in a varying order and may alert differently or not at all, and a session used from two addresses counts as two")
+		"Events are put back into the input's order before they are published, so alerts do not depend on it; but a session used from two client addresses counts as two")
 	f.IntVar(&cfg.Capture.MaxBodyBytes, "max-body-bytes", cfg.Capture.MaxBodyBytes, "longest HTTP body kept; longer ones are cut and flagged truncated (counted)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
