@@ -154,7 +154,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	// With several shards, their events are put back into the input's
 	// order before they are published.
 	var shards *capture.Shards
-	order := newInputOrder(cfg.CaptureShards, emit)
+	var order *inputOrder
 	shardEmit := func(k int) func(*event.Event) {
 		if cfg.CaptureShards == 1 {
 			return emit
@@ -174,6 +174,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	}
 	shards.Live = in.live(cfg)
 	if cfg.CaptureShards > 1 {
+		order = newInputOrder(cfg.CaptureShards, emit)
 		shards.Progress = order.progress
 	}
 	progress := newProgress(cfg.Log, in.path)
@@ -203,7 +204,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	runErr := shards.Run(runCtx, metered)
 	shards.Finish()
 	stages.decode.store(decs.finish(shards.Now()))
-	order.flush()
+	if order != nil {
+		order.flush()
+	}
 	stats := shards.Stats()
 	stages.capture.store(stats)
 

@@ -19,9 +19,12 @@ import (
 // of the same stamp come in shard order (a packet belongs to one shard, so
 // only ticks, cuts and the final Finish share stamps). The events held
 // back are those of the input between the slowest shard and the fastest:
-// the shards' queues and the cut interval bound them.
+// the shards' queues and the cut interval bound them. Released events are
+// emitted (encoded and published) on a goroutine of their own, in order,
+// so the shards go on meanwhile; when it falls behind, the shards wait.
 type inputOrder struct {
-	emit func(*event.Event)
+	released chan []*event.Event
+	done     chan struct{}
 
 	mu      sync.Mutex
 	waiting []eventQueue // per shard
@@ -39,8 +42,24 @@ type stampedEvent struct {
 	ev    *event.Event
 }
 
+// newInputOrder starts the goroutine that emits released events; call
+// flush to end it.
 func newInputOrder(shards int, emit func(*event.Event)) *inputOrder {
-	return &inputOrder{emit: emit, waiting: make([]eventQueue, shards), through: make([]uint64, shards)}
+	o := &inputOrder{
+		released: make(chan []*event.Event, 16),
+		done:     make(chan struct{}),
+		waiting:  make([]eventQueue, shards),
+		through:  make([]uint64, shards),
+	}
+	go func() {
+		defer close(o.done)
+		for evs := range o.released {
+			for _, ev := range evs {
+				emit(ev)
+			}
+		}
+	}()
+	return o
 }
 
 // add takes an event of shard k stamped stamp.
@@ -59,16 +78,26 @@ func (o *inputOrder) progress(k int, through uint64) {
 	o.release(slices.Min(o.through))
 }
 
-// flush passes on every event held back: all shards are done.
+// flush passes on every event held back, once all shards are done, and
+// returns when they are emitted.
 func (o *inputOrder) flush() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.release(^uint64(0))
+	close(o.released)
+	o.mu.Unlock()
+	<-o.done
 }
 
-// release emits, in (stamp, shard) order, the waiting events stamped up to
-// limit; o.mu is held, so emits are never concurrent.
+// release hands the emitting goroutine, in (stamp, shard) order, the
+// waiting events stamped up to limit; o.mu is held, so releases keep their
+// order.
 func (o *inputOrder) release(limit uint64) {
+	var out []*event.Event
+	defer func() {
+		if len(out) > 0 {
+			o.released <- out
+		}
+	}()
 	for {
 		var next *eventQueue
 		for k := range o.waiting {
@@ -80,7 +109,7 @@ func (o *inputOrder) release(limit uint64) {
 		if next == nil {
 			return
 		}
-		o.emit(next.items[next.head].ev)
+		out = append(out, next.items[next.head].ev)
 		next.items[next.head].ev = nil
 		if next.head++; next.head == len(next.items) {
 			next.items, next.head = next.items[:0], 0
