@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -91,6 +92,28 @@ func TestParseWWWAuthenticate(t *testing.T) {
 		}
 		if g := strings.Join(got, " "); g != tc.want {
 			t.Errorf("%s\n got %q\nwant %q", tc.header, g, tc.want)
+		}
+	}
+}
+
+// stringSpecial must flag a word exactly when one of its bytes ends a
+// string, starts an escape or is a control byte, wherever that byte sits
+// and whatever its neighbours (borrows between bytes must not hide it).
+func TestStringSpecial(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for _, fill := range []byte{'a', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff} {
+		for c := range 256 {
+			for pos := range 8 {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				want := special(byte(c)) || special(fill)
+				if got := stringSpecial(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("%q: got %v, want %v", w, got, want)
+				}
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -61,6 +62,12 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 	}
 	start := s.i
 	for s.i < len(s.b) {
+		// Eight bytes at a time while none of them ends the string, starts
+		// an escape or is a control byte: tool results are long strings.
+		if s.i+8 <= len(s.b) && !stringSpecial(binary.LittleEndian.Uint64(s.b[s.i:])) {
+			s.i += 8
+			continue
+		}
 		switch c := s.b[s.i]; {
 		case c == '"':
 			raw = s.b[start:s.i]
@@ -78,6 +85,15 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 	}
 	s.eof = true
 	return nil, false
+}
+
+// stringSpecial reports whether any of the eight bytes of w is '"', '\\' or
+// below 0x20, testing them all at once (the zero-byte and less-than tricks
+// of "Bit Twiddling Hacks"; exact as a yes/no answer).
+func stringSpecial(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs != 0
 }
 
 // str reads a string value, unescaped, keeping at most limit bytes of it
