@@ -339,7 +339,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 		// Identity event streams are parsed as they arrive; encoded ones
 		// (rare: SSE is usually sent uncompressed so it can stream) are
 		// parsed when the body is complete.
-		m.sse = newSSEParser(h.c.e.cfg.MaxBodyBytes)
+		m.sse = h.c.e.newSSEParser()
 		h.c.e.stats.Responses++
 		h.c.e.h.Response(m.answers, m.resp)
 	}
@@ -395,6 +395,9 @@ func (h *halfParser) bodyBytes(p []byte, t time.Time) {
 	if m.sse != nil {
 		m.sse.feed(p, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
 		return
+	}
+	if m.raw == nil && m.resp != nil {
+		m.raw = h.c.e.spares.get()
 	}
 	limit := h.c.e.cfg.MaxBodyBytes
 	if len(m.raw)+len(p) > limit {
@@ -494,7 +497,7 @@ func (h *halfParser) finishMessage(t time.Time) {
 	resp.Truncated, resp.TruncatedBy = m.reason != "", m.reason
 	if resp.EventStream && m.sse == nil {
 		// An encoded event stream: parse it now that it is whole.
-		m.sse = newSSEParser(cfg.MaxBodyBytes)
+		m.sse = h.c.e.newSSEParser()
 		h.c.e.stats.Responses++
 		h.c.e.h.Response(m.answers, resp)
 		m.sse.feed(body, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
@@ -508,9 +511,57 @@ func (h *halfParser) finishMessage(t time.Time) {
 		h.c.e.stats.SSEIncomplete++
 	}
 	h.c.responseDone(m)
+	h.c.e.recycle(m)
 	if resp.StatusCode == http.StatusSwitchingProtocols || (m.answers != nil && m.answers.Method == http.MethodConnect && resp.StatusCode/100 == 2) {
 		h.c.upgrade(resp.Header.Get("Upgrade"))
 	}
+}
+
+// spareBuffers recycles the buffers of finished responses (bodies, SSE
+// lines and data) within one Engine: MCP traffic is many similar messages,
+// and growing fresh buffers for each was most of capture's allocation.
+// Requests keep theirs: a Request waits for its response with its Body.
+type spareBuffers struct{ bufs [][]byte }
+
+const (
+	maxSpareBuffers = 64
+	// maxSpareCap leaves a rare huge buffer to the GC rather than pinning it.
+	maxSpareCap = 1 << 20
+)
+
+// get returns an empty buffer, nil when there is none to spare.
+func (s *spareBuffers) get() []byte {
+	n := len(s.bufs)
+	if n == 0 {
+		return nil
+	}
+	b := s.bufs[n-1]
+	s.bufs = s.bufs[:n-1]
+	return b
+}
+
+func (s *spareBuffers) put(b []byte) {
+	if cap(b) == 0 || cap(b) > maxSpareCap || len(s.bufs) == maxSpareBuffers {
+		return
+	}
+	s.bufs = append(s.bufs, b[:0])
+}
+
+func (e *Engine) newSSEParser() *sseParser {
+	s := newSSEParser(e.cfg.MaxBodyBytes)
+	s.line, s.data = e.spares.get(), e.spares.get()
+	return s
+}
+
+// recycle takes back the buffers of a response the Handler is done with
+// (Handlers must not keep Body past their calls).
+func (e *Engine) recycle(m *message) {
+	e.spares.put(m.raw)
+	if m.sse != nil {
+		e.spares.put(m.sse.line)
+		e.spares.put(m.sse.data)
+	}
+	m.raw, m.sse = nil, nil
 }
 
 // inflate removes a gzip or deflate content-coding, stopping at limit so a

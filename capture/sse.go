@@ -47,19 +47,38 @@ func (s *sseParser) feed(p []byte, t time.Time, emit func(*SSEEvent)) {
 				continue
 			}
 		}
-		i := bytes.IndexAny(p, "\r\n")
+		i := lineEnd(p)
 		if i < 0 {
 			s.appendLine(p)
 			return
 		}
-		s.appendLine(p[:i])
 		s.skipLF = p[i] == '\r'
-		p = p[i+1:]
-		if !s.discard {
-			s.processLine(t, emit)
+		switch {
+		case s.discard:
+		case len(s.line) == 0 && i <= s.max+sseFieldRoom:
+			// The whole line is in p, as is usual: no copy.
+			s.processLine(p[:i], t, emit)
+		default:
+			s.appendLine(p[:i])
+			s.processLine(s.line, t, emit)
 		}
+		p = p[i+1:]
 		s.discard, s.line, s.overflow = false, s.line[:0], 0
 	}
+}
+
+// lineEnd returns the index of the first CR or LF in p, or -1. Two
+// IndexByte calls beat one IndexAny: SDKs end lines in LF alone, so the
+// search for CR is over the line only, and both run vectorised.
+func lineEnd(p []byte) int {
+	lf := bytes.IndexByte(p, '\n')
+	if lf < 0 {
+		return bytes.IndexByte(p, '\r')
+	}
+	if cr := bytes.IndexByte(p[:lf], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 // appendLine adds to the line in progress up to the cap, counting the rest:
@@ -77,8 +96,7 @@ func (s *sseParser) appendLine(p []byte) {
 	s.line = append(s.line, p...)
 }
 
-func (s *sseParser) processLine(t time.Time, emit func(*SSEEvent)) {
-	line := s.line
+func (s *sseParser) processLine(line []byte, t time.Time, emit func(*SSEEvent)) {
 	if len(line) == 0 {
 		s.dispatch(t, emit)
 		return
