@@ -529,14 +529,22 @@ const (
 	maxSpareCap = 1 << 20
 )
 
-// get returns an empty buffer, nil when there is none to spare.
+// get returns the largest spare buffer, emptied, or nil: bodies are
+// appended to piece by piece, so a buffer too small would grow again.
 func (s *spareBuffers) get() []byte {
-	n := len(s.bufs)
-	if n == 0 {
+	if len(s.bufs) == 0 {
 		return nil
 	}
-	b := s.bufs[n-1]
-	s.bufs = s.bufs[:n-1]
+	largest := 0
+	for i, b := range s.bufs {
+		if cap(b) > cap(s.bufs[largest]) {
+			largest = i
+		}
+	}
+	b := s.bufs[largest]
+	last := len(s.bufs) - 1
+	s.bufs[largest], s.bufs[last] = s.bufs[last], nil
+	s.bufs = s.bufs[:last]
 	return b
 }
 
@@ -549,7 +557,7 @@ func (s *spareBuffers) put(b []byte) {
 
 func (e *Engine) newSSEParser() *sseParser {
 	s := newSSEParser(e.cfg.MaxBodyBytes)
-	s.line, s.data = e.spares.get(), e.spares.get()
+	s.data = e.spares.get() // lines longer than a read are data lines, which go to data
 	return s
 }
 
@@ -558,7 +566,6 @@ func (e *Engine) newSSEParser() *sseParser {
 func (e *Engine) recycle(m *message) {
 	e.spares.put(m.raw)
 	if m.sse != nil {
-		e.spares.put(m.sse.line)
 		e.spares.put(m.sse.data)
 	}
 	m.raw, m.sse = nil, nil
