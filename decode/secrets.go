@@ -7,7 +7,9 @@ import (
 
 // secretPattern is one kind of credential that must not travel in tool
 // arguments or results. marker is a literal every match contains, so the
-// regular expression runs only on the rare bodies that have it.
+// regular expression runs only on the rare bodies that have it; its first
+// byte should be rare in text too, since the search skips from one
+// occurrence of that byte to the next (hence ".eyJ", not "eyJ").
 type secretPattern struct {
 	kind   string
 	marker []byte
@@ -23,7 +25,7 @@ var secretPatterns = []secretPattern{
 	{"slack_token", []byte("xox"), regexp.MustCompile(`\bxox[abprs]-[A-Za-z0-9-]{10,}`)},
 	{"google_api_key", []byte("AIza"), regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},
 	{"stripe_key", []byte("_live_"), regexp.MustCompile(`\b[sr]k_live_[0-9A-Za-z]{20,}`)},
-	{"jwt", []byte("eyJ"), regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+	{"jwt", []byte(".eyJ"), regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
 }
 
 // findSecrets returns the kinds of credentials in b, in pattern order.
