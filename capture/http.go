@@ -706,8 +706,9 @@ func responseFraming(req *Request, status int, h http.Header) (framing, int64, e
 
 // isChunked reports whether chunked is the final transfer-coding.
 func isChunked(te []string) bool {
-	codings := strings.Split(te[len(te)-1], ",")
-	return strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+	last := te[len(te)-1]
+	last = last[strings.LastIndexByte(last, ',')+1:]
+	return strings.EqualFold(strings.TrimSpace(last), "chunked")
 }
 
 // contentLength parses Content-Length; repeated equal values are allowed.
@@ -718,7 +719,7 @@ func contentLength(h http.Header) (int64, bool, error) {
 	}
 	var n int64 = -1
 	for _, v := range vs {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") {
 			k, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
 			if err != nil || k < 0 || (n >= 0 && k != n) {
 				return 0, false, fmt.Errorf("%w: Content-Length %q", errFraming, vs)
