@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -40,6 +41,26 @@ type Decoder struct {
 	now        time.Time // latest packet time seen
 	lastSweep  time.Time
 	stats      Stats
+	// idParts and addrs save envelope allocations: every event needs an
+	// id and its endpoints' addresses as text.
+	idParts []string
+	addrs   addrTexts
+}
+
+// addrTexts remembers the text of recently seen addresses, a few hundred
+// at most: a connection's events, and a server's, come in runs.
+type addrTexts [256]struct {
+	addr netip.Addr
+	text string
+}
+
+func (a *addrTexts) text(addr netip.Addr) string {
+	b := addr.As16()
+	slot := &a[b[15]^b[14]]
+	if slot.addr != addr {
+		slot.addr, slot.text = addr, addr.String()
+	}
+	return slot.text
 }
 
 var _ capture.Handler = (*Decoder)(nil)
@@ -138,13 +159,20 @@ func (d *Decoder) Request(req *capture.Request) {
 func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 	path, rawQuery, _ := strings.Cut(req.Target, "?")
 	host := strings.ToLower(req.Host)
-	if u, err := url.Parse(req.Target); err == nil && u.IsAbs() { // absolute-form via a proxy
-		path, rawQuery, host = u.Path, u.RawQuery, strings.ToLower(u.Host)
+	// Origin-form ("/mcp") is the rule; only other targets can be the
+	// absolute-form of a request via a proxy.
+	if !strings.HasPrefix(req.Target, "/") {
+		if u, err := url.Parse(req.Target); err == nil && u.IsAbs() {
+			path, rawQuery, host = u.Path, u.RawQuery, strings.ToLower(u.Host)
+		}
 	}
 	if host == "" {
 		host = hostOf(cs.conn)
 	}
-	query, _ := url.ParseQuery(rawQuery)
+	var query url.Values // read only: nil reads as empty
+	if rawQuery != "" {
+		query, _ = url.ParseQuery(rawQuery)
+	}
 	ex := &exchange{
 		cs:          cs,
 		seq:         req.Seq,
@@ -675,10 +703,11 @@ func (d *Decoder) releaseParked(s *session, force bool) {
 // known, a session. Ids derive from the connection id and the position in it
 // (idParts), so the same input always gives the same ids.
 func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
-	parts := append([]string{d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10)}, idParts...)
+	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10))
+	d.idParts = append(d.idParts, idParts...)
 	ev := &event.Event{
 		Schema:    event.SchemaVersion,
-		EventID:   event.NewID(parts...),
+		EventID:   event.NewID(d.idParts...),
 		Kind:      kind,
 		TS:        ts.UTC(),
 		Sensor:    d.cfg.Sensor,
@@ -688,10 +717,10 @@ func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serve
 	// Logs without TCP endpoints (HAR, Envoy streamed traces) give a
 	// zero address, which must read as absent, not as "invalid IP".
 	if c.Client.Addr().IsValid() {
-		ev.ClientAddress, ev.ClientPort = c.Client.Addr().String(), int(c.Client.Port())
+		ev.ClientAddress, ev.ClientPort = d.addrs.text(c.Client.Addr()), int(c.Client.Port())
 	}
 	if c.Server.Addr().IsValid() {
-		ev.ServerAddress, ev.ServerPort = c.Server.Addr().String(), int(c.Server.Port())
+		ev.ServerAddress, ev.ServerPort = d.addrs.text(c.Server.Addr()), int(c.Server.Port())
 	}
 	if s != nil {
 		s.fill(ev)
