@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -103,6 +104,19 @@ type message struct {
 	// emitted is set when the request was handed to the Handler before its
 	// body ended (an early final response).
 	emitted bool
+}
+
+// announced is how many body bytes the framing says follow, from the n
+// about to be taken on: a length or the chunk's size. It only picks among
+// spare buffers, never sizes an allocation: a sender may announce anything.
+func (m *message) announced(n int) int {
+	switch m.framing {
+	case framingLength:
+		return int(min(m.remain, math.MaxInt32))
+	case framingChunked:
+		return int(min(m.chunked.size, math.MaxInt32))
+	}
+	return n
 }
 
 func (m *message) truncate(reason string) {
@@ -339,7 +353,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 		// Identity event streams are parsed as they arrive; encoded ones
 		// (rare: SSE is usually sent uncompressed so it can stream) are
 		// parsed when the body is complete.
-		m.sse = h.c.e.newSSEParser()
+		m.sse = newSSEParser(h.c.e.cfg.MaxBodyBytes)
 		h.c.e.stats.Responses++
 		h.c.e.h.Response(m.answers, m.resp)
 	}
@@ -393,11 +407,15 @@ func (h *halfParser) bodyBytes(p []byte, t time.Time) {
 	m := h.msg
 	m.rawLen += int64(len(p))
 	if m.sse != nil {
+		if m.sse.data == nil {
+			// SDKs write an event per chunk: the chunk tells its size.
+			m.sse.data = h.c.e.spares.get(m.announced(len(p)))
+		}
 		m.sse.feed(p, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
 		return
 	}
 	if m.raw == nil && m.resp != nil {
-		m.raw = h.c.e.spares.get()
+		m.raw = h.c.e.spares.get(m.announced(len(p)))
 	}
 	limit := h.c.e.cfg.MaxBodyBytes
 	if len(m.raw)+len(p) > limit {
@@ -497,7 +515,7 @@ func (h *halfParser) finishMessage(t time.Time) {
 	resp.Truncated, resp.TruncatedBy = m.reason != "", m.reason
 	if resp.EventStream && m.sse == nil {
 		// An encoded event stream: parse it now that it is whole.
-		m.sse = h.c.e.newSSEParser()
+		m.sse = newSSEParser(h.c.e.cfg.MaxBodyBytes)
 		h.c.e.stats.Responses++
 		h.c.e.h.Response(m.answers, resp)
 		m.sse.feed(body, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
@@ -529,21 +547,31 @@ const (
 	maxSpareCap = 1 << 20
 )
 
-// get returns the largest spare buffer, emptied, or nil: bodies are
-// appended to piece by piece, so a buffer too small would grow again.
-func (s *spareBuffers) get() []byte {
+// get returns the smallest spare buffer that holds want bytes or, failing
+// that, the largest; nil when there is none. Buffers grow piece by piece
+// as the body arrives, so one too small costs allocations and copies,
+// while giving a large one to a small body leaves the next large body
+// without.
+func (s *spareBuffers) get(want int) []byte {
 	if len(s.bufs) == 0 {
 		return nil
 	}
-	largest := 0
+	pick := -1
 	for i, b := range s.bufs {
-		if cap(b) > cap(s.bufs[largest]) {
-			largest = i
+		switch {
+		case pick < 0:
+			pick = i
+		case cap(s.bufs[pick]) < want:
+			if cap(b) > cap(s.bufs[pick]) {
+				pick = i
+			}
+		case cap(b) >= want && cap(b) < cap(s.bufs[pick]):
+			pick = i
 		}
 	}
-	b := s.bufs[largest]
+	b := s.bufs[pick]
 	last := len(s.bufs) - 1
-	s.bufs[largest], s.bufs[last] = s.bufs[last], nil
+	s.bufs[pick], s.bufs[last] = s.bufs[last], nil
 	s.bufs = s.bufs[:last]
 	return b
 }
@@ -553,12 +581,6 @@ func (s *spareBuffers) put(b []byte) {
 		return
 	}
 	s.bufs = append(s.bufs, b[:0])
-}
-
-func (e *Engine) newSSEParser() *sseParser {
-	s := newSSEParser(e.cfg.MaxBodyBytes)
-	s.data = e.spares.get() // lines longer than a read are data lines, which go to data
-	return s
 }
 
 // recycle takes back the buffers of a response the Handler is done with
