@@ -71,4 +71,3 @@ func BenchmarkScanReport(b *testing.B) {
 		}
 	}
 }
-
