@@ -670,7 +670,7 @@ func parseHeaderLines(fields string) (http.Header, error) {
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		if !ok || name == "" || strings.IndexByte(name, ' ') >= 0 || strings.IndexByte(name, '\t') >= 0 {
 			return nil, fmt.Errorf("bad header line %q", truncateString(line, 64))
 		}
 		last = textproto.CanonicalMIMEHeaderKey(name)
