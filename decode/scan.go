@@ -109,6 +109,12 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 func controlIndex(b []byte) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
+	for ; i+16 <= len(b); i += 16 {
+		w, v := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+		if ((w-ones*0x20)&^w|(v-ones*0x20)&^v)&highs != 0 {
+			break
+		}
+	}
 	for ; i+8 <= len(b); i += 8 {
 		if w := binary.LittleEndian.Uint64(b[i:]); (w-ones*0x20)&^w&highs != 0 {
 			break
