@@ -321,7 +321,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	if r == roleRequest {
 		method, rest, _ := strings.Cut(start, " ")
 		target, proto, _ := strings.Cut(rest, " ")
-		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
+		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: headerValue(hdr, "Host"), Header: hdr}
 		if m.framing, m.remain, err = requestFraming(hdr); err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	}
 	m.encoding = contentCoding(hdr)
 	if m.resp != nil {
-		mt, _, _ := strings.Cut(hdr.Get("Content-Type"), ";")
+		mt, _, _ := strings.Cut(headerValue(hdr, "Content-Type"), ";")
 		m.resp.EventStream = strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 	}
 	h.msg = m
@@ -531,7 +531,7 @@ func (h *halfParser) finishMessage(t time.Time) {
 	h.c.responseDone(m)
 	h.c.e.recycle(m)
 	if resp.StatusCode == http.StatusSwitchingProtocols || (m.answers != nil && m.answers.Method == http.MethodConnect && resp.StatusCode/100 == 2) {
-		h.c.upgrade(resp.Header.Get("Upgrade"))
+		h.c.upgrade(headerValue(resp.Header, "Upgrade"))
 	}
 }
 
@@ -684,10 +684,20 @@ func parseHeaderLines(fields string) (http.Header, error) {
 	return hdr, nil
 }
 
+// headerValue is h.Get(name) for a name in canonical form, as the parser
+// stores them: Get would canonicalize the name again on every call. Header
+// fields are looked up by indexing h directly where all values are wanted.
+func headerValue(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 var errFraming = errors.New("bad message framing")
 
 func requestFraming(h http.Header) (framing, int64, error) {
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		if isChunked(te) {
 			return framingChunked, 0, nil
 		}
@@ -708,7 +718,7 @@ func responseFraming(req *Request, status int, h http.Header) (framing, int64, e
 		(req != nil && (req.Method == http.MethodHead || (req.Method == http.MethodConnect && status/100 == 2))) {
 		return framingNone, 0, nil
 	}
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		if isChunked(te) {
 			return framingChunked, 0, nil
 		}
@@ -735,7 +745,7 @@ func isChunked(te []string) bool {
 
 // contentLength parses Content-Length; repeated equal values are allowed.
 func contentLength(h http.Header) (int64, bool, error) {
-	vs := h.Values("Content-Length")
+	vs := h["Content-Length"]
 	if len(vs) == 0 {
 		return 0, false, nil
 	}
@@ -755,7 +765,7 @@ func contentLength(h http.Header) (int64, bool, error) {
 // contentCoding returns the gzip or deflate coding to remove, or "" for
 // identity and for codings left as sent (br, zstd: the Header says which).
 func contentCoding(h http.Header) string {
-	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))) {
+	switch strings.ToLower(strings.TrimSpace(headerValue(h, "Content-Encoding"))) {
 	case "gzip", "x-gzip":
 		return "gzip"
 	case "deflate":
