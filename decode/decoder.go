@@ -16,7 +16,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// Headers of Streamable HTTP (names as http.Header canonicalises them).
+// Headers of Streamable HTTP (names as http.Header canonicalises them, as
+// headerValue needs).
 const (
 	hdrSessionID       = "Mcp-Session-Id"
 	hdrProtocolVersion = "Mcp-Protocol-Version"
@@ -181,13 +182,13 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		path:        path,
 		query:       query,
 		serverKey:   "http://" + host + path,
-		userAgent:   req.Header.Get("User-Agent"),
-		cred:        d.creds.parse(req.Header.Get("Authorization")),
-		hdrSession:  req.Header.Get(hdrSessionID),
-		hdrProtocol: req.Header.Get(hdrProtocolVersion),
-		hdrMethod:   req.Header.Get(hdrMethod),
-		hdrName:     req.Header.Get(hdrName),
-		contentType: req.Header.Get("Content-Type"),
+		userAgent:   headerValue(req.Header, "User-Agent"),
+		cred:        d.creds.parse(headerValue(req.Header, "Authorization")),
+		hdrSession:  headerValue(req.Header, hdrSessionID),
+		hdrProtocol: headerValue(req.Header, hdrProtocolVersion),
+		hdrMethod:   headerValue(req.Header, hdrMethod),
+		hdrName:     headerValue(req.Header, hdrName),
+		contentType: headerValue(req.Header, "Content-Type"),
 	}
 	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" ||
 		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
@@ -245,7 +246,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		}
 	}
 	ex.status = resp.StatusCode
-	if sid := resp.Header.Get(hdrSessionID); sid != "" && ex.hdrSession == "" {
+	if sid := headerValue(resp.Header, hdrSessionID); sid != "" && ex.hdrSession == "" {
 		ex.hdrSession = sid
 		ex.mcp = true
 	}
@@ -731,6 +732,16 @@ func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serve
 func (d *Decoder) send(ev *event.Event) {
 	d.stats.Events[string(ev.Kind)]++
 	d.emit(ev)
+}
+
+// headerValue is h.Get(name) for a name in canonical form: Get would
+// canonicalize the constant again on every call, and a decoded exchange
+// reads a dozen header fields.
+func headerValue(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // looksJSON reports whether a body starts like a JSON object or array.
