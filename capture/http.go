@@ -515,7 +515,7 @@ func (h *halfParser) finishMessage(t time.Time) {
 	resp.Truncated, resp.TruncatedBy = m.reason != "", m.reason
 	if resp.EventStream && m.sse == nil {
 		// An encoded event stream: parse it now that it is whole.
-		m.sse = newSSEParser(h.c.e.cfg.MaxBodyBytes)
+		m.sse = newSSEParser(cfg.MaxBodyBytes)
 		h.c.e.stats.Responses++
 		h.c.e.h.Response(m.answers, resp)
 		m.sse.feed(body, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
@@ -535,9 +535,9 @@ func (h *halfParser) finishMessage(t time.Time) {
 	}
 }
 
-// spareBuffers recycles the buffers of finished responses (bodies, SSE
-// lines and data) within one Engine: MCP traffic is many similar messages,
-// and growing fresh buffers for each was most of capture's allocation.
+// spareBuffers recycles the buffers of finished responses (bodies, event
+// data) within one Engine: MCP traffic is many similar messages, and
+// growing fresh buffers for each was most of capture's allocation.
 // Requests keep theirs: a Request waits for its response with its Body.
 type spareBuffers struct{ bufs [][]byte }
 
