@@ -57,6 +57,7 @@ type Engine struct {
 	// ackedHole is set by a stream that rejected a packet acknowledging
 	// data behind a hole: the time that data began waiting.
 	ackedHole time.Time
+	spares    spareBuffers
 }
 
 // captureContext hands packet metadata to reassembly without allocating.

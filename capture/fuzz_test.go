@@ -264,3 +264,23 @@ func TestSSEEventOverCap(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEGapInsideDataLine: a data line cut by a gap is dropped whole, even
+// when the reads before the gap already carried part of its value.
+func TestSSEGapInsideDataLine(t *testing.T) {
+	s := newSSEParser(1000)
+	var evs []SSEEvent
+	emit := func(ev *SSEEvent) { evs = append(evs, *ev) }
+	for _, p := range []string{"data: first\ndata: lo", "st before", " the gap"} {
+		s.feed([]byte(p), time.Time{}, emit)
+	}
+	s.gap()
+	s.feed([]byte("rest of the lost line\ndata: after\n\ndata: next\n\n"), time.Time{}, emit)
+	want := []SSEEvent{
+		{Event: "message", Data: "first\nafter", DataLen: int64(len("first\nafter")), Truncated: true},
+		{Event: "message", Data: "next", DataLen: 4, Index: 1},
+	}
+	if !slices.Equal(evs, want) {
+		t.Fatalf("events\n%+v\nwant\n%+v", evs, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -103,6 +104,19 @@ type message struct {
 	// emitted is set when the request was handed to the Handler before its
 	// body ended (an early final response).
 	emitted bool
+}
+
+// announced is how many body bytes the framing says follow, from the n
+// about to be taken on: a length or the chunk's size. It only picks among
+// spare buffers, never sizes an allocation: a sender may announce anything.
+func (m *message) announced(n int) int {
+	switch m.framing {
+	case framingLength:
+		return int(min(m.remain, math.MaxInt32))
+	case framingChunked:
+		return int(min(m.chunked.size, math.MaxInt32))
+	}
+	return n
 }
 
 func (m *message) truncate(reason string) {
@@ -307,7 +321,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	if r == roleRequest {
 		method, rest, _ := strings.Cut(start, " ")
 		target, proto, _ := strings.Cut(rest, " ")
-		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: hdr.Get("Host"), Header: hdr}
+		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: headerValue(hdr, "Host"), Header: hdr}
 		if m.framing, m.remain, err = requestFraming(hdr); err != nil {
 			return err
 		}
@@ -331,7 +345,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	}
 	m.encoding = contentCoding(hdr)
 	if m.resp != nil {
-		mt, _, _ := strings.Cut(hdr.Get("Content-Type"), ";")
+		mt, _, _ := strings.Cut(headerValue(hdr, "Content-Type"), ";")
 		m.resp.EventStream = strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 	}
 	h.msg = m
@@ -393,8 +407,15 @@ func (h *halfParser) bodyBytes(p []byte, t time.Time) {
 	m := h.msg
 	m.rawLen += int64(len(p))
 	if m.sse != nil {
+		if m.sse.data == nil {
+			// SDKs write an event per chunk: the chunk tells its size.
+			m.sse.data = h.c.e.spares.get(m.announced(len(p)))
+		}
 		m.sse.feed(p, t, func(ev *SSEEvent) { h.c.sseEvent(m, ev) })
 		return
+	}
+	if m.raw == nil && m.resp != nil {
+		m.raw = h.c.e.spares.get(m.announced(len(p)))
 	}
 	limit := h.c.e.cfg.MaxBodyBytes
 	if len(m.raw)+len(p) > limit {
@@ -508,9 +529,68 @@ func (h *halfParser) finishMessage(t time.Time) {
 		h.c.e.stats.SSEIncomplete++
 	}
 	h.c.responseDone(m)
+	h.c.e.recycle(m)
 	if resp.StatusCode == http.StatusSwitchingProtocols || (m.answers != nil && m.answers.Method == http.MethodConnect && resp.StatusCode/100 == 2) {
-		h.c.upgrade(resp.Header.Get("Upgrade"))
+		h.c.upgrade(headerValue(resp.Header, "Upgrade"))
 	}
+}
+
+// spareBuffers recycles the buffers of finished responses (bodies, event
+// data) within one Engine: MCP traffic is many similar messages, and
+// growing fresh buffers for each was most of capture's allocation.
+// Requests keep theirs: a Request waits for its response with its Body.
+type spareBuffers struct{ bufs [][]byte }
+
+const (
+	maxSpareBuffers = 64
+	// maxSpareCap leaves a rare huge buffer to the GC rather than pinning it.
+	maxSpareCap = 1 << 20
+)
+
+// get returns the smallest spare buffer that holds want bytes or, failing
+// that, the largest; nil when there is none. Buffers grow piece by piece
+// as the body arrives, so one too small costs allocations and copies,
+// while giving a large one to a small body leaves the next large body
+// without.
+func (s *spareBuffers) get(want int) []byte {
+	if len(s.bufs) == 0 {
+		return nil
+	}
+	pick := -1
+	for i, b := range s.bufs {
+		switch {
+		case pick < 0:
+			pick = i
+		case cap(s.bufs[pick]) < want:
+			if cap(b) > cap(s.bufs[pick]) {
+				pick = i
+			}
+		case cap(b) >= want && cap(b) < cap(s.bufs[pick]):
+			pick = i
+		}
+	}
+	b := s.bufs[pick]
+	last := len(s.bufs) - 1
+	s.bufs[pick], s.bufs[last] = s.bufs[last], nil
+	s.bufs = s.bufs[:last]
+	return b
+}
+
+func (s *spareBuffers) put(b []byte) {
+	if cap(b) == 0 || cap(b) > maxSpareCap || len(s.bufs) == maxSpareBuffers {
+		return
+	}
+	s.bufs = append(s.bufs, b[:0])
+}
+
+// recycle takes back the buffers of a response the Handler is done with
+// (Handlers must not keep Body past their calls).
+func (e *Engine) recycle(m *message) {
+	e.spares.put(m.raw)
+	if m.sse != nil {
+		e.spares.put(m.sse.data)
+	}
+	m.raw, m.sse = nil, nil
 }
 
 // inflate removes a gzip or deflate content-coding, stopping at limit so a
@@ -590,7 +670,7 @@ func parseHeaderLines(fields string) (http.Header, error) {
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		if !ok || name == "" || strings.IndexByte(name, ' ') >= 0 || strings.IndexByte(name, '\t') >= 0 {
 			return nil, fmt.Errorf("bad header line %q", truncateString(line, 64))
 		}
 		last = textproto.CanonicalMIMEHeaderKey(name)
@@ -604,10 +684,20 @@ func parseHeaderLines(fields string) (http.Header, error) {
 	return hdr, nil
 }
 
+// headerValue is h.Get(name) for a name in canonical form, as the parser
+// stores them: Get would canonicalize the name again on every call. Header
+// fields are looked up by indexing h directly where all values are wanted.
+func headerValue(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 var errFraming = errors.New("bad message framing")
 
 func requestFraming(h http.Header) (framing, int64, error) {
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		if isChunked(te) {
 			return framingChunked, 0, nil
 		}
@@ -628,7 +718,7 @@ func responseFraming(req *Request, status int, h http.Header) (framing, int64, e
 		(req != nil && (req.Method == http.MethodHead || (req.Method == http.MethodConnect && status/100 == 2))) {
 		return framingNone, 0, nil
 	}
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		if isChunked(te) {
 			return framingChunked, 0, nil
 		}
@@ -648,19 +738,20 @@ func responseFraming(req *Request, status int, h http.Header) (framing, int64, e
 
 // isChunked reports whether chunked is the final transfer-coding.
 func isChunked(te []string) bool {
-	codings := strings.Split(te[len(te)-1], ",")
-	return strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+	last := te[len(te)-1]
+	last = last[strings.LastIndexByte(last, ',')+1:]
+	return strings.EqualFold(strings.TrimSpace(last), "chunked")
 }
 
 // contentLength parses Content-Length; repeated equal values are allowed.
 func contentLength(h http.Header) (int64, bool, error) {
-	vs := h.Values("Content-Length")
+	vs := h["Content-Length"]
 	if len(vs) == 0 {
 		return 0, false, nil
 	}
 	var n int64 = -1
 	for _, v := range vs {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") {
 			k, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
 			if err != nil || k < 0 || (n >= 0 && k != n) {
 				return 0, false, fmt.Errorf("%w: Content-Length %q", errFraming, vs)
@@ -674,7 +765,7 @@ func contentLength(h http.Header) (int64, bool, error) {
 // contentCoding returns the gzip or deflate coding to remove, or "" for
 // identity and for codings left as sent (br, zstd: the Header says which).
 func contentCoding(h http.Header) string {
-	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))) {
+	switch strings.ToLower(strings.TrimSpace(headerValue(h, "Content-Encoding"))) {
 	case "gzip", "x-gzip":
 		return "gzip"
 	case "deflate":

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -48,6 +49,8 @@ func (r *recorder) Response(req *Request, resp *Response) {
 		r.t.Errorf("conn %d: response %d before its request", resp.Conn.ID, resp.Seq)
 	}
 	r.openResp[resp] = true
+	// Kept past the call, so copied: the Engine reuses response buffers.
+	resp.Body = bytes.Clone(resp.Body)
 	r.resps = append(r.resps, resp)
 	fmt.Fprintf(&r.log, "conn %d response %d: %s %d matched=%v stream=%v body=%d/%d%s\n", resp.Conn.ID, resp.Seq, resp.Proto, resp.StatusCode,
 		req != nil, resp.EventStream, len(resp.Body), resp.BodyLen, truncNote(resp.Truncated, resp.TruncatedBy))

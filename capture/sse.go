@@ -22,6 +22,12 @@ type sseParser struct {
 	skipLF bool
 	// discard drops the rest of the current line: it began before a gap.
 	discard bool
+	// inData is set while the line in progress is a data line that spans
+	// reads: its value goes straight to data (a long event is copied
+	// once), which dropLine cuts back to dataMark and dataLenMark.
+	inData      bool
+	dataMark    int
+	dataLenMark int64
 
 	ev        SSEEvent
 	data      []byte
@@ -47,19 +53,80 @@ func (s *sseParser) feed(p []byte, t time.Time, emit func(*SSEEvent)) {
 				continue
 			}
 		}
-		i := bytes.IndexAny(p, "\r\n")
+		i := lineEnd(p)
 		if i < 0 {
-			s.appendLine(p)
+			s.partialLine(p)
 			return
 		}
-		s.appendLine(p[:i])
 		s.skipLF = p[i] == '\r'
-		p = p[i+1:]
-		if !s.discard {
-			s.processLine(t, emit)
+		switch {
+		case s.discard:
+		case s.inData:
+			s.addData(p[:i])
+			s.hasData, s.hasFields = true, true
+		case len(s.line) == 0 && i <= s.max+sseFieldRoom:
+			// The whole line is in p, as is usual: no copy.
+			s.processLine(p[:i], t, emit)
+		default:
+			s.appendLine(p[:i])
+			s.processLine(s.line, t, emit)
 		}
-		s.discard, s.line, s.overflow = false, s.line[:0], 0
+		p = p[i+1:]
+		s.discard, s.inData, s.line, s.overflow = false, false, s.line[:0], 0
 	}
+}
+
+// partialLine takes the start of a line that ends in a later read. Once it
+// is known to be a data line, and whether a space follows "data:", the
+// value so far moves to data and the rest of the line follows it there.
+func (s *sseParser) partialLine(p []byte) {
+	if s.inData {
+		s.addData(p)
+		return
+	}
+	s.appendLine(p)
+	const prefix = "data:"
+	if s.discard || len(s.line) <= len(prefix) || string(s.line[:len(prefix)]) != prefix {
+		return
+	}
+	s.inData, s.dataMark, s.dataLenMark = true, len(s.data), s.dataLen
+	value := s.line[len(prefix):]
+	if value[0] == ' ' {
+		value = value[1:]
+	}
+	if s.hasData {
+		s.addData([]byte{'\n'})
+	}
+	s.addData(value)
+	s.dataLen += s.overflow
+	s.line, s.overflow = s.line[:0], 0
+}
+
+func (s *sseParser) addData(p []byte) {
+	s.appendData(p)
+	s.dataLen += int64(len(p))
+}
+
+// dropLine forgets the line in progress, and what of it went to data.
+func (s *sseParser) dropLine() {
+	if s.inData {
+		s.data, s.dataLen = s.data[:s.dataMark], s.dataLenMark
+	}
+	s.line, s.overflow, s.inData = s.line[:0], 0, false
+}
+
+// lineEnd returns the index of the first CR or LF in p, or -1. Two
+// IndexByte calls beat one IndexAny: SDKs end lines in LF alone, so the
+// search for CR is over the line only, and both run vectorised.
+func lineEnd(p []byte) int {
+	lf := bytes.IndexByte(p, '\n')
+	if lf < 0 {
+		return bytes.IndexByte(p, '\r')
+	}
+	if cr := bytes.IndexByte(p[:lf], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 // appendLine adds to the line in progress up to the cap, counting the rest:
@@ -77,8 +144,7 @@ func (s *sseParser) appendLine(p []byte) {
 	s.line = append(s.line, p...)
 }
 
-func (s *sseParser) processLine(t time.Time, emit func(*SSEEvent)) {
-	line := s.line
+func (s *sseParser) processLine(line []byte, t time.Time, emit func(*SSEEvent)) {
 	if len(line) == 0 {
 		s.dispatch(t, emit)
 		return
@@ -96,11 +162,10 @@ func (s *sseParser) processLine(t time.Time, emit func(*SSEEvent)) {
 	switch string(name) {
 	case "data":
 		if s.hasData {
-			s.appendData([]byte{'\n'})
-			s.dataLen++
+			s.addData([]byte{'\n'})
 		}
-		s.appendData(value)
-		s.dataLen += int64(len(value)) + s.overflow
+		s.addData(value)
+		s.dataLen += s.overflow
 		s.hasData = true
 	case "event":
 		s.ev.Event = string(value)
@@ -149,7 +214,7 @@ func (s *sseParser) gap() {
 	s.ev.Truncated = true
 	s.hasFields = true
 	s.discard = true
-	s.line, s.overflow = s.line[:0], 0
+	s.dropLine()
 	s.skipLF = false
 }
 
@@ -157,10 +222,11 @@ func (s *sseParser) gap() {
 // here after lost bytes: SDKs write one event per chunk, so the event cut by
 // the gap is dispatched (flagged Truncated) and parsing starts afresh.
 func (s *sseParser) boundary(t time.Time, emit func(*SSEEvent)) {
-	s.line, s.overflow, s.discard, s.skipLF = s.line[:0], 0, false, false
+	s.dropLine()
+	s.discard, s.skipLF = false, false
 	s.dispatch(t, emit)
 }
 
 // pending reports whether an undispatched event is in progress; the stream
 // ending now cuts it off.
-func (s *sseParser) pending() bool { return s.hasFields || len(s.line) > 0 }
+func (s *sseParser) pending() bool { return s.hasFields || len(s.line) > 0 || s.inData }

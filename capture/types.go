@@ -127,7 +127,8 @@ type ConnEnd struct {
 
 // Handler receives what the Engine reconstructs. One goroutine calls it, in
 // packet-time order; the Handler must not retain Body slices past the call
-// unless it copies them.
+// unless it copies them (the Engine reuses response buffers once
+// ResponseEnd has returned).
 //
 // The *Request passed with a response is nil when no request was seen for
 // it: a one-sided capture, a mid-stream start, or a request lost to a gap.

@@ -300,7 +300,7 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 		if resp.StatusCode == 403 {
 			ev.AuthEvent = authForbidden
 		}
-		raw := strings.Join(resp.Header.Values("Www-Authenticate"), ", ")
+		raw := strings.Join(resp.Header["Www-Authenticate"], ", ")
 		ev.WWWAuthenticate = capString(raw, maxWWWAuthenticate)
 		if ch := bearerChallenge(parseWWWAuthenticate(raw)); ch != nil {
 			ev.ResourceMetadata, ev.Scope, ev.Error = ch.params["resource_metadata"], ch.params["scope"], ch.params["error"]

@@ -57,3 +57,17 @@ func BenchmarkScanLargeResult(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanReport scans a 200 KB tools/call result of report lines, as
+// bench/gen's fetch_report tool returns: one escape (\n) every 80 bytes.
+func BenchmarkScanReport(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"` +
+		strings.Repeat(`2026-11-27T10:00:00Z order=81723 customer=acme amount=1299.00 status=shipped\n`, 2600) + `"}]}}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if m := parseBody(body, int64(len(body)), false, DefaultMaxMessageBytes); len(m) != 1 || m[0].id != "7" {
+			b.Fatalf("scan: %+v", m)
+		}
+	}
+}

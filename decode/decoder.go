@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,7 +16,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// Headers of Streamable HTTP (names as http.Header canonicalises them).
+// Headers of Streamable HTTP (names as http.Header canonicalises them, as
+// headerValue needs).
 const (
 	hdrSessionID       = "Mcp-Session-Id"
 	hdrProtocolVersion = "Mcp-Protocol-Version"
@@ -40,6 +42,26 @@ type Decoder struct {
 	now        time.Time // latest packet time seen
 	lastSweep  time.Time
 	stats      Stats
+	// idParts and addrs save envelope allocations: every event needs an
+	// id and its endpoints' addresses as text.
+	idParts []string
+	addrs   addrTexts
+}
+
+// addrTexts remembers the text of recently seen addresses, a few hundred
+// at most: a connection's events, and a server's, come in runs.
+type addrTexts [256]struct {
+	addr netip.Addr
+	text string
+}
+
+func (a *addrTexts) text(addr netip.Addr) string {
+	b := addr.As16()
+	slot := &a[b[15]^b[14]]
+	if slot.addr != addr {
+		slot.addr, slot.text = addr, addr.String()
+	}
+	return slot.text
 }
 
 var _ capture.Handler = (*Decoder)(nil)
@@ -138,13 +160,20 @@ func (d *Decoder) Request(req *capture.Request) {
 func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 	path, rawQuery, _ := strings.Cut(req.Target, "?")
 	host := strings.ToLower(req.Host)
-	if u, err := url.Parse(req.Target); err == nil && u.IsAbs() { // absolute-form via a proxy
-		path, rawQuery, host = u.Path, u.RawQuery, strings.ToLower(u.Host)
+	// Origin-form ("/mcp") is the rule; only other targets can be the
+	// absolute-form of a request via a proxy.
+	if !strings.HasPrefix(req.Target, "/") {
+		if u, err := url.Parse(req.Target); err == nil && u.IsAbs() {
+			path, rawQuery, host = u.Path, u.RawQuery, strings.ToLower(u.Host)
+		}
 	}
 	if host == "" {
 		host = hostOf(cs.conn)
 	}
-	query, _ := url.ParseQuery(rawQuery)
+	var query url.Values // read only: nil reads as empty
+	if rawQuery != "" {
+		query, _ = url.ParseQuery(rawQuery)
+	}
 	ex := &exchange{
 		cs:          cs,
 		seq:         req.Seq,
@@ -153,13 +182,13 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		path:        path,
 		query:       query,
 		serverKey:   "http://" + host + path,
-		userAgent:   req.Header.Get("User-Agent"),
-		cred:        d.creds.parse(req.Header.Get("Authorization")),
-		hdrSession:  req.Header.Get(hdrSessionID),
-		hdrProtocol: req.Header.Get(hdrProtocolVersion),
-		hdrMethod:   req.Header.Get(hdrMethod),
-		hdrName:     req.Header.Get(hdrName),
-		contentType: req.Header.Get("Content-Type"),
+		userAgent:   headerValue(req.Header, "User-Agent"),
+		cred:        d.creds.parse(headerValue(req.Header, "Authorization")),
+		hdrSession:  headerValue(req.Header, hdrSessionID),
+		hdrProtocol: headerValue(req.Header, hdrProtocolVersion),
+		hdrMethod:   headerValue(req.Header, hdrMethod),
+		hdrName:     headerValue(req.Header, hdrName),
+		contentType: headerValue(req.Header, "Content-Type"),
 	}
 	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" ||
 		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
@@ -217,7 +246,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		}
 	}
 	ex.status = resp.StatusCode
-	if sid := resp.Header.Get(hdrSessionID); sid != "" && ex.hdrSession == "" {
+	if sid := headerValue(resp.Header, hdrSessionID); sid != "" && ex.hdrSession == "" {
 		ex.hdrSession = sid
 		ex.mcp = true
 	}
@@ -675,10 +704,11 @@ func (d *Decoder) releaseParked(s *session, force bool) {
 // known, a session. Ids derive from the connection id and the position in it
 // (idParts), so the same input always gives the same ids.
 func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
-	parts := append([]string{d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10)}, idParts...)
+	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10))
+	d.idParts = append(d.idParts, idParts...)
 	ev := &event.Event{
 		Schema:    event.SchemaVersion,
-		EventID:   event.NewID(parts...),
+		EventID:   event.NewID(d.idParts...),
 		Kind:      kind,
 		TS:        ts.UTC(),
 		Sensor:    d.cfg.Sensor,
@@ -688,10 +718,10 @@ func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serve
 	// Logs without TCP endpoints (HAR, Envoy streamed traces) give a
 	// zero address, which must read as absent, not as "invalid IP".
 	if c.Client.Addr().IsValid() {
-		ev.ClientAddress, ev.ClientPort = c.Client.Addr().String(), int(c.Client.Port())
+		ev.ClientAddress, ev.ClientPort = d.addrs.text(c.Client.Addr()), int(c.Client.Port())
 	}
 	if c.Server.Addr().IsValid() {
-		ev.ServerAddress, ev.ServerPort = c.Server.Addr().String(), int(c.Server.Port())
+		ev.ServerAddress, ev.ServerPort = d.addrs.text(c.Server.Addr()), int(c.Server.Port())
 	}
 	if s != nil {
 		s.fill(ev)
@@ -702,6 +732,16 @@ func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serve
 func (d *Decoder) send(ev *event.Event) {
 	d.stats.Events[string(ev.Kind)]++
 	d.emit(ev)
+}
+
+// headerValue is h.Get(name) for a name in canonical form: Get would
+// canonicalize the constant again on every call, and a decoded exchange
+// reads a dozen header fields.
+func headerValue(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // looksJSON reports whether a body starts like a JSON object or array.

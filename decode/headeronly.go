@@ -41,7 +41,7 @@ func headerRequest(ex *exchange, size int64) message {
 // notification (202, no body), for an empty body, or when the logged
 // Content-Type shows the body was not JSON-RPC (a 401 in text/plain).
 func (d *Decoder) headerResponse(ex *exchange, resp *capture.Response) {
-	if ex.headerReq == nil || !notLogged(resp.TruncatedBy, resp.Body) || !mayCarryJSONRPC(resp.Header.Get("Content-Type")) {
+	if ex.headerReq == nil || !notLogged(resp.TruncatedBy, resp.Body) || !mayCarryJSONRPC(headerValue(resp.Header, "Content-Type")) {
 		return
 	}
 	m := message{jsonrpc: true, bytes: resp.BodyLen, truncated: true, headerOnly: true, answers: ex.headerReq}

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -91,6 +92,27 @@ func TestParseWWWAuthenticate(t *testing.T) {
 		}
 		if g := strings.Join(got, " "); g != tc.want {
 			t.Errorf("%s\n got %q\nwant %q", tc.header, g, tc.want)
+		}
+	}
+}
+
+// controlIndex must find the first control byte wherever it sits and
+// whatever its neighbours (borrows between bytes must not hide it or make
+// one up).
+func TestControlIndex(t *testing.T) {
+	for _, fill := range []byte{'a', 0x20, 0x21, 0x7f, 0x80, 0xff} {
+		for c := range 256 {
+			for pos := range 19 {
+				b := bytes.Repeat([]byte{fill}, 19)
+				b[pos] = byte(c)
+				want := -1
+				if c < 0x20 {
+					want = pos
+				}
+				if got := controlIndex(b); got != want {
+					t.Fatalf("%q: got %d, want %d", b, got, want)
+				}
+			}
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -54,30 +56,76 @@ func (s *scanner) expect(c byte) bool {
 }
 
 // rawString returns the bytes between the quotes of the string at the
-// cursor, still escaped, and whether it contains escapes.
+// cursor, still escaped, and whether it contains escapes. Tool results are
+// long strings, so it searches rather than steps: for the closing quote
+// (once per string, again only if an escape hid it), then for the next
+// escape before it, checking the bytes between for control bytes.
 func (s *scanner) rawString() (raw []byte, escaped bool) {
 	if !s.expect('"') {
 		return nil, false
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, escaped
-		case c == '\\':
-			escaped = true
-			s.i += 2
-		case c < 0x20:
+	quote := -1 // the first '"' at or after s.i, len(s.b) if none
+	for {
+		if quote < s.i {
+			quote = len(s.b)
+			if q := bytes.IndexByte(s.b[s.i:], '"'); q >= 0 {
+				quote = s.i + q
+			}
+		}
+		plain := s.b[s.i:quote]
+		esc := bytes.IndexByte(plain, '\\')
+		if esc >= 0 {
+			plain = plain[:esc]
+		}
+		if c := controlIndex(plain); c >= 0 {
+			s.i += c
 			s.bad = true
 			return nil, false
+		}
+		switch {
+		case esc >= 0:
+			escaped = true
+			s.i += esc + 2 // the escaped byte may be the quote found
+			if s.i >= len(s.b) {
+				s.eof = true
+				return nil, false
+			}
+		case quote < len(s.b):
+			raw = s.b[start:quote]
+			s.i = quote + 1
+			return raw, escaped
 		default:
-			s.i++
+			s.i = len(s.b)
+			s.eof = true
+			return nil, false
 		}
 	}
-	s.eof = true
-	return nil, false
+}
+
+// controlIndex returns the index of the first byte of b below 0x20, or -1.
+// It tests eight bytes at once (the less-than trick of "Bit Twiddling
+// Hacks", exact as a yes/no answer) and only then looks for which.
+func controlIndex(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+16 <= len(b); i += 16 {
+		w, v := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+		if ((w-ones*0x20)&^w|(v-ones*0x20)&^v)&highs != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		if w := binary.LittleEndian.Uint64(b[i:]); (w-ones*0x20)&^w&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return i
+		}
+	}
+	return -1
 }
 
 // str reads a string value, unescaped, keeping at most limit bytes of it

@@ -26,6 +26,17 @@ func TestFindSecrets(t *testing.T) {
 	}
 }
 
+// hasMarker finds the marker wherever it sits, as bytes.Contains does.
+func TestHasMarker(t *testing.T) {
+	i := slices.IndexFunc(secretPatterns, func(p secretPattern) bool { return p.kind == "jwt" })
+	jwt := &secretPatterns[i]
+	for _, b := range []string{"", "J", ".eyJ", "x.eyJ", ".eyJx", "eyJ.eyJ", "..eyJ", "JJJ.eyyJ", "a.eyj.eyJ", ".ey", "eyJ"} {
+		if got, want := jwt.hasMarker([]byte(b)), strings.Contains(b, ".eyJ"); got != want {
+			t.Errorf("%q: %v, want %v", b, got, want)
+		}
+	}
+}
+
 // Only messages that carry data are scanned, and the kinds reach the event
 // fields through parseBody — never the text.
 func TestParseBodyScansToolCallsAndResults(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,30 +8,21 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpwatch/mcpwatch/internal/benchgen"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
 	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
-
-// Template is one recorded real conversation the generator replicates.
-type Template struct {
-	Name string
-	// Weight is how often the template is picked relative to the others.
-	Weight int
-	Convs  []tcprec.Conversation
-}
 
 // mcpTemplate is an MCP conversation recorded from the real Go SDK: a
 // session that lists tools and calls one returning results of the given
@@ -72,25 +62,25 @@ func benchTools(s *mcp.Server) {
 }
 
 // recordTemplates runs every template against real servers once.
-func recordTemplates(ctx context.Context) ([]Template, error) {
-	var out []Template
+func recordTemplates(ctx context.Context) ([]benchgen.Template, error) {
+	var out []benchgen.Template
 	for _, mt := range mcpTemplates {
 		convs, err := recordMCP(ctx, mt)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", mt.name, err)
 		}
-		out = append(out, Template{Name: mt.name, Weight: mt.weight, Convs: convs})
+		out = append(out, benchgen.Template{Name: mt.name, Weight: mt.weight, Convs: convs})
 	}
 	rest, err := recordREST(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("template rest: %w", err)
 	}
-	out = append(out, Template{Name: "rest-json", Weight: 2, Convs: rest})
+	out = append(out, benchgen.Template{Name: "rest-json", Weight: 2, Convs: rest})
 	tlsConvs, err := recordTLS(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("template tls: %w", err)
 	}
-	out = append(out, Template{Name: "tls", Weight: 2, Convs: tlsConvs})
+	out = append(out, benchgen.Template{Name: "tls", Weight: 2, Convs: tlsConvs})
 	return out, nil
 }
 
@@ -206,38 +196,4 @@ func selfSigned(name string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-}
-
-func saveTemplates(path string, ts []Template) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	zw := gzip.NewWriter(f)
-	if err := json.NewEncoder(zw).Encode(ts); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := zw.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func loadTemplates(path string) ([]Template, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w (record them with -record)", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("templates %s: %w", path, err)
-	}
-	var ts []Template
-	if err := json.NewDecoder(zr).Decode(&ts); err != nil {
-		return nil, fmt.Errorf("templates %s: %w", path, err)
-	}
-	return ts, nil
 }
