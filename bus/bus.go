@@ -173,6 +173,17 @@ func (b *Bus) Stats() Stats {
 	}
 }
 
+// NextSeq is the sequence number the next message stored in stream
+// (EventsStream or AlertsStream) will get: a durable started there
+// (ConsumerConfig.StartSeq) sees exactly what is published from now on.
+func (b *Bus) NextSeq(ctx context.Context, stream string) (uint64, error) {
+	s, err := b.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s at %s: %w", stream, b.where, err)
+	}
+	return s.CachedInfo().State.LastSeq + 1, nil
+}
+
 // Close closes the connection. Publishes not yet acked and events waiting
 // to share a message are abandoned and counted as failed (call Flush
 // first); consumers return ErrClosed; unacked messages are redelivered to

@@ -162,9 +162,13 @@ type ConsumerConfig struct {
 	// downstream outage never drops events.
 	MaxDeliver int
 	// StartAt, when set, starts a new durable at the messages stored since
-	// then instead of everything the stream retains. It applies only when
-	// the durable is created; an existing durable goes on where it is.
-	StartAt time.Time
+	// then instead of everything the stream retains; StartSeq at that
+	// stream sequence (see NextSeq). They apply only when the durable is
+	// created; an existing durable goes on where it is. The server stamps
+	// messages with a clock that may lag by a fraction of a second, so a
+	// job that must see everything it publishes itself uses StartSeq.
+	StartAt  time.Time
+	StartSeq uint64
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -195,6 +199,8 @@ func (c *ConsumerConfig) Validate() error {
 		return fmt.Errorf("consumer %s: ack wait %s, want ≥ 500ms", d.Durable, d.AckWait)
 	case d.MaxDeliver < 0:
 		return fmt.Errorf("consumer %s: max deliver %d is negative", d.Durable, d.MaxDeliver)
+	case !d.StartAt.IsZero() && d.StartSeq > 0:
+		return fmt.Errorf("consumer %s: both a start time and a start sequence", d.Durable)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -83,6 +84,21 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 	return nil
 }
 
+// EnsureConsumer creates the durable consumer c on stream (EventsStream or
+// AlertsStream) now, or updates it, as ConsumeEvents and ConsumeAlerts do
+// when they start. A job that publishes and then waits for its own
+// consumers to drain (WaitDrained) must call it before publishing: a
+// consumer created while the stream is being written may leave messages out
+// of its pending count, and WaitDrained would return before they are
+// consumed.
+func (b *Bus) EnsureConsumer(ctx context.Context, stream string, c ConsumerConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	_, err := b.ensureConsumer(ctx, stream, c.WithDefaults())
+	return err
+}
+
 func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfig) (jetstream.Consumer, error) {
 	maxDeliver := c.MaxDeliver
 	if maxDeliver == 0 {
@@ -96,16 +112,14 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 		// A batch must fit among the unacked messages the server allows.
 		MaxAckPending: max(1000, 4*c.BatchSize),
 	}
-	if !c.StartAt.IsZero() {
+	switch {
+	case !c.StartAt.IsZero():
 		cc.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		start := c.StartAt
 		cc.OptStartTime = &start
-	}
-	// The delivery start of a durable cannot change; keep the one it was
-	// created with so a restarted process may pass a later StartAt.
-	if existing, err := b.js.Consumer(ctx, stream, c.Durable); err == nil {
-		info := existing.CachedInfo()
-		cc.DeliverPolicy, cc.OptStartTime, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartTime, info.Config.OptStartSeq
+	case c.StartSeq > 0:
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = c.StartSeq
 	}
 	switch len(c.FilterSubjects) {
 	case 0:
@@ -114,11 +128,30 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 	default:
 		cc.FilterSubjects = c.FilterSubjects
 	}
+	// The delivery start of a durable cannot change; keep the one it was
+	// created with so a restarted process may pass a later StartAt. A
+	// durable already configured so is used as it is: an update while the
+	// stream is written can leave messages out of its pending count.
+	if existing, err := b.js.Consumer(ctx, stream, c.Durable); err == nil {
+		have := existing.CachedInfo().Config
+		cc.DeliverPolicy, cc.OptStartTime, cc.OptStartSeq = have.DeliverPolicy, have.OptStartTime, have.OptStartSeq
+		if sameConsumer(have, cc) {
+			return existing, nil
+		}
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, cc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s at %s: %w", c.Durable, stream, b.where, err)
 	}
 	return cons, nil
+}
+
+// sameConsumer reports whether the durable configured as have already is
+// what ensureConsumer would make of want.
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+		have.MaxAckPending == want.MaxAckPending && have.FilterSubject == want.FilterSubject &&
+		slices.Equal(have.FilterSubjects, want.FilterSubjects)
 }
 
 // fetch returns the messages waiting, up to n, at once; when none is

@@ -203,18 +203,40 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// external server's older contents are not replayed.
 	started := time.Now()
 	runID := event.NewID(cfg.Sensor, started.String())[:12]
-	consumer := func(name string) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Durable: name + "-" + runID, StartAt: started, MaxWait: fetchWait}
+	nextEvent, err := b.NextSeq(ctx, bus.EventsStream)
+	if err != nil {
+		return nil, err
+	}
+	nextAlert, err := b.NextSeq(ctx, bus.AlertsStream)
+	if err != nil {
+		return nil, err
+	}
+	consumer := func(name string, start uint64) bus.ConsumerConfig {
+		return bus.ConsumerConfig{Durable: name + "-" + runID, StartSeq: start, MaxWait: fetchWait}
 	}
 	// One events consumer both writes and detects: in one process a second
 	// would only decode every event twice.
-	events, storeAlerts := consumer("run-events"), consumer("run-alerts")
+	events, storeAlerts := consumer("run-events", nextEvent), consumer("run-alerts", nextAlert)
 	var stages stageStats
 	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse,
 		durables: []string{events.Durable, storeAlerts.Durable}}); err != nil {
 		return nil, err
 	}
 	inv := newInventory()
+	feedConsumers := make([]bus.ConsumerConfig, len(feeds))
+	for i, f := range feeds {
+		feedConsumers[i] = consumer("run-feed-"+f.name, nextAlert)
+	}
+	// The consumers exist before anything is published, so that draining
+	// them below waits for every event and alert.
+	for _, c := range append([]bus.ConsumerConfig{storeAlerts}, feedConsumers...) {
+		if err := b.EnsureConsumer(ctx, bus.AlertsStream, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.EnsureConsumer(ctx, bus.EventsStream, events); err != nil {
+		return nil, err
+	}
 	consumeCtx, stopConsumers := context.WithCancel(deliverCtx)
 	defer stopConsumers()
 	var consumers errgroup.Group
@@ -229,8 +251,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	})
 	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, out.alerts, inv) })
 	alertDurables := []string{storeAlerts.Durable}
-	for _, f := range feeds {
-		c := consumer("run-feed-" + f.name)
+	for i, f := range feeds {
+		c := feedConsumers[i]
 		alertDurables = append(alertDurables, c.Durable)
 		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
