@@ -71,6 +71,28 @@ func TestClickHouseWritesEveryColumn(t *testing.T) {
 	}
 }
 
+// An INSERT larger than one data block (insertBlockRows) is sent in several
+// blocks: every row of every block must arrive, each in its own columns.
+func TestClickHouseWritesBatchesOfSeveralBlocks(t *testing.T) {
+	c := openTestClickHouse(t)
+	evs := benchEvents(2*insertBlockRows + 100)
+	if err := c.WriteEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	perTable := map[string]uint64{}
+	for _, e := range evs {
+		perTable[c.events[e.Kind].name]++
+	}
+	for tbl, want := range perTable {
+		if got := queryUint64(t, c, fmt.Sprintf("SELECT uniqExact(event_id) FROM %s.%s", quoteIdent(c.Database()), tbl)); got != want {
+			t.Errorf("%s: %d distinct ids, want %d", tbl, got, want)
+		}
+	}
+	for _, e := range []*event.Event{evs[0], evs[insertBlockRows], evs[len(evs)-1]} {
+		checkStoredRow(t, c, c.events[e.Kind], "event_id", e.EventID, e)
+	}
+}
+
 func TestClickHouseRedeliveryLeavesOneRowPerID(t *testing.T) {
 	c := openTestClickHouse(t)
 	ctx := context.Background()
@@ -166,7 +188,7 @@ func checkStoredRow[R any](t *testing.T, c *ClickHouse, tbl table[R], idCol, id 
 	var zero []R
 	for i, col := range tbl.columns {
 		names[i] = quoteIdent(col.name)
-		elem := reflect.TypeOf(col.values(zero)).Elem()
+		elem := reflect.TypeOf(col.newValues()(zero)).Elem()
 		dest[i] = reflect.New(elem).Interface()
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE %s = ?", strings.Join(names, ", "), quoteIdent(c.Database()), tbl.name, idCol)
