@@ -3,11 +3,14 @@ package sink
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -121,27 +124,34 @@ func BenchmarkClickHouseInsert(b *testing.B) {
 	}
 }
 
-// BenchmarkBatchWriterClickHouse measures rows/s through a BatchWriter, one
-// AddEvent per row as a stream consumer would call it, in 10k-row batches.
+// BenchmarkBatchWriterClickHouse measures rows/s through a BatchWriter fed
+// the way the store job feeds it: two fetchers each handing over 10k-row
+// consumer batches with WriteEvents and waiting for them to be stored.
 func BenchmarkBatchWriterClickHouse(b *testing.B) {
 	c := openTestClickHouse(b)
 	ctx := context.Background()
-	const rows = 50_000
+	const rows, consumerBatch, fetchers = 60_000, 10_000, 2
 	evs := benchEvents(rows)
 	b.SetBytes(eventBytes(b, evs))
 	b.ReportAllocs()
 	cpu := startCPU(b, c)
 	for b.Loop() {
-		bw, err := NewBatchWriter(ctx, c, c, BatchConfig{MaxRows: 10_000})
+		bw, err := NewBatchWriter(ctx, c, c, BatchConfig{MaxRows: consumerBatch})
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, e := range evs {
-			if err := bw.AddEvent(ctx, e, nil); err != nil {
-				b.Fatal(err)
-			}
+		var g errgroup.Group
+		for f := range fetchers {
+			g.Go(func() error {
+				for start := f * consumerBatch; start < rows; start += fetchers * consumerBatch {
+					if err := bw.WriteEvents(ctx, evs[start:start+consumerBatch]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		}
-		if err := bw.Close(); err != nil {
+		if err := errors.Join(g.Wait(), bw.Close()); err != nil {
 			b.Fatal(err)
 		}
 	}
