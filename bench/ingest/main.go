@@ -80,13 +80,14 @@ func run(pcap, natsURL, chAddr, batchList, cpuProfile string) error {
 	}
 	started := time.Now()
 	fmt.Printf("%-12s %12s %10s %14s %16s\n", "batch size", "events", "seconds", "events/s", "CPU µs/event")
-	for _, field := range strings.Split(batchList, ",") {
+	for i, field := range strings.Split(batchList, ",") {
 		size, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || size <= 0 {
 			return fmt.Errorf("-batch-sizes: %q is not a positive number", field)
 		}
 		scfg := cfg
-		scfg.ConsumerName = fmt.Sprintf("bench-%d-%d", size, started.UnixNano())
+		// Per run, not per size: a size may be listed twice to repeat it.
+		scfg.ConsumerName = fmt.Sprintf("bench-%d-%d-%d", size, i, started.UnixNano())
 		scfg.BatchSize = size
 		scfg.ClickHouse = sink.ClickHouseConfig{Addr: chAddr, Database: fmt.Sprintf("mcpwatch_bench_%d", size)}
 		if err := scfg.ClickHouse.Validate(); err != nil {
