@@ -33,7 +33,7 @@ func main() {
 	pcap := flag.String("pcap", "", "capture whose events are stored")
 	natsURL := flag.String("nats", "", "NATS server with JetStream")
 	ch := flag.String("clickhouse", "127.0.0.1:9000", "ClickHouse native address")
-	batches := flag.String("batch-sizes", "1000,10000,50000", "consumer batch sizes to compare")
+	batches := flag.String("batch-sizes", "1000,10000,50000", "consumer batch sizes to compare (0: the store job's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the store runs (not of publishing) to this file")
 	flag.Parse()
 	if err := run(*pcap, *natsURL, *ch, *batches, *cpuProfile); err != nil {
@@ -82,8 +82,8 @@ func run(pcap, natsURL, chAddr, batchList, cpuProfile string) error {
 	fmt.Printf("%-12s %12s %10s %14s %16s\n", "batch size", "events", "seconds", "events/s", "CPU µs/event")
 	for i, field := range strings.Split(batchList, ",") {
 		size, err := strconv.Atoi(strings.TrimSpace(field))
-		if err != nil || size <= 0 {
-			return fmt.Errorf("-batch-sizes: %q is not a positive number", field)
+		if err != nil || size < 0 {
+			return fmt.Errorf("-batch-sizes: %q is not a number ≥ 0", field)
 		}
 		scfg := cfg
 		// Per run, not per size: a size may be listed twice to repeat it.
