@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ func col[R, T any](name string, get func(R) T) column[R] {
 	return column[R]{name: name, newValues: func() func([]R) any {
 		var out []T
 		return func(rows []R) any {
-			out = out[:0]
+			out = slices.Grow(out[:0], len(rows))
 			for _, r := range rows {
 				out = append(out, get(r))
 			}
