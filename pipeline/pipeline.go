@@ -391,11 +391,12 @@ func Store(ctx context.Context, cfg Config) error {
 	return g.Wait()
 }
 
-// storeEventsBatch is the store job's events consumer batch when none is
-// configured. Each batch is one ClickHouse INSERT per event kind in it, and
-// an INSERT costs the server milliseconds whatever its size (18.16 writes a
-// new part of ~100 files), so the bus default of 256 held the job to ~3 500
-// events/s against ~20 000 with 10 000 (bench/ingest, 60 MB capture).
+// storeEventsBatch is the store job's events consumer batch, in bus
+// messages (one event each), when none is configured. Each batch is one
+// ClickHouse INSERT per event kind in it, and an INSERT costs the server
+// milliseconds whatever its size (18.16 writes a new part of ~100 files), so
+// the bus default of 256 held the job to ~3 500 events/s against ~20 000 with
+// 10 000 (bench/ingest, 60 MB capture).
 const storeEventsBatch = 10_000
 
 // durable is a consumer of a long-running job, named
