@@ -287,8 +287,9 @@ func (c *ClickHouse) Close() error {
 // they grow once to a block's size instead of by repeated doubling to the
 // whole batch's, which took more client CPU and garbage than converting the
 // rows (BenchmarkClickHouseInsert: client µs per row and B/op). The server
-// squashes an INSERT's blocks back into one part, and rows already sent are
-// kept only if the whole INSERT succeeds.
+// squashes an INSERT's blocks back into one part (up to
+// min_insert_block_size_rows, a million by default); an INSERT that fails is
+// retried whole, and the ids collapse whatever of it had landed.
 const insertBlockRows = 2048
 
 func insert[R any](ctx context.Context, c *ClickHouse, t table[R], rows []R) error {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -69,6 +71,39 @@ func TestClickHouseWritesEveryColumn(t *testing.T) {
 	for _, a := range als {
 		checkStoredRow(t, c, c.alerts, "alert_id", a.AlertID, a)
 	}
+}
+
+// A server that stops reading makes a write fail after the timeout instead
+// of holding the writer for ever.
+func TestClickHouseWritesTimeOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c // and never read from
+		}
+	}()
+	dial := dialBoundedWrites(ClickHouseConfig{DialTimeout: time.Second, ReadTimeout: 100 * time.Millisecond})
+	conn, err := dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer func() { (<-accepted).Close() }()
+	block := make([]byte, 1<<20)
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		if _, err := conn.Write(block); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("write: %v, want a deadline error", err)
+			}
+			return
+		}
+	}
+	t.Error("writes to a peer that reads nothing did not time out in 10s")
 }
 
 // An INSERT larger than one data block (insertBlockRows) is sent in several
