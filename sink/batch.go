@@ -16,14 +16,22 @@ import (
 // documented on each; Validate fills them in.
 type BatchConfig struct {
 	// MaxRows flushes a batch when it holds this many rows. Default 10000.
+	// The rows of one WriteEvents or WriteAlerts call are never split
+	// between batches, so a batch may hold more.
 	MaxRows int
 	// MaxDelay flushes a batch at the latest this long after its first row
 	// arrived, so a trickle of rows is not held back. Default 1s.
 	MaxDelay time.Duration
-	// QueueRows is how many rows may wait behind the batch being written
+	// QueueRows is how many rows may wait behind the batches being written
 	// before Add blocks, which is the back-pressure that stops the caller's
-	// consumer while the destination is down. Default 2 × MaxRows.
+	// consumer while the destination is down. A WriteEvents or WriteAlerts
+	// call takes one place however many rows it holds: it waits for them to
+	// be stored anyway. Default 2 × MaxRows.
 	QueueRows int
+	// MaxInFlight is how many batches may be written at once. Default 2: the
+	// next batch is converted and sent while the destination stores the one
+	// before, instead of the two sides taking turns.
+	MaxInFlight int
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// retries of a failed write. Default 30ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -35,6 +43,7 @@ type BatchConfig struct {
 const (
 	DefaultBatchMaxRows  = 10000
 	DefaultBatchMaxDelay = time.Second
+	DefaultMaxInFlight   = 2
 	DefaultMinBackoff    = 30 * time.Millisecond
 	DefaultMaxBackoff    = 5 * time.Second
 )
@@ -50,6 +59,9 @@ func (c *BatchConfig) Validate() error {
 	if c.QueueRows == 0 {
 		c.QueueRows = 2 * c.MaxRows
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
 	if c.MinBackoff == 0 {
 		c.MinBackoff = DefaultMinBackoff
 	}
@@ -62,6 +74,8 @@ func (c *BatchConfig) Validate() error {
 	switch {
 	case c.MaxRows < 0 || c.QueueRows < 0:
 		return errors.New("batch: row counts must not be negative")
+	case c.MaxInFlight < 0:
+		return errors.New("batch: max in flight must not be negative")
 	case c.MaxDelay < 0:
 		return errors.New("batch: max delay must not be negative")
 	case c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff:
@@ -82,9 +96,10 @@ var ErrClosed = errors.New("batch writer closed")
 // writer's context ended first) never get their callback, so their source
 // delivers them again.
 //
-// Batches are written one at a time, in arrival order, as in a single
-// Prometheus remote-write shard: one ClickHouse insert of many rows beats
-// several concurrent small ones.
+// Batches are filled in arrival order, as in a single Prometheus remote-write
+// shard (one ClickHouse insert of many rows beats several small ones), and up
+// to MaxInFlight of them are written at once; the destinations deduplicate,
+// so the order in which they land does not matter.
 type BatchWriter struct {
 	w        Writer
 	dead     DeadLetterWriter
@@ -96,17 +111,21 @@ type BatchWriter struct {
 	mu     sync.RWMutex
 	closed bool
 	queue  chan pending
-	// loopDone is closed when the loop has returned.
+	// loopDone is closed when the loop and every batch write it started
+	// have returned.
 	loopDone chan struct{}
 	loopErr  error
 }
 
-// pending is one queued row: an event or an alert.
+// pending is one queued group of rows, events or alerts, from one Add or
+// Write call; done runs once all of them are stored or dead-lettered.
 type pending struct {
-	ev   *event.Event
-	al   *event.Alert
+	evs  []*event.Event
+	als  []*event.Alert
 	done func()
 }
+
+func (p pending) rows() int { return len(p.evs) + len(p.als) }
 
 var _ Writer = (*BatchWriter)(nil)
 
@@ -131,12 +150,12 @@ func NewBatchWriter(ctx context.Context, w Writer, dead DeadLetterWriter, cfg Ba
 // AddEvent queues an event, blocking while the queue is full. done, if not
 // nil, runs once the event is stored or dead-lettered.
 func (b *BatchWriter) AddEvent(ctx context.Context, e *event.Event, done func()) error {
-	return b.add(ctx, pending{ev: e, done: done})
+	return b.add(ctx, pending{evs: []*event.Event{e}, done: done})
 }
 
 // AddAlert queues an alert like AddEvent.
 func (b *BatchWriter) AddAlert(ctx context.Context, a *event.Alert, done func()) error {
-	return b.add(ctx, pending{al: a, done: done})
+	return b.add(ctx, pending{als: []*event.Alert{a}, done: done})
 }
 
 func (b *BatchWriter) add(ctx context.Context, p pending) error {
@@ -147,7 +166,7 @@ func (b *BatchWriter) add(ctx context.Context, p pending) error {
 	}
 	select {
 	case b.queue <- p:
-		b.counters.queued.Add(1)
+		b.counters.queued.Add(int64(p.rows()))
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -159,39 +178,40 @@ func (b *BatchWriter) add(ctx context.Context, p pending) error {
 // WriteEvents queues the events and waits until all are stored or
 // dead-lettered, so a BatchWriter can stand wherever a Writer is expected.
 func (b *BatchWriter) WriteEvents(ctx context.Context, evs []*event.Event) error {
-	return writeAndWait(ctx, b, evs, b.AddEvent)
+	return b.writeAndWait(ctx, pending{evs: evs})
 }
 
 // WriteAlerts queues the alerts and waits like WriteEvents.
 func (b *BatchWriter) WriteAlerts(ctx context.Context, as []*event.Alert) error {
-	return writeAndWait(ctx, b, as, b.AddAlert)
+	return b.writeAndWait(ctx, pending{als: as})
 }
 
-func writeAndWait[R any](ctx context.Context, b *BatchWriter, rows []R, add func(context.Context, R, func()) error) error {
-	// Buffered for every row, so callbacks never block the writer's loop
-	// even after this call has given up waiting.
-	stored := make(chan struct{}, len(rows))
-	done := func() { stored <- struct{}{} }
-	for _, r := range rows {
-		if err := add(ctx, r, done); err != nil {
-			return err
-		}
+func (b *BatchWriter) writeAndWait(ctx context.Context, p pending) error {
+	if p.rows() == 0 {
+		return nil
 	}
-	for waiting := len(rows); waiting > 0; waiting-- {
+	// Buffered, so the callback never blocks a batch write even after this
+	// call has given up waiting.
+	stored := make(chan struct{}, 1)
+	p.done = func() { stored <- struct{}{} }
+	if err := b.add(ctx, p); err != nil {
+		return err
+	}
+	select {
+	case <-stored:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.loopDone:
+		// Batches run their callbacks before the loop stops, so the rows
+		// were stored if and only if the signal is there now.
 		select {
 		case <-stored:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-b.loopDone:
-			// The loop runs a batch's callbacks before it stops, so by
-			// now every stored row has been signalled.
-			if len(stored) == waiting {
-				return nil
-			}
+			return nil
+		default:
 			return fmt.Errorf("batch writer stopped: %w", b.loopErr)
 		}
 	}
-	return nil
 }
 
 // Close stops accepting rows, writes what is queued, and returns when that is
@@ -210,44 +230,68 @@ func (b *BatchWriter) Close() error {
 	return nil
 }
 
+// loop fills batches from the queue and starts a write of each, at most
+// MaxInFlight at a time. It stops reading the queue while a full batch waits
+// for its turn, which is what makes Add block when the destination is slow or
+// away.
 func (b *BatchWriter) loop(ctx context.Context) {
-	defer close(b.loopDone)
-	batch := make([]pending, 0, b.cfg.MaxRows)
-	timer := time.NewTimer(b.cfg.MaxDelay)
+	var (
+		writes   sync.WaitGroup
+		errOnce  sync.Once
+		writeErr error
+		// inFlight holds a token per batch being written.
+		inFlight = make(chan struct{}, b.cfg.MaxInFlight)
+		batch    []pending
+		rows     int
+		due      bool // the batch's MaxDelay has passed
+		queue    = b.queue
+		timer    = time.NewTimer(b.cfg.MaxDelay)
+	)
 	timer.Stop()
-	flush := func() error {
+	defer func() {
 		timer.Stop()
-		if len(batch) == 0 {
-			return nil
+		writes.Wait()
+		if b.loopErr == nil {
+			b.loopErr = writeErr
 		}
-		if err := b.writeBatch(ctx, batch); err != nil {
-			return err
-		}
-		clear(batch) // drop references to written rows
-		batch = batch[:0]
-		return nil
-	}
+		close(b.loopDone)
+	}()
 	for {
+		var start chan<- struct{}
+		if rows > 0 && (due || rows >= b.cfg.MaxRows || queue == nil) {
+			start = inFlight
+		}
+		var next <-chan pending
+		if rows < b.cfg.MaxRows {
+			next = queue
+		}
+		if start == nil && next == nil {
+			return // the queue is closed and everything in it started
+		}
 		select {
-		case p, ok := <-b.queue:
+		case p, ok := <-next:
 			if !ok {
-				b.loopErr = flush()
-				return
+				queue = nil
+				continue
 			}
-			b.counters.queued.Add(-1)
-			batch = append(batch, p)
-			if len(batch) == 1 {
+			b.counters.queued.Add(-int64(p.rows()))
+			if rows == 0 {
 				timer.Reset(b.cfg.MaxDelay)
 			}
-			if len(batch) >= b.cfg.MaxRows {
-				if b.loopErr = flush(); b.loopErr != nil {
-					return
+			batch, rows = append(batch, p), rows+p.rows()
+		case start <- struct{}{}:
+			timer.Stop()
+			writes.Add(1)
+			go func(batch []pending) {
+				defer writes.Done()
+				if err := b.writeBatch(ctx, batch); err != nil {
+					errOnce.Do(func() { writeErr = err })
 				}
-			}
+				<-inFlight
+			}(batch)
+			batch, rows, due = nil, 0, false
 		case <-timer.C:
-			if b.loopErr = flush(); b.loopErr != nil {
-				return
-			}
+			due = true
 		case <-ctx.Done():
 			b.loopErr = ctx.Err()
 			return
@@ -261,11 +305,8 @@ func (b *BatchWriter) writeBatch(ctx context.Context, batch []pending) error {
 	var evs []*event.Event
 	var als []*event.Alert
 	for _, p := range batch {
-		if p.ev != nil {
-			evs = append(evs, p.ev)
-		} else {
-			als = append(als, p.al)
-		}
+		evs = append(evs, p.evs...)
+		als = append(als, p.als...)
 	}
 	start := time.Now()
 	if err := storeRows(ctx, b, "events", evs, b.w.WriteEvents, eventDeadLetter); err != nil {

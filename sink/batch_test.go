@@ -145,6 +145,64 @@ func TestBatchWriterFlushesBySize(t *testing.T) {
 	}
 }
 
+// The rows of one WriteEvents call, a consumer's batch, go into one batch
+// however many they are: splitting them would only make more, smaller
+// inserts.
+func TestBatchWriterKeepsAWriteInOneBatch(t *testing.T) {
+	f := newFakeWriter(0)
+	b := newTestBatchWriter(t, context.Background(), f, f, BatchConfig{MaxRows: 3, MaxDelay: time.Hour})
+	defer b.Close()
+	if err := b.WriteEvents(context.Background(), manyEvents(7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.batchSizes(); !slices.Equal(got, []int{7}) {
+		t.Errorf("batches: %v, want [7]", got)
+	}
+}
+
+// gatedWriter holds every write until the test releases it, reporting each
+// one as it starts.
+type gatedWriter struct {
+	*fakeWriter
+	started chan int
+	release chan struct{}
+}
+
+func (g *gatedWriter) WriteEvents(ctx context.Context, evs []*event.Event) error {
+	g.started <- len(evs)
+	<-g.release
+	return g.fakeWriter.WriteEvents(ctx, evs)
+}
+
+// MaxInFlight batches are written at once, and no more: the next one waits
+// for a write to end.
+func TestBatchWriterWritesMaxInFlightBatchesAtOnce(t *testing.T) {
+	g := &gatedWriter{fakeWriter: newFakeWriter(0), started: make(chan int, 10), release: make(chan struct{})}
+	b := newTestBatchWriter(t, context.Background(), g, g, BatchConfig{MaxRows: 2, MaxDelay: time.Hour, MaxInFlight: 2})
+	for _, e := range manyEvents(6) {
+		if err := b.AddEvent(context.Background(), e, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if n := <-g.started; n != 2 {
+			t.Errorf("write of %d rows, want 2", n)
+		}
+	}
+	select {
+	case n := <-g.started:
+		t.Errorf("a third write (%d rows) started while two were in flight", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.release)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.batchSizes(); !slices.Equal(got, []int{2, 2, 2}) {
+		t.Errorf("batches: %v, want [2 2 2]", got)
+	}
+}
+
 func TestBatchWriterFlushesByDeadline(t *testing.T) {
 	f := newFakeWriter(0)
 	b := newTestBatchWriter(t, context.Background(), f, f, BatchConfig{MaxRows: 1000, MaxDelay: 5 * time.Millisecond})

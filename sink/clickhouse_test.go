@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -68,6 +70,61 @@ func TestClickHouseWritesEveryColumn(t *testing.T) {
 	}
 	for _, a := range als {
 		checkStoredRow(t, c, c.alerts, "alert_id", a.AlertID, a)
+	}
+}
+
+// A server that stops reading makes a write fail after the timeout instead
+// of holding the writer for ever.
+func TestClickHouseWritesTimeOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c // and never read from
+		}
+	}()
+	dial := dialBoundedWrites(ClickHouseConfig{DialTimeout: time.Second, ReadTimeout: 100 * time.Millisecond})
+	conn, err := dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer func() { (<-accepted).Close() }()
+	block := make([]byte, 1<<20)
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		if _, err := conn.Write(block); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("write: %v, want a deadline error", err)
+			}
+			return
+		}
+	}
+	t.Error("writes to a peer that reads nothing did not time out in 10s")
+}
+
+// An INSERT larger than one data block (insertBlockRows) is sent in several
+// blocks: every row of every block must arrive, each in its own columns.
+func TestClickHouseWritesBatchesOfSeveralBlocks(t *testing.T) {
+	c := openTestClickHouse(t)
+	evs := benchEvents(2*insertBlockRows + 100)
+	if err := c.WriteEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	perTable := map[string]uint64{}
+	for _, e := range evs {
+		perTable[c.events[e.Kind].name]++
+	}
+	for tbl, want := range perTable {
+		if got := queryUint64(t, c, fmt.Sprintf("SELECT uniqExact(event_id) FROM %s.%s", quoteIdent(c.Database()), tbl)); got != want {
+			t.Errorf("%s: %d distinct ids, want %d", tbl, got, want)
+		}
+	}
+	for _, e := range []*event.Event{evs[0], evs[insertBlockRows], evs[len(evs)-1]} {
+		checkStoredRow(t, c, c.events[e.Kind], "event_id", e.EventID, e)
 	}
 }
 
@@ -166,7 +223,7 @@ func checkStoredRow[R any](t *testing.T, c *ClickHouse, tbl table[R], idCol, id 
 	var zero []R
 	for i, col := range tbl.columns {
 		names[i] = quoteIdent(col.name)
-		elem := reflect.TypeOf(col.values(zero)).Elem()
+		elem := reflect.TypeOf(col.newValues()(zero)).Elem()
 		dest[i] = reflect.New(elem).Interface()
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE %s = ?", strings.Join(names, ", "), quoteIdent(c.Database()), tbl.name, idCol)

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -9,21 +10,26 @@ import (
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// column maps one ClickHouse column to a field of a row type R. values returns
-// the whole column for a batch as a typed slice, which the driver appends
-// without per-value reflection.
+// column maps one ClickHouse column to a field of a row type R. newValues
+// makes a function that returns the column for a block of rows as a typed
+// slice, which the driver appends without per-value reflection. The driver
+// copies what it is given, so that function refills one slice block after
+// block; it serves one INSERT at a time.
 type column[R any] struct {
-	name   string
-	values func(rows []R) any
+	name      string
+	newValues func() func(rows []R) any
 }
 
 func col[R, T any](name string, get func(R) T) column[R] {
-	return column[R]{name: name, values: func(rows []R) any {
-		out := make([]T, len(rows))
-		for i, r := range rows {
-			out[i] = get(r)
+	return column[R]{name: name, newValues: func() func([]R) any {
+		var out []T
+		return func(rows []R) any {
+			out = slices.Grow(out[:0], len(rows))
+			for _, r := range rows {
+				out = append(out, get(r))
+			}
+			return out
 		}
-		return out
 	}}
 }
 
