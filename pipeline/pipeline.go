@@ -426,8 +426,8 @@ func Store(ctx context.Context, cfg Config) error {
 	return g.Wait()
 }
 
-// storeEventsBatch is the store job's events consumer batch, in bus
-// messages (one event each), when none is configured. Each batch is one
+// storeEventsBatch is the store job's events consumer batch, in events
+// (about: see bus.ConsumerConfig.BatchSize), when none is configured. Each batch is one
 // ClickHouse INSERT per event kind in it, and an INSERT costs the server
 // milliseconds whatever its size (18.16 writes a new part of ~100 files), so
 // with the bus default of 256 the server spent ~160 µs of CPU per event and
