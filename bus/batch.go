@@ -67,7 +67,7 @@ func (q *batcher) add(subject, id string, data []byte, due func()) []*eventBatch
 		bt = nil
 	}
 	if bt == nil {
-		bt = &eventBatch{subject: subject, data: make([]byte, 0, min(MaxMessageBytes, len(data)*q.maxEvents+q.maxEvents))}
+		bt = &eventBatch{subject: subject, data: make([]byte, 0, 2*len(data)+1)}
 		q.open = bt
 		q.timer = time.AfterFunc(q.linger, due)
 	} else {
