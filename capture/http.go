@@ -252,10 +252,22 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 		}
 		h.c.msgStart[h.dir] = t
 	}
+	limit := h.c.e.cfg.MaxHeaderBytes
+	if len(h.buf) == 0 {
+		// A header block usually arrives whole in one segment: it is
+		// parsed where it lies, not copied into h.buf, whose capacity
+		// every connection would otherwise keep while it idles.
+		if end := headerEnd(p, 0); end >= 0 && end <= limit {
+			if err := h.startMessage(p[:end], t); err != nil {
+				h.c.e.stats.ParseErrors++
+				h.toResync(false)
+			}
+			return p[end:]
+		}
+	}
 	from := max(0, len(h.buf)-3)
 	h.buf = append(h.buf, p...)
 	end := headerEnd(h.buf, from)
-	limit := h.c.e.cfg.MaxHeaderBytes
 	if end < 0 && len(h.buf) <= limit {
 		return nil
 	}
@@ -632,9 +644,11 @@ func (e *Engine) inflate(m *message, limit int) ([]byte, int64) {
 // block in b, searching from from, or -1.
 func headerEnd(b []byte, from int) int {
 	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
 		}
+		i += j
 		switch {
 		case i+1 < len(b) && b[i+1] == '\n':
 			return i + 2
