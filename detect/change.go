@@ -25,6 +25,12 @@ type changeDetector struct {
 type changeState struct {
 	last   observed            // without across
 	across map[string]observed // with across, by across value
+	// With across: how many entries hold each value, and a time no entry
+	// is older than. An event that neither differs from any other entry
+	// nor can have seen one expire needs no pass over all of them (a
+	// popular server's manifest is seen by thousands of clients).
+	texts  map[string]int
+	oldest time.Time
 }
 
 type observed struct {
@@ -59,7 +65,7 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	if !ok {
 		st = &changeState{}
 		if r.Across != "" {
-			st.across = map[string]observed{}
+			st.across, st.texts = map[string]observed{}, map[string]int{}
 		}
 		d.keys.put(string(keyBytes), st)
 	}
@@ -76,22 +82,37 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	}
 
 	who := d.across.text(c.ev)
-	if mine, ok := st.across[who]; ok && !cur.ts.After(mine.ts) {
+	mine, known := st.across[who]
+	if known && !cur.ts.After(mine.ts) {
 		return nil // redelivered or late
 	}
-	// One pass in map order drops the expired and finds the keys that
-	// differ — usually none —; only those are sorted, so alert order does
-	// not depend on map order and an event costs no sort of every key.
-	var differing []string
-	for other, prev := range st.across {
-		switch {
-		case !prev.ts.After(cur.ts.Add(-r.Window)):
-			delete(st.across, other)
-		case other != who && prev.text != cur.text:
-			differing = append(differing, other)
-		}
+	cutoff := cur.ts.Add(-r.Window)
+	othersDiffering := len(st.across) - st.texts[cur.text]
+	if known && mine.text != cur.text {
+		othersDiffering--
 	}
-	slices.Sort(differing)
+	// One pass in map order drops the expired and finds the keys that
+	// differ; only those are sorted, so alert order does not depend on map
+	// order and an event costs no sort of every key. Usually no key
+	// differs and none can have expired: then there is nothing to pass.
+	var differing []string
+	if othersDiffering > 0 || !st.oldest.After(cutoff) {
+		oldest := cur.ts
+		for other, prev := range st.across {
+			switch {
+			case !prev.ts.After(cutoff):
+				st.forget(other, prev)
+				continue
+			case other != who && prev.text != cur.text:
+				differing = append(differing, other)
+			}
+			if prev.ts.Before(oldest) {
+				oldest = prev.ts
+			}
+		}
+		st.oldest = oldest
+		slices.Sort(differing)
+	}
 	var out []candidate
 	for _, other := range differing {
 		prev := st.across[other]
@@ -99,12 +120,28 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 			"other_" + r.Across: other,
 		})...)
 	}
-	if _, known := st.across[who]; !known && len(st.across) >= d.maxSize {
+	mine, known = st.across[who]
+	if !known && len(st.across) >= d.maxSize {
 		d.dropped++
 		return out
 	}
+	if known {
+		st.forget(who, mine)
+	}
+	if len(st.across) == 0 || cur.ts.Before(st.oldest) {
+		st.oldest = cur.ts
+	}
 	st.across[who] = cur
+	st.texts[cur.text]++
 	return out
+}
+
+// forget removes the entry of an across value.
+func (st *changeState) forget(who string, o observed) {
+	delete(st.across, who)
+	if st.texts[o.text]--; st.texts[o.text] == 0 {
+		delete(st.texts, o.text)
+	}
 }
 
 // changed builds the candidate for prev → cur if changed_when agrees.

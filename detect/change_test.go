@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,6 +75,70 @@ func TestChangeRedelivery(t *testing.T) {
 		}
 		if alerts := processAll(e, first, second); len(alerts) != 0 {
 			t.Errorf("replay raised %d alerts: %+v", len(alerts), alerts[0])
+		}
+	}
+}
+
+// An across rule skips its pass over every client when no value differs
+// and none can have expired; random sequences (clients coming back, late
+// and tied events, gaps past the window, a full group) must alert exactly
+// as the pass over every client on every event did.
+func TestChangeAcrossMatchesFullPass(t *testing.T) {
+	const window = 10 * time.Minute
+	clients := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}
+	hashes := []string{"aaa", "bbb", "ccc"}
+	rng := rand.New(rand.NewPCG(8, 2026))
+	for round := range 200 {
+		cfg := Config{MaxEventsPerGroup: 4}
+		e := newTestEngine(t, cfg, nil, manifestChangeRule+"    across: client_address\n    window: 10m\n")
+		type entry struct {
+			hash string
+			ts   time.Duration
+		}
+		entries := map[string]entry{}
+		var want, got []string
+		at := time.Duration(0)
+		for n := range 60 {
+			switch rng.IntN(10) {
+			case 0: // a gap past the window
+				at += window + time.Duration(rng.IntN(5))*time.Minute
+			case 1: // a late or tied event
+				at -= time.Duration(rng.IntN(3)) * time.Minute
+			default:
+				at += time.Duration(rng.IntN(4)) * time.Minute
+			}
+			who := clients[rng.IntN(len(clients))]
+			hash := hashes[0]
+			if rng.IntN(4) == 0 {
+				hash = hashes[rng.IntN(len(hashes))]
+			}
+			for _, a := range e.Process(manifest(n, at, who, hash)) {
+				got = append(got, a.ClientAddress+" "+a.Attributes["other_client_address"]+" "+a.Attributes["previous"]+">"+a.Attributes["current"])
+			}
+			// The pass over every entry, as the rule was first written.
+			if mine, ok := entries[who]; ok && at <= mine.ts {
+				continue
+			}
+			var differing []string
+			for other, prev := range entries {
+				switch {
+				case prev.ts <= at-window:
+					delete(entries, other)
+				case other != who && prev.hash != hash:
+					differing = append(differing, other)
+				}
+			}
+			slices.Sort(differing)
+			for _, other := range differing {
+				want = append(want, who+" "+other+" "+entries[other].hash+">"+hash)
+			}
+			if _, ok := entries[who]; !ok && len(entries) >= cfg.MaxEventsPerGroup {
+				continue
+			}
+			entries[who] = entry{hash, at}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d:\n got %q\nwant %q", round, got, want)
 		}
 	}
 }
