@@ -51,13 +51,13 @@ type batcher struct {
 
 	mu    sync.Mutex
 	open  *eventBatch
-	timer *time.Timer // armed while a message is open
+	timer *time.Timer // runs Bus.publishDue; armed while a message is open
 }
 
 // add puts an event's JSON into the open message, or a new one, and returns
 // the messages it closed: the open one when the event has another subject
 // or does not fit, and the event's own when it is full.
-func (q *batcher) add(subject, id string, data []byte, due func()) []*eventBatch {
+func (q *batcher) add(subject, id string, data []byte) []*eventBatch {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var closed []*eventBatch
@@ -69,7 +69,7 @@ func (q *batcher) add(subject, id string, data []byte, due func()) []*eventBatch
 	if bt == nil {
 		bt = &eventBatch{subject: subject, data: make([]byte, 0, 2*len(data)+1)}
 		q.open = bt
-		q.timer = time.AfterFunc(q.linger, due)
+		q.timer.Reset(q.linger)
 	} else {
 		bt.data = append(bt.data, '\n')
 	}
@@ -101,9 +101,10 @@ func (q *batcher) close() *eventBatch {
 
 // PublishEvent adds ev, for mcpwatch.events.<kind>.<partition>, to the open
 // message (see batcher) and sends the messages that closed; a message not
-// closed by later events is sent PublishLinger after its first, or by Flush. It returns once ev is in
-// a message (and, if that closed one, the message is sent); acks are awaited
-// by Flush. It blocks while PublishAsyncMax messages are in flight.
+// closed by later events is sent PublishLinger after its first, or by
+// Flush. It returns once ev is in a message (and, if that closed one, the
+// message is sent); acks are awaited by Flush. It blocks while
+// PublishAsyncMax messages are in flight.
 func (b *Bus) PublishEvent(ctx context.Context, ev *event.Event) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("publish: %w", err)
@@ -117,7 +118,7 @@ func (b *Bus) PublishEvent(ctx context.Context, ev *event.Event) error {
 	}
 	b.batches.sendMu.Lock()
 	defer b.batches.sendMu.Unlock()
-	return b.sendBatches(ctx, b.batches.add(Subject(ev, b.cfg.Partitions), ev.EventID, data, b.publishDue))
+	return b.sendBatches(ctx, b.batches.add(Subject(ev, b.cfg.Partitions), ev.EventID, data))
 }
 
 // publishDue sends the open message when its linger has passed; it runs on

@@ -86,6 +86,8 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL)}
 	b.pub.init(cfg.PublishAsyncMax)
 	b.batches.linger, b.batches.maxEvents = cfg.PublishLinger, cfg.EventsPerMessage
+	b.batches.timer = time.AfterFunc(time.Hour, b.publishDue)
+	b.batches.timer.Stop()
 
 	timeout := cfg.ConnectTimeout
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
