@@ -256,6 +256,14 @@ func (b *Bus) Backlog(ctx context.Context, durable string) (Backlog, error) {
 	var backlog Backlog
 	found := false
 	for _, stream := range []string{EventsStream, AlertsStream} {
+		// The stream's last sequence is read first: the server acks a
+		// publish before it tells the consumers, so a consumer's pending
+		// count can lag what the stream already holds.
+		st, err := b.js.Stream(ctx, stream)
+		if err != nil {
+			return Backlog{}, fmt.Errorf("stream %s at %s: %w", stream, b.where, err)
+		}
+		last := st.CachedInfo().State.LastSeq
 		cons, err := b.js.Consumer(ctx, stream, durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
@@ -265,13 +273,24 @@ func (b *Bus) Backlog(ctx context.Context, durable string) (Backlog, error) {
 		}
 		info := cons.CachedInfo()
 		found = true
-		backlog.Pending += info.NumPending
+		pending := info.NumPending
+		if behind := last - min(last, info.AckFloor.Stream); unfiltered(info.Config) && behind > 0 {
+			// Every message after the ack floor is unacked or not yet
+			// delivered, whether or not the consumer heard of it.
+			pending = max(pending, behind-min(behind, uint64(info.NumAckPending)))
+		}
+		backlog.Pending += pending
 		backlog.Unacked += uint64(info.NumAckPending)
 	}
 	if !found {
 		return Backlog{}, fmt.Errorf("consumer %s at %s: %w", durable, b.where, ErrNoConsumer)
 	}
 	return backlog, nil
+}
+
+// unfiltered reports whether a consumer reads its whole stream.
+func unfiltered(c jetstream.ConsumerConfig) bool {
+	return c.FilterSubject == "" && len(c.FilterSubjects) == 0
 }
 
 // redactURL drops passwords and tokens from a (comma-separated) NATS URL so it
