@@ -113,7 +113,10 @@
 // their stream that matches their filter. `mcpwatch run --pcap` flushes its
 // publishes, then waits for the detect and store consumers to drain, before it
 // exits. Backlog reports the same numbers (pending and unacked messages) for
-// a consume-lag metric.
+// a consume-lag metric. The server acks a publish before it tells the
+// consumers, so their own pending count can lag: for a consumer of the whole
+// stream, everything between its ack floor and the stream's last sequence
+// counts. A filtered consumer has only the server's count to go by.
 //
 // # Embedded server
 //
