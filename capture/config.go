@@ -33,6 +33,12 @@ type Config struct {
 	// GapTimeout is how long (packet time) out-of-order data waits for a
 	// missing segment before the hole is declared a gap.
 	GapTimeout time.Duration
+	// ReorderWindow is how long (packet time) a segment that acknowledges
+	// bytes of the other direction not yet seen waits for them, as span
+	// ports deliver the two directions from different queues; MaxHeldBytes
+	// caps the data so held across all connections (see reorder.go).
+	ReorderWindow time.Duration
+	MaxHeldBytes  int
 	// IdleTimeout ends a connection with no packet for that long (packet
 	// time) with ConnEndIdle.
 	IdleTimeout time.Duration
@@ -61,6 +67,8 @@ func DefaultConfig() Config {
 		MaxPages:        64 << 10, // ≈ 120 MiB of out-of-order data
 		MaxPagesPerConn: 1 << 10,  // ≈ 1.9 MiB
 		GapTimeout:      2 * time.Second,
+		ReorderWindow:   100 * time.Millisecond,
+		MaxHeldBytes:    16 << 20,
 		IdleTimeout:     5 * time.Minute,
 		// MCP clients keep standalone GET streams for a whole session.
 		StreamIdleTimeout: 24 * time.Hour,
@@ -76,6 +84,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxPages, d.MaxPages)
 	orDefault(&c.MaxPagesPerConn, d.MaxPagesPerConn)
 	orDefault(&c.GapTimeout, d.GapTimeout)
+	orDefault(&c.ReorderWindow, d.ReorderWindow)
+	orDefault(&c.MaxHeldBytes, d.MaxHeldBytes)
 	orDefault(&c.IdleTimeout, d.IdleTimeout)
 	orDefault(&c.StreamIdleTimeout, d.StreamIdleTimeout)
 	return c
@@ -102,6 +112,7 @@ func (c Config) Validate() error {
 	positive("MaxFlows", c.MaxFlows)
 	positive("MaxPages", c.MaxPages)
 	positive("MaxPagesPerConn", c.MaxPagesPerConn)
+	positive("MaxHeldBytes", c.MaxHeldBytes)
 	if c.MaxPagesPerConn > c.MaxPages {
 		errs = append(errs, fmt.Errorf("capture config: MaxPagesPerConn (%d) exceeds MaxPages (%d)", c.MaxPagesPerConn, c.MaxPages))
 	}
@@ -118,8 +129,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("capture config: invalid prefix %v in Nets", n))
 		}
 	}
-	if c.GapTimeout < 0 || c.IdleTimeout < 0 || c.StreamIdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s, StreamIdleTimeout %s", c.GapTimeout, c.IdleTimeout, c.StreamIdleTimeout))
+	if c.GapTimeout < 0 || c.IdleTimeout < 0 || c.StreamIdleTimeout < 0 || c.ReorderWindow < 0 {
+		errs = append(errs, fmt.Errorf("capture config: timeouts must be positive, got GapTimeout %s, IdleTimeout %s, StreamIdleTimeout %s, ReorderWindow %s", c.GapTimeout, c.IdleTimeout, c.StreamIdleTimeout, c.ReorderWindow))
 	}
 	if c.IdleTimeout < c.GapTimeout {
 		errs = append(errs, fmt.Errorf("capture config: IdleTimeout (%s) shorter than GapTimeout (%s)", c.IdleTimeout, c.GapTimeout))

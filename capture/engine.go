@@ -31,8 +31,9 @@ type Engine struct {
 	// published is the snapshot Stats hands to other goroutines.
 	publishedMu sync.Mutex
 	published   Stats
-	nextID      uint64
-	idStride    uint64 // 1, or the number of Shards
+	// midStarts counts the connections of each address pair that began
+	// mid-stream, for their ids (see connID).
+	midStarts map[connKey]uint32
 	// now is the packet clock: the latest packet timestamp seen.
 	now      time.Time
 	lastTick time.Time
@@ -58,6 +59,15 @@ type Engine struct {
 	// data behind a hole: the time that data began waiting.
 	ackedHole time.Time
 	spares    spareBuffers
+
+	// curPacket is the packet being assembled, for a stream that holds it
+	// back (see reorder.go); replaying is set while a held one is fed
+	// again. holding lists the streams that hold packets, heldBytes
+	// counts their data.
+	curPacket Packet
+	replaying bool
+	holding   list.List
+	heldBytes int
 }
 
 // captureContext hands packet metadata to reassembly without allocating.
@@ -80,7 +90,7 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 	if h == nil {
 		return nil, errors.New("capture: NewEngine needs a Handler")
 	}
-	e := &Engine{cfg: cfg.withDefaults(), h: h, idStride: 1}
+	e := &Engine{cfg: cfg.withDefaults(), h: h, midStarts: map[connKey]uint32{}}
 	e.asm = reassembly.NewAssembler(reassembly.NewStreamPool(streamFactory{e}))
 	e.asm.MaxBufferedPagesTotal = e.cfg.MaxPages
 	e.asm.MaxBufferedPagesPerConnection = e.cfg.MaxPagesPerConn
@@ -146,7 +156,23 @@ func (e *Engine) packet(p Packet) {
 		e.stats.Filtered++
 		return
 	}
-	e.ac.ci = p.Info
+	e.curPacket = p
+	e.feed(flow, tcp)
+	if s := e.cur; s != nil && s.heldCount() > 0 {
+		e.releaseAfter(s)
+	}
+	if e.holding.Len() > 0 {
+		e.expireHeld()
+	}
+	if e.tracked > e.cfg.MaxFlows {
+		e.evict()
+	}
+}
+
+// feed assembles one segment (again, after a hole it acknowledges was
+// declared lost).
+func (e *Engine) feed(flow gopacket.Flow, tcp *layers.TCP) {
+	e.ac.ci = e.curPacket.Info
 	e.assemble(flow, tcp)
 	if !e.ackedHole.IsZero() {
 		// Reassembly can only flush by age: holes at least as old as the
@@ -159,9 +185,6 @@ func (e *Engine) packet(p Packet) {
 		// A RST closes only its own direction in reassembly; the
 		// connection is over all the same.
 		s.finish(ConnEndRST)
-	}
-	if e.tracked > e.cfg.MaxFlows {
-		e.evict()
 	}
 }
 
@@ -216,6 +239,7 @@ func (e *Engine) evict() {
 // Finish ends every connection still open, with ConnEndInputEnd: bodies
 // delimited by the connection's close complete, others are cut.
 func (e *Engine) Finish() {
+	e.releaseAllHeld()
 	e.flush(ConnEndInputEnd, func() { e.asm.FlushAll() })
 	e.finishParked()
 	e.publish()

@@ -125,9 +125,6 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 		wg.Go(func() {
 			for b := range d.queues[k] {
 				for i, p := range b.pkts {
-					// A packet opens at most one connection, which
-					// takes the next ID: the packet's number.
-					e.nextID = b.seqs[i] - 1
 					s.stamps[k] = packetStamp(b.seqs[i])
 					e.packet(p)
 				}

@@ -27,6 +27,16 @@ type Stats struct {
 	Gaps, GapBytes uint64
 	// PageCapGaps are the gaps forced by MaxPages/MaxPagesPerConn.
 	PageCapGaps uint64
+	// ReorderHeld counts segments held back because they acknowledged
+	// bytes of the other direction not yet seen (cross-direction
+	// reordering); ReorderExpired those that went on after ReorderWindow
+	// without them, ReorderCapReleases the times a cap (per connection,
+	// or MaxHeldBytes) let held segments go early, ReorderDropped those
+	// still held when their connection ended.
+	ReorderHeld, ReorderExpired, ReorderCapReleases, ReorderDropped uint64
+	// MidStreamIDResets counts the times the table of mid-stream starts
+	// per address pair (for connection ids) reached its cap and restarted.
+	MidStreamIDResets uint64
 	// AckedHoles counts holes declared gaps at once because the peer
 	// acknowledged the missing bytes (the capture lost them, not the path).
 	AckedHoles        uint64

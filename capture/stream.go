@@ -3,6 +3,8 @@ package capture
 import (
 	"bytes"
 	"container/list"
+	"encoding/binary"
+	"hash/fnv"
 	"net/netip"
 	"time"
 
@@ -31,6 +33,20 @@ type stream struct {
 	// data first queued behind it. holeSince is zero when there is none.
 	holeAt    [2]reassembly.Sequence
 	holeSince [2]time.Time
+
+	// arrived and fedTo are, per direction, the sequence number just past
+	// the furthest segment that arrived (held back or not) and that was
+	// fed to reassembly; the OK flags say whether one was seen. held are
+	// segments held back until the other direction catches up (see
+	// reorder.go), in sequence order per direction; heldSince[d] is when
+	// the first of direction d's began to wait, startHeld[d] whether they
+	// wait for the direction's start.
+	arrived, fedTo   [2]reassembly.Sequence
+	arrivedOK, fedOK [2]bool
+	held             [2][]heldSegment
+	heldSince        [2]time.Time
+	startHeld        [2]bool
+	heldElem         *list.Element
 
 	lru      *list.Element
 	lastSeen time.Time
@@ -97,8 +113,7 @@ func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
 func (s *stream) materialize(d int, tcp *layers.TCP) {
 	e := s.e
 	s.ghost = false
-	e.nextID += e.idStride
-	s.conn = Conn{ID: e.nextID, Start: e.now}
+	s.conn = Conn{ID: e.connID(s, tcp), Start: e.now}
 	e.stats.FlowsCreated++
 	e.stats.FlowsActive++
 	switch {
@@ -115,6 +130,39 @@ func (s *stream) materialize(d int, tcp *layers.TCP) {
 		}
 		s.setEndpoints()
 	}
+}
+
+// connID names a connection by what it is, not by when the capture met
+// it, so that reordered or resharded captures give the same ids: a hash of
+// its address pair and the client's initial sequence number (from the SYN,
+// or from the SYN-ACK that acknowledges it), or, for a connection seen
+// mid-stream, of its address pair and how many mid-stream connections of
+// that pair came before.
+func (e *Engine) connID(s *stream, tcp *layers.TCP) uint64 {
+	k := keyOf(s.addr[0], s.addr[1])
+	h := fnv.New64a()
+	for _, ap := range k {
+		a := ap.Addr().As16()
+		h.Write(a[:])
+		h.Write([]byte{byte(ap.Port() >> 8), byte(ap.Port())})
+	}
+	var tag [5]byte
+	switch {
+	case tcp.SYN && !tcp.ACK:
+		binary.BigEndian.PutUint32(tag[1:], tcp.Seq)
+	case tcp.SYN:
+		binary.BigEndian.PutUint32(tag[1:], tcp.Ack-1)
+	default:
+		if len(e.midStarts) >= 4*e.cfg.MaxFlows {
+			clear(e.midStarts) // a new pair's count restarts: ids may repeat
+			e.stats.MidStreamIDResets++
+		}
+		tag[0] = 'm'
+		binary.BigEndian.PutUint32(tag[1:], e.midStarts[k])
+		e.midStarts[k]++
+	}
+	h.Write(tag[:])
+	return max(h.Sum64(), 1) // 0 is no connection
 }
 
 // setRole records that direction dir carries r, and so the other direction
@@ -150,6 +198,11 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		}
 		s.materialize(d, tcp)
 	}
+	advanceTo(&s.arrived[d], &s.arrivedOK[d], seqEnd(tcp))
+	if s.holds(d, tcp, nextSeq) {
+		s.hold(d, tcp)
+		return false
+	}
 	if o := 1 - d; tcp.ACK && !s.holeSince[o].IsZero() && s.holeAt[o].Difference(reassembly.Sequence(tcp.Ack)) > 0 {
 		// The peer acknowledges bytes the capture never saw: they will not
 		// be retransmitted, so waiting for them only delays what follows
@@ -162,6 +215,7 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	if len(tcp.Payload) > 0 && nextSeq != -1 && nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0 && s.holeSince[d].IsZero() {
 		s.holeAt[d], s.holeSince[d] = nextSeq, e.now
 	}
+	advanceTo(&s.fedTo[d], &s.fedOK[d], seqEnd(tcp))
 	s.packets++
 	s.bytes[d] += int64(len(tcp.Payload))
 	s.rst = s.rst || tcp.RST
@@ -289,6 +343,7 @@ func (s *stream) finish(reason string) {
 	}
 	s.ended = true
 	s.pending, s.tlsBuf = nil, nil
+	e.dropHeld(s)
 	e.stats.FlowsActive--
 	e.stats.FlowsEnded.count(reason)
 	e.h.ConnEnd(&s.conn, &end)

@@ -34,8 +34,11 @@ type Decoder struct {
 	sessions *sessionTable
 	// closing holds stateful sessions whose connections have all closed.
 	closing map[*session]bool
-	// parkedIn holds sessions with responses waiting for their request.
+	// parkedIn holds sessions with responses waiting for their request,
+	// earlyIn legacy sessions with stream messages waiting for a POST's
+	// response.
 	parkedIn map[*session]bool
+	earlyIn  map[*session]bool
 	creds    credentialCache
 	// toolHashes caches canonical tool hashes by raw-bytes hash.
 	toolHashes map[[32]byte]string
@@ -81,6 +84,7 @@ func New(cfg Config, emit func(*event.Event)) (*Decoder, error) {
 		conns:      map[uint64]*connState{},
 		closing:    map[*session]bool{},
 		parkedIn:   map[*session]bool{},
+		earlyIn:    map[*session]bool{},
 		toolHashes: map[[32]byte]string{},
 		creds:      credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
 	}
@@ -353,6 +357,11 @@ func (d *Decoder) Tick(now time.Time) {
 	for _, s := range sortedSessions(d.parkedIn) {
 		d.releaseParked(s, false)
 	}
+	for _, s := range sortedSessions(d.earlyIn) {
+		if d.now.Sub(s.early[0].ts) >= parkGrace {
+			d.releaseEarly(s)
+		}
+	}
 	for _, s := range sortedSessions(d.closing) {
 		if d.now.Sub(s.closedAt) >= d.closeGrace() {
 			d.endSession(s, event.EndClose, s.closedAt)
@@ -553,6 +562,9 @@ func (d *Decoder) flushMessages(ex *exchange) {
 		d.message(ex, m, event.DirClientToServer, ex.time, strconv.Itoa(i))
 	}
 	ex.msgs = nil
+	if s := ex.sess; len(s.early) > 0 && !s.awaitingPOST() {
+		d.releaseEarly(s)
+	}
 }
 
 // checkHeaders flags 2026-07-28 requests whose routing headers disagree with
@@ -584,12 +596,62 @@ func (d *Decoder) flushWaiting(s *session) {
 	s.waiting = s.waiting[:0]
 }
 
+// streamPart is what one event of a legacy event stream carried, held
+// while a POST of its session awaits its HTTP response.
+type streamPart struct {
+	ex   *exchange
+	msgs []message
+	ts   time.Time
+	part string
+}
+
+// awaitingPOST reports whether a legacy POST of s has not had its messages
+// emitted: its HTTP response (202) is still to come.
+func (s *session) awaitingPOST() bool {
+	for _, ex := range s.waiting {
+		if !ex.msgsDone {
+			return true
+		}
+	}
+	return false
+}
+
 // serverMessages emits what the server sent on an exchange: its body
 // (part "") or one event of its event stream (part names the event).
+//
+// On HTTP+SSE the server answers a POST on the stream, and its answer may
+// come before the POST's own 202 (the server's choice, or two capture
+// queues): the stream's messages then wait for that 202, so that the
+// request's event carries its HTTP status whatever the order, and
+// requests still precede their responses. They wait parkGrace at most.
 func (d *Decoder) serverMessages(ex *exchange, msgs []message, ts time.Time, part string) {
-	if ex.sess != nil {
-		d.flushWaiting(ex.sess)
+	if ex.sess == nil {
+		d.bind(ex) // an orphan stream on an MCP connection
 	}
+	if s := ex.sess; s.awaitingPOST() {
+		if len(s.early) < d.cfg.MaxPendingPerSession {
+			s.early = append(s.early, streamPart{ex: ex, msgs: msgs, ts: ts, part: part})
+			d.earlyIn[s] = true
+			return
+		}
+		d.releaseEarly(s)
+	}
+	d.emitServerMessages(ex, msgs, ts, part)
+}
+
+// releaseEarly emits the messages of a session's waiting POSTs, then what
+// its stream said meanwhile.
+func (d *Decoder) releaseEarly(s *session) {
+	early := s.early
+	s.early = nil
+	delete(d.earlyIn, s)
+	d.flushWaiting(s)
+	for _, p := range early {
+		d.emitServerMessages(p.ex, p.msgs, p.ts, p.part)
+	}
+}
+
+func (d *Decoder) emitServerMessages(ex *exchange, msgs []message, ts time.Time, part string) {
 	for i := range msgs {
 		if msgs[i].jsonrpc || msgs[i].truncated {
 			d.message(ex, &msgs[i], event.DirServerToClient, ts, part+strconv.Itoa(i))

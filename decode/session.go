@@ -41,8 +41,10 @@ type session struct {
 	closedAt time.Time
 	elem     *list.Element
 	conns    map[uint64]bool // open connections carrying the session
-	// waiting are legacy POSTs whose messages await their HTTP response.
+	// waiting are legacy POSTs whose messages await their HTTP response;
+	// early are what the event stream said meanwhile (see holdEarly).
 	waiting []*exchange
+	early   []streamPart
 
 	protocolVersion           string
 	clientName, clientVersion string
@@ -200,6 +202,7 @@ func (d *Decoder) endSession(s *session, reason string, at time.Time) {
 	if s.ended {
 		return
 	}
+	d.releaseEarly(s)
 	s.ended = true
 	d.sessions.remove(s)
 	delete(d.closing, s)

@@ -1,0 +1,258 @@
+package capture
+
+import (
+	"slices"
+	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+)
+
+// Reordering across directions.
+//
+// A span port or a multi-queue NIC delivers the two directions of a
+// connection from different queues, so a response segment can arrive
+// before the request segment it acknowledges. Reassembly orders each
+// direction on its own and would hand the response over first: it would
+// pair with no request (or the previous one), and a hole the response
+// acknowledges would be declared lost at once. So a segment that
+// acknowledges bytes of the other direction the capture has not delivered
+// yet is held back, with the segments of its direction after it, until
+// those bytes arrive — or until ReorderWindow of packet time passed, the
+// connection holds maxHeldPerConn segments, or all connections hold
+// MaxHeldBytes, when the oldest go on as they are (then the missing bytes
+// are truly lost, and the usual gap handling applies). Held segments keep
+// their arrival order when they go on.
+
+// heldSegment is a packet held back; data is its own copy of the frame.
+type heldSegment struct {
+	pkt Packet
+	seq reassembly.Sequence
+	ack reassembly.Sequence
+	at  time.Time
+}
+
+// maxHeldPerConn bounds the segments one connection holds back.
+const maxHeldPerConn = 64
+
+// seqEnd is the sequence number just past a segment (SYN and FIN count).
+func seqEnd(tcp *layers.TCP) reassembly.Sequence {
+	n := len(tcp.Payload)
+	if tcp.SYN {
+		n++
+	}
+	if tcp.FIN {
+		n++
+	}
+	return reassembly.Sequence(tcp.Seq).Add(n)
+}
+
+// advanceTo moves *to forward to end; ok says whether *to was set.
+func advanceTo(to *reassembly.Sequence, ok *bool, end reassembly.Sequence) {
+	if !*ok || to.Difference(end) > 0 {
+		*to, *ok = end, true
+	}
+}
+
+// ahead reports whether a segment of direction d acknowledging ack must
+// wait for bytes of the other direction o: bytes that have not arrived,
+// that arrived but are held back, or that wait behind a hole.
+func (s *stream) ahead(d int, ack reassembly.Sequence) bool {
+	o := 1 - d
+	switch {
+	case s.arrivedOK[o] && s.arrived[o].Difference(ack) > 0:
+		return true
+	case len(s.held[o]) > 0 && (!s.fedOK[o] || s.fedTo[o].Difference(ack) > 0):
+		return true
+	}
+	return !s.holeSince[o].IsZero() && s.holeAt[o].Difference(ack) > 0
+}
+
+// holds reports whether the segment tcp of direction d, whose reassembly
+// has not started (nextSeq -1) or has, must be held back.
+func (s *stream) holds(d int, tcp *layers.TCP, nextSeq reassembly.Sequence) bool {
+	switch {
+	case s.e.replaying:
+		return false
+	case len(s.held[d]) > 0:
+		return true // the direction goes on in order
+	case nextSeq == -1 && !tcp.SYN && len(tcp.Payload) > 0:
+		// A direction seen from its middle starts where its first packet
+		// is: wait a little for the packets it overtook.
+		s.startHeld[d] = true
+		return true
+	}
+	return tcp.ACK && s.ahead(d, reassembly.Sequence(tcp.Ack))
+}
+
+// hold keeps a copy of the packet being assembled, in sequence order
+// among its direction's held ones.
+func (s *stream) hold(d int, tcp *layers.TCP) {
+	e := s.e
+	p := e.curPacket
+	p.Data = append([]byte(nil), p.Data...)
+	h := heldSegment{pkt: p, seq: reassembly.Sequence(tcp.Seq), ack: reassembly.Sequence(tcp.Ack), at: e.now}
+	i := len(s.held[d])
+	for i > 0 && h.seq.Difference(s.held[d][i-1].seq) > 0 {
+		i--
+	}
+	s.held[d] = slices.Insert(s.held[d], i, h)
+	if len(s.held[d]) == 1 {
+		s.heldSince[d] = e.now
+	}
+	e.heldBytes += len(p.Data)
+	e.stats.ReorderHeld++
+	if s.heldElem == nil {
+		s.heldElem = e.holding.PushBack(s)
+	}
+}
+
+// heldCount is how many segments s holds.
+func (s *stream) heldCount() int { return len(s.held[0]) + len(s.held[1]) }
+
+// releaseAfter runs after a packet of s was assembled (reassembly must not
+// be reentered from its callbacks): what it fed may release held segments,
+// and a connection holding too many lets them all go.
+func (e *Engine) releaseAfter(s *stream) {
+	force := s.heldCount() > maxHeldPerConn
+	if force {
+		e.stats.ReorderCapReleases++
+	}
+	e.releaseHeld(s, force)
+}
+
+// releaseHeld feeds the held segments of s that need not wait any more
+// (all of them when force is set), each direction in sequence order, and
+// a segment after the bytes of the other direction it acknowledges where
+// the two directions allow it.
+func (e *Engine) releaseHeld(s *stream, force bool) {
+	for !s.ended {
+		d, ok := e.nextHeld(s, force)
+		if !ok {
+			break
+		}
+		h := s.held[d][0]
+		s.held[d] = s.held[d][1:]
+		if len(s.held[d]) == 0 {
+			s.held[d], s.startHeld[d] = nil, false
+		} else {
+			s.heldSince[d] = s.held[d][0].at
+		}
+		e.heldBytes -= len(h.pkt.Data)
+		e.refeed(h.pkt)
+	}
+	if s.heldCount() == 0 && s.heldElem != nil {
+		e.holding.Remove(s.heldElem)
+		s.heldElem = nil
+	}
+}
+
+// nextHeld picks the direction whose first held segment goes next: one
+// that waits for nothing, else (force, or ReorderWindow passed) the one
+// that began to wait first.
+func (e *Engine) nextHeld(s *stream, force bool) (int, bool) {
+	var ready, due [2]bool
+	for d := range 2 {
+		if len(s.held[d]) == 0 {
+			continue
+		}
+		due[d] = force || e.now.Sub(s.heldSince[d]) >= e.cfg.ReorderWindow
+		ready[d] = !s.startHeld[d] && !s.ahead(d, s.held[d][0].ack)
+		if s.startHeld[d] && due[d] {
+			ready[d] = !s.ahead(d, s.held[d][0].ack) || len(s.held[1-d]) == 0
+		}
+	}
+	pick := func(ok [2]bool) (int, bool) {
+		switch {
+		case ok[0] && ok[1]:
+			if s.heldSince[1].Before(s.heldSince[0]) {
+				return 1, true
+			}
+			return 0, true
+		case ok[0]:
+			return 0, true
+		case ok[1]:
+			return 1, true
+		}
+		return 0, false
+	}
+	if d, ok := pick(ready); ok {
+		return d, true
+	}
+	d, ok := pick(due)
+	if ok && !s.startHeld[d] {
+		e.stats.ReorderExpired++
+	}
+	return d, ok
+}
+
+// refeed assembles a held packet again, now without holding it.
+func (e *Engine) refeed(p Packet) {
+	flow, tcp, err := e.dec.decode(p.LinkType, p.Data)
+	if err != nil {
+		return // it decoded once: cannot happen
+	}
+	cur := e.curPacket
+	e.replaying, e.curPacket = true, p
+	e.feed(flow, tcp)
+	e.replaying, e.curPacket = false, cur
+}
+
+// expireHeld releases what waited ReorderWindow, and the oldest holders'
+// segments while all hold more than MaxHeldBytes. Connections are in the
+// holding list in the order they began to hold, so the first that need
+// not go ends the walk.
+func (e *Engine) expireHeld() {
+	for el := e.holding.Front(); el != nil; el = e.holding.Front() {
+		s := el.Value.(*stream)
+		over := e.heldBytes > e.cfg.MaxHeldBytes
+		if !over && !s.heldDue(e.now, e.cfg.ReorderWindow) {
+			return
+		}
+		if over {
+			e.stats.ReorderCapReleases++
+		}
+		e.releaseHeld(s, over)
+		if s.heldElem == el {
+			// Due segments went, others still wait: look at the next
+			// connection when this one's turn comes again.
+			e.holding.MoveToBack(el)
+			if e.holding.Front() == el {
+				return
+			}
+		}
+	}
+}
+
+// heldDue reports whether a direction of s has waited window.
+func (s *stream) heldDue(now time.Time, window time.Duration) bool {
+	for d := range 2 {
+		if len(s.held[d]) > 0 && now.Sub(s.heldSince[d]) >= window {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseAllHeld lets every held segment go, before a flush ends
+// connections or at the end of the input.
+func (e *Engine) releaseAllHeld() {
+	for el := e.holding.Front(); el != nil; el = e.holding.Front() {
+		e.releaseHeld(el.Value.(*stream), true)
+	}
+}
+
+// dropHeld forgets the held segments of a connection that ended.
+func (e *Engine) dropHeld(s *stream) {
+	for d := range 2 {
+		for _, h := range s.held[d] {
+			e.heldBytes -= len(h.pkt.Data)
+			e.stats.ReorderDropped++
+		}
+		s.held[d] = nil
+	}
+	if s.heldElem != nil {
+		e.holding.Remove(s.heldElem)
+		s.heldElem = nil
+	}
+}
