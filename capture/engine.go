@@ -161,8 +161,8 @@ func (e *Engine) packet(p Packet) {
 	if s := e.cur; s != nil && s.heldCount() > 0 {
 		e.releaseAfter(s)
 	}
-	if e.holding.Len() > 0 {
-		e.expireHeld()
+	if e.holding.Len() > 0 && e.heldBytes > e.cfg.MaxHeldBytes {
+		e.expireHeld(e.now)
 	}
 	if e.tracked > e.cfg.MaxFlows {
 		e.evict()
@@ -198,6 +198,9 @@ func (e *Engine) assemble(flow gopacket.Flow, tcp *layers.TCP) {
 // advance moves the packet clock and runs the once-a-second work: flush
 // out-of-order data stuck behind a hole, close idle connections, Tick.
 func (e *Engine) advance(t time.Time) {
+	if e.holding.Len() > 0 {
+		e.expireHeld(t)
+	}
 	if t.After(e.now) {
 		e.now = t
 	}

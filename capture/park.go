@@ -85,6 +85,7 @@ func (e *Engine) resume(src, dst netip.AddrPort, syn bool) *stream {
 		s.halves[0].dir, s.halves[1].dir = 0, 1
 		s.msgStart[0], s.msgStart[1] = s.msgStart[1], s.msgStart[0]
 		s.bytes[0], s.bytes[1] = s.bytes[1], s.bytes[0]
+		s.order[0], s.order[1] = s.order[1], s.order[0]
 		s.clientDir = 1 - s.clientDir
 	}
 	s.holeSince = [2]time.Time{}

@@ -24,6 +24,19 @@ import (
 // are truly lost, and the usual gap handling applies). Held segments keep
 // their arrival order when they go on.
 
+// dirOrder is what one direction of a stream knows for holding back:
+// how far its sequence space arrived (held back or not) and was fed to
+// reassembly (the ok flags say whether any was), the segments it holds,
+// in sequence order, since when the first of them waits, and whether they
+// wait for the direction's start.
+type dirOrder struct {
+	arrived, fedTo   reassembly.Sequence
+	arrivedOK, fedOK bool
+	held             []heldSegment
+	heldSince        time.Time
+	startHeld        bool
+}
+
 // heldSegment is a packet held back; data is its own copy of the frame.
 type heldSegment struct {
 	pkt Packet
@@ -47,6 +60,11 @@ func seqEnd(tcp *layers.TCP) reassembly.Sequence {
 	return reassembly.Sequence(tcp.Seq).Add(n)
 }
 
+// arrive and feed record a segment of the direction that arrived, and
+// that reassembly accepted.
+func (o *dirOrder) arrive(tcp *layers.TCP) { advanceTo(&o.arrived, &o.arrivedOK, seqEnd(tcp)) }
+func (o *dirOrder) feed(tcp *layers.TCP)   { advanceTo(&o.fedTo, &o.fedOK, seqEnd(tcp)) }
+
 // advanceTo moves *to forward to end; ok says whether *to was set.
 func advanceTo(to *reassembly.Sequence, ok *bool, end reassembly.Sequence) {
 	if !*ok || to.Difference(end) > 0 {
@@ -58,14 +76,14 @@ func advanceTo(to *reassembly.Sequence, ok *bool, end reassembly.Sequence) {
 // wait for bytes of the other direction o: bytes that have not arrived,
 // that arrived but are held back, or that wait behind a hole.
 func (s *stream) ahead(d int, ack reassembly.Sequence) bool {
-	o := 1 - d
+	o := &s.order[1-d]
 	switch {
-	case s.arrivedOK[o] && s.arrived[o].Difference(ack) > 0:
+	case o.arrivedOK && o.arrived.Difference(ack) > 0:
 		return true
-	case len(s.held[o]) > 0 && (!s.fedOK[o] || s.fedTo[o].Difference(ack) > 0):
+	case len(o.held) > 0 && (!o.fedOK || o.fedTo.Difference(ack) > 0):
 		return true
 	}
-	return !s.holeSince[o].IsZero() && s.holeAt[o].Difference(ack) > 0
+	return !s.holeSince[1-d].IsZero() && s.holeAt[1-d].Difference(ack) > 0
 }
 
 // holds reports whether the segment tcp of direction d, whose reassembly
@@ -74,12 +92,12 @@ func (s *stream) holds(d int, tcp *layers.TCP, nextSeq reassembly.Sequence) bool
 	switch {
 	case s.e.replaying:
 		return false
-	case len(s.held[d]) > 0:
+	case len(s.order[d].held) > 0:
 		return true // the direction goes on in order
 	case nextSeq == -1 && !tcp.SYN && len(tcp.Payload) > 0:
 		// A direction seen from its middle starts where its first packet
 		// is: wait a little for the packets it overtook.
-		s.startHeld[d] = true
+		s.order[d].startHeld = true
 		return true
 	}
 	return tcp.ACK && s.ahead(d, reassembly.Sequence(tcp.Ack))
@@ -92,13 +110,14 @@ func (s *stream) hold(d int, tcp *layers.TCP) {
 	p := e.curPacket
 	p.Data = append([]byte(nil), p.Data...)
 	h := heldSegment{pkt: p, seq: reassembly.Sequence(tcp.Seq), ack: reassembly.Sequence(tcp.Ack), at: e.now}
-	i := len(s.held[d])
-	for i > 0 && h.seq.Difference(s.held[d][i-1].seq) > 0 {
+	o := &s.order[d]
+	i := len(o.held)
+	for i > 0 && h.seq.Difference(o.held[i-1].seq) > 0 {
 		i--
 	}
-	s.held[d] = slices.Insert(s.held[d], i, h)
-	if len(s.held[d]) == 1 {
-		s.heldSince[d] = e.now
+	o.held = slices.Insert(o.held, i, h)
+	if len(o.held) == 1 {
+		o.heldSince = e.now
 	}
 	e.heldBytes += len(p.Data)
 	e.stats.ReorderHeld++
@@ -108,7 +127,7 @@ func (s *stream) hold(d int, tcp *layers.TCP) {
 }
 
 // heldCount is how many segments s holds.
-func (s *stream) heldCount() int { return len(s.held[0]) + len(s.held[1]) }
+func (s *stream) heldCount() int { return len(s.order[0].held) + len(s.order[1].held) }
 
 // releaseAfter runs after a packet of s was assembled (reassembly must not
 // be reentered from its callbacks): what it fed may release held segments,
@@ -131,12 +150,13 @@ func (e *Engine) releaseHeld(s *stream, force bool) {
 		if !ok {
 			break
 		}
-		h := s.held[d][0]
-		s.held[d] = s.held[d][1:]
-		if len(s.held[d]) == 0 {
-			s.held[d], s.startHeld[d] = nil, false
+		o := &s.order[d]
+		h := o.held[0]
+		o.held = o.held[1:]
+		if len(o.held) == 0 {
+			o.held, o.startHeld = nil, false
 		} else {
-			s.heldSince[d] = s.held[d][0].at
+			o.heldSince = o.held[0].at
 		}
 		e.heldBytes -= len(h.pkt.Data)
 		e.refeed(h.pkt)
@@ -153,19 +173,20 @@ func (e *Engine) releaseHeld(s *stream, force bool) {
 func (e *Engine) nextHeld(s *stream, force bool) (int, bool) {
 	var ready, due [2]bool
 	for d := range 2 {
-		if len(s.held[d]) == 0 {
+		o := &s.order[d]
+		if len(o.held) == 0 {
 			continue
 		}
-		due[d] = force || e.now.Sub(s.heldSince[d]) >= e.cfg.ReorderWindow
-		ready[d] = !s.startHeld[d] && !s.ahead(d, s.held[d][0].ack)
-		if s.startHeld[d] && due[d] {
-			ready[d] = !s.ahead(d, s.held[d][0].ack) || len(s.held[1-d]) == 0
+		due[d] = force || e.now.Sub(o.heldSince) >= e.cfg.ReorderWindow
+		ready[d] = !o.startHeld && !s.ahead(d, o.held[0].ack)
+		if o.startHeld && due[d] {
+			ready[d] = !s.ahead(d, o.held[0].ack) || len(s.order[1-d].held) == 0
 		}
 	}
 	pick := func(ok [2]bool) (int, bool) {
 		switch {
 		case ok[0] && ok[1]:
-			if s.heldSince[1].Before(s.heldSince[0]) {
+			if s.order[1].heldSince.Before(s.order[0].heldSince) {
 				return 1, true
 			}
 			return 0, true
@@ -180,7 +201,7 @@ func (e *Engine) nextHeld(s *stream, force bool) (int, bool) {
 		return d, true
 	}
 	d, ok := pick(due)
-	if ok && !s.startHeld[d] {
+	if ok && !s.order[d].startHeld {
 		e.stats.ReorderExpired++
 	}
 	return d, ok
@@ -198,21 +219,24 @@ func (e *Engine) refeed(p Packet) {
 	e.replaying, e.curPacket = false, cur
 }
 
-// expireHeld releases what waited ReorderWindow, and the oldest holders'
-// segments while all hold more than MaxHeldBytes. Connections are in the
-// holding list in the order they began to hold, so the first that need
-// not go ends the walk.
-func (e *Engine) expireHeld() {
+// expireHeld releases what will have waited ReorderWindow at packet time
+// now, and the oldest holders' segments while all hold more than
+// MaxHeldBytes. The Engine's clock has not moved to now yet, so what goes
+// keeps the time it arrived at, and goes before idle flushes at now.
+// Connections are in the holding list in the order they began to hold,
+// so the first that need not go ends the walk.
+func (e *Engine) expireHeld(now time.Time) {
 	for el := e.holding.Front(); el != nil; el = e.holding.Front() {
 		s := el.Value.(*stream)
 		over := e.heldBytes > e.cfg.MaxHeldBytes
-		if !over && !s.heldDue(e.now, e.cfg.ReorderWindow) {
+		due := s.heldDue(now, e.cfg.ReorderWindow)
+		if !over && !due {
 			return
 		}
 		if over {
 			e.stats.ReorderCapReleases++
 		}
-		e.releaseHeld(s, over)
+		e.releaseHeld(s, over || due)
 		if s.heldElem == el {
 			// Due segments went, others still wait: look at the next
 			// connection when this one's turn comes again.
@@ -226,8 +250,8 @@ func (e *Engine) expireHeld() {
 
 // heldDue reports whether a direction of s has waited window.
 func (s *stream) heldDue(now time.Time, window time.Duration) bool {
-	for d := range 2 {
-		if len(s.held[d]) > 0 && now.Sub(s.heldSince[d]) >= window {
+	for _, o := range &s.order {
+		if len(o.held) > 0 && now.Sub(o.heldSince) >= window {
 			return true
 		}
 	}
@@ -244,12 +268,12 @@ func (e *Engine) releaseAllHeld() {
 
 // dropHeld forgets the held segments of a connection that ended.
 func (e *Engine) dropHeld(s *stream) {
-	for d := range 2 {
-		for _, h := range s.held[d] {
+	for d := range s.order {
+		for _, h := range s.order[d].held {
 			e.heldBytes -= len(h.pkt.Data)
 			e.stats.ReorderDropped++
 		}
-		s.held[d] = nil
+		s.order[d].held = nil
 	}
 	if s.heldElem != nil {
 		e.holding.Remove(s.heldElem)

@@ -34,19 +34,10 @@ type stream struct {
 	holeAt    [2]reassembly.Sequence
 	holeSince [2]time.Time
 
-	// arrived and fedTo are, per direction, the sequence number just past
-	// the furthest segment that arrived (held back or not) and that was
-	// fed to reassembly; the OK flags say whether one was seen. held are
-	// segments held back until the other direction catches up (see
-	// reorder.go), in sequence order per direction; heldSince[d] is when
-	// the first of direction d's began to wait, startHeld[d] whether they
-	// wait for the direction's start.
-	arrived, fedTo   [2]reassembly.Sequence
-	arrivedOK, fedOK [2]bool
-	held             [2][]heldSegment
-	heldSince        [2]time.Time
-	startHeld        [2]bool
-	heldElem         *list.Element
+	// order is what each direction knows for holding segments back
+	// (reorder.go); heldElem is set while any are.
+	order    [2]dirOrder
+	heldElem *list.Element
 
 	lru      *list.Element
 	lastSeen time.Time
@@ -54,8 +45,11 @@ type stream struct {
 	parkElem *list.Element
 	parkedAt time.Time
 	ghost    bool // see newStream
-	fin, rst bool
-	ended    bool
+	// midStream is set while the connection's id and roles come from a
+	// packet other than a SYN.
+	midStream bool
+	fin, rst  bool
+	ended     bool
 
 	bytes   [2]int64
 	packets int64
@@ -113,9 +107,24 @@ func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
 func (s *stream) materialize(d int, tcp *layers.TCP) {
 	e := s.e
 	s.ghost = false
-	s.conn = Conn{ID: e.connID(s, tcp), Start: e.now}
+	s.conn.Start = e.now
 	e.stats.FlowsCreated++
 	e.stats.FlowsActive++
+	s.identify(d, tcp)
+}
+
+// identify names the connection and tells client from server by a packet
+// of direction d: a SYN or SYN-ACK says who is who. It runs again for a
+// SYN that arrives after the first data it preceded on the wire, while
+// that data is held back (see reorder.go) and nothing was reported yet.
+func (s *stream) identify(d int, tcp *layers.TCP) {
+	e := s.e
+	if s.midStream {
+		k := keyOf(s.addr[0], s.addr[1])
+		e.midStarts[k]-- // this one did not start mid-stream after all
+	}
+	s.conn.ID = e.connID(s, tcp)
+	s.midStream = !tcp.SYN
 	switch {
 	case tcp.SYN && !tcp.ACK:
 		s.setRole(d, roleRequest)
@@ -197,8 +206,10 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 			return false
 		}
 		s.materialize(d, tcp)
+	} else if tcp.SYN && s.midStream && s.packets == 0 {
+		s.identify(d, tcp)
 	}
-	advanceTo(&s.arrived[d], &s.arrivedOK[d], seqEnd(tcp))
+	s.order[d].arrive(tcp)
 	if s.holds(d, tcp, nextSeq) {
 		s.hold(d, tcp)
 		return false
@@ -215,7 +226,7 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	if len(tcp.Payload) > 0 && nextSeq != -1 && nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0 && s.holeSince[d].IsZero() {
 		s.holeAt[d], s.holeSince[d] = nextSeq, e.now
 	}
-	advanceTo(&s.fedTo[d], &s.fedOK[d], seqEnd(tcp))
+	s.order[d].feed(tcp)
 	s.packets++
 	s.bytes[d] += int64(len(tcp.Payload))
 	s.rst = s.rst || tcp.RST

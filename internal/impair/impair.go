@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -27,12 +28,17 @@ import (
 
 // Mix is how often each impairment hits a packet, as a probability.
 type Mix struct {
-	Swap      float64 // swapped with the next packet
+	Swap      float64 // swapped with the next packet, if it came within SwapWithin
 	Duplicate float64 // delivered twice in a row
 	Drop      float64 // never delivered
 	Cut       float64 // delivered cut to a random shorter length
 	Split     float64 // a TCP segment with payload split in two
 }
+
+// SwapWithin is how close in time two packets must be to be swapped: two
+// NIC queues or span sessions disagree by microseconds to milliseconds,
+// not by the minute a quiet event stream may wait between two packets.
+const SwapWithin = 20 * time.Millisecond
 
 // Preset mixes, named as tests and reports call them.
 var (
@@ -100,7 +106,7 @@ func Apply(pkts []capture.Packet, m Mix, seed uint64) []capture.Packet {
 		}
 	}
 	for i := 0; i+1 < len(out); i++ {
-		if rng.Float64() < m.Swap {
+		if rng.Float64() < m.Swap && out[i+1].Info.Timestamp.Sub(out[i].Info.Timestamp) <= SwapWithin {
 			a, b := out[i], out[i+1]
 			a.Info.Timestamp, b.Info.Timestamp = b.Info.Timestamp, a.Info.Timestamp
 			out[i], out[i+1] = b, a
