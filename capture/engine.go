@@ -31,9 +31,8 @@ type Engine struct {
 	// published is the snapshot Stats hands to other goroutines.
 	publishedMu sync.Mutex
 	published   Stats
-	// midStarts counts the connections of each address pair that began
-	// mid-stream, for their ids (see connID).
-	midStarts map[connKey]uint32
+	// names counts connections by name, for their ids (see connID).
+	names connNames
 	// now is the packet clock: the latest packet timestamp seen.
 	now      time.Time
 	lastTick time.Time
@@ -65,6 +64,7 @@ type Engine struct {
 	// again. holding lists the streams that hold packets, heldBytes
 	// counts their data.
 	curPacket Packet
+	heldDec   packetDecoder
 	replaying bool
 	holding   list.List
 	heldBytes int
@@ -90,7 +90,7 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 	if h == nil {
 		return nil, errors.New("capture: NewEngine needs a Handler")
 	}
-	e := &Engine{cfg: cfg.withDefaults(), h: h, midStarts: map[connKey]uint32{}}
+	e := &Engine{cfg: cfg.withDefaults(), h: h}
 	e.asm = reassembly.NewAssembler(reassembly.NewStreamPool(streamFactory{e}))
 	e.asm.MaxBufferedPagesTotal = e.cfg.MaxPages
 	e.asm.MaxBufferedPagesPerConnection = e.cfg.MaxPagesPerConn

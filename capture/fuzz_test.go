@@ -37,7 +37,7 @@ func byteStreams(c pcapsynth.Conn) (c2s, s2c []byte) {
 // direction 0. Its Engine has no assembler: allocating one's page cache
 // (2 MB) would dominate every fuzz run.
 func testStream(h Handler, cfg Config) *stream {
-	s := &stream{e: &Engine{cfg: cfg.withDefaults(), h: h, midStarts: map[connKey]uint32{}}}
+	s := &stream{e: &Engine{cfg: cfg.withDefaults(), h: h}}
 	for i := range s.halves {
 		s.halves[i] = halfParser{c: s, dir: i, state: stateStart}
 	}

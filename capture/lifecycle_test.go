@@ -150,8 +150,8 @@ func TestIdleTimeoutAndTick(t *testing.T) {
 	for _, e := range rec.ends {
 		reasons = append(reasons, e.Reason)
 	}
-	if strings.Join(reasons, ",") != "fin,idle,input-end" || rec.conns[1].ID != 1 {
-		t.Fatalf("connection ends %v (first to end idle: %d)", reasons, rec.conns[1].ID)
+	if strings.Join(reasons, ",") != "fin,idle,input-end" || rec.conns[1].Client != conns[0].Client {
+		t.Fatalf("connection ends %v (first to end idle: %v, want the SSE session's %v)", reasons, rec.conns[1].Client, conns[0].Client)
 	}
 	if !rec.ends[1].Time.Equal(conns[2].Opened) {
 		t.Errorf("idle end at %v, not at the packet that revealed it (%v)", rec.ends[1].Time, conns[2].Opened)

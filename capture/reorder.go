@@ -209,7 +209,9 @@ func (e *Engine) nextHeld(s *stream, force bool) (int, bool) {
 
 // refeed assembles a held packet again, now without holding it.
 func (e *Engine) refeed(p Packet) {
-	flow, tcp, err := e.dec.decode(p.LinkType, p.Data)
+	// A decoder of its own: the packet that made this one due may still
+	// be in the Engine's decoder's layers (see advance).
+	flow, tcp, err := e.heldDec.decode(p.LinkType, p.Data)
 	if err != nil {
 		return // it decoded once: cannot happen
 	}

@@ -34,9 +34,10 @@ type Stats struct {
 	// or MaxHeldBytes) let held segments go early, ReorderDropped those
 	// still held when their connection ended.
 	ReorderHeld, ReorderExpired, ReorderCapReleases, ReorderDropped uint64
-	// MidStreamIDResets counts the times the table of mid-stream starts
-	// per address pair (for connection ids) reached its cap and restarted.
-	MidStreamIDResets uint64
+	// ConnNameTurnovers counts the generations of MaxFlows connection
+	// names retired from the table that tells repeated names apart (see
+	// connID): a name repeated across more than one is not.
+	ConnNameTurnovers uint64
 	// AckedHoles counts holes declared gaps at once because the peer
 	// acknowledged the missing bytes (the capture lost them, not the path).
 	AckedHoles        uint64

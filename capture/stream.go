@@ -46,8 +46,9 @@ type stream struct {
 	parkedAt time.Time
 	ghost    bool // see newStream
 	// midStream is set while the connection's id and roles come from a
-	// packet other than a SYN.
+	// packet other than a SYN; name is what its id was made from.
 	midStream bool
+	name      uint64
 	fin, rst  bool
 	ended     bool
 
@@ -120,8 +121,7 @@ func (s *stream) materialize(d int, tcp *layers.TCP) {
 func (s *stream) identify(d int, tcp *layers.TCP) {
 	e := s.e
 	if s.midStream {
-		k := keyOf(s.addr[0], s.addr[1])
-		e.midStarts[k]-- // this one did not start mid-stream after all
+		e.names.forget(s.name) // this one did not start mid-stream after all
 	}
 	s.conn.ID = e.connID(s, tcp)
 	s.midStream = !tcp.SYN
@@ -145,12 +145,12 @@ func (s *stream) identify(d int, tcp *layers.TCP) {
 // it, so that reordered or resharded captures give the same ids: a hash of
 // its address pair and the client's initial sequence number (from the SYN,
 // or from the SYN-ACK that acknowledges it), or, for a connection seen
-// mid-stream, of its address pair and how many mid-stream connections of
-// that pair came before.
+// mid-stream, of its address pair alone — and of how many connections of
+// the same name came before, for a pair that reconnects mid-stream or a
+// capture replayed in a loop (see connNames).
 func (e *Engine) connID(s *stream, tcp *layers.TCP) uint64 {
-	k := keyOf(s.addr[0], s.addr[1])
 	h := fnv.New64a()
-	for _, ap := range k {
+	for _, ap := range keyOf(s.addr[0], s.addr[1]) {
 		a := ap.Addr().As16()
 		h.Write(a[:])
 		h.Write([]byte{byte(ap.Port() >> 8), byte(ap.Port())})
@@ -162,16 +162,50 @@ func (e *Engine) connID(s *stream, tcp *layers.TCP) uint64 {
 	case tcp.SYN:
 		binary.BigEndian.PutUint32(tag[1:], tcp.Ack-1)
 	default:
-		if len(e.midStarts) >= 4*e.cfg.MaxFlows {
-			clear(e.midStarts) // a new pair's count restarts: ids may repeat
-			e.stats.MidStreamIDResets++
-		}
 		tag[0] = 'm'
-		binary.BigEndian.PutUint32(tag[1:], e.midStarts[k])
-		e.midStarts[k]++
 	}
 	h.Write(tag[:])
+	name := h.Sum64()
+	s.name = name
+	if n := e.names.take(name, e.cfg.MaxFlows, &e.stats.ConnNameTurnovers); n > 0 {
+		binary.BigEndian.PutUint32(tag[1:], n)
+		h.Write(tag[1:])
+	}
 	return max(h.Sum64(), 1) // 0 is no connection
+}
+
+// connNames counts the connections of each name (connID) seen lately, in
+// two generations of at most MaxFlows names each: a repeat is told apart
+// as long as it comes within MaxFlows other names of its predecessor.
+type connNames struct {
+	cur, old map[uint64]uint32
+}
+
+// take returns how many connections of name came before, and counts this
+// one; turnovers counts the generations retired.
+func (c *connNames) take(name uint64, max int, turnovers *uint64) uint32 {
+	n, ok := c.cur[name]
+	if !ok {
+		n = c.old[name]
+	}
+	if c.cur == nil || len(c.cur) >= max {
+		c.old, c.cur = c.cur, make(map[uint64]uint32)
+		if c.old != nil {
+			*turnovers++
+		}
+	}
+	c.cur[name] = n + 1
+	return n
+}
+
+// forget undoes take for a connection renamed before it reported
+// anything.
+func (c *connNames) forget(name uint64) {
+	if n := c.cur[name]; n > 1 {
+		c.cur[name] = n - 1
+	} else {
+		delete(c.cur, name)
+	}
 }
 
 // setRole records that direction dir carries r, and so the other direction
