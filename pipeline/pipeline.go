@@ -99,9 +99,9 @@ type Config struct {
 	// connection whose decoding panicked to a pcap in Dir, to reproduce
 	// the fault with.
 	FailureDumps capture.DumpConfig
-	Decode        decode.Config
-	Detect        detect.Config
-	Log           *slog.Logger
+	Decode       decode.Config
+	Detect       detect.Config
+	Log          *slog.Logger
 
 	// wrapHandler, when set, stands between capture and shard k's decoder
 	// (tests inject faults with it).
