@@ -90,7 +90,11 @@ func panicFrame() string {
 // decodeFrame is the Engine's frame decoding with a panic contained: a frame
 // that makes the header decoders panic is reported and skipped like any
 // malformed frame, it cannot end the run.
-func (e *Engine) decodeFrame(p Packet) (flow gopacket.Flow, tcp *layers.TCP, err error) {
+func (e *Engine) decodeFrame(p Packet) (gopacket.Flow, *layers.TCP, error) {
+	return e.containFrame(p, e.dec.decode)
+}
+
+func (e *Engine) containFrame(p Packet, decode func(layers.LinkType, []byte) (gopacket.Flow, *layers.TCP, error)) (flow gopacket.Flow, tcp *layers.TCP, err error) {
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -107,7 +111,7 @@ func (e *Engine) decodeFrame(p Packet) (flow gopacket.Flow, tcp *layers.TCP, err
 		}
 		flow, tcp, err = gopacket.Flow{}, nil, fmt.Errorf("frame decoding panicked: %v", v)
 	}()
-	return e.dec.decode(p.LinkType, p.Data)
+	return decode(p.LinkType, p.Data)
 }
 
 // frameEndpoints reads the TCP endpoints of a frame without gopacket:

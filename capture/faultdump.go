@@ -77,27 +77,17 @@ type FaultDumper struct {
 	cfg DumpConfig
 
 	mu    sync.Mutex
-	conns map[dumpKey]*dumpConn
+	conns map[connKey]*dumpConn
 	lru   list.List // of *dumpConn, least recently active first
 	stats DumpStats
 }
 
 var _ Source = (*FaultDumper)(nil)
 
-// dumpKey is a connection's address pair, the same for both directions.
-type dumpKey struct{ a, b netip.AddrPort }
-
-func newDumpKey(x, y netip.AddrPort) dumpKey {
-	if x.Compare(y) > 0 {
-		x, y = y, x
-	}
-	return dumpKey{x, y}
-}
-
 // dumpConn is what is kept of one connection: its first packets (head,
 // up to half the per-connection cap) and its latest (tail).
 type dumpConn struct {
-	key        dumpKey
+	key        connKey
 	elem       *list.Element
 	head, tail []Packet
 	headBytes  int
@@ -122,7 +112,7 @@ func NewFaultDumper(src Source, cfg DumpConfig) (*FaultDumper, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fault dump directory: %w", err)
 	}
-	return &FaultDumper{src: src, cfg: cfg, conns: map[dumpKey]*dumpConn{}}, nil
+	return &FaultDumper{src: src, cfg: cfg, conns: map[connKey]*dumpConn{}}, nil
 }
 
 // ReadPacket implements Source: it reads the next packet and keeps a copy
@@ -153,7 +143,7 @@ func (d *FaultDumper) keep(p Packet) {
 		return
 	}
 	flags := tcpFlags(p)
-	key := newDumpKey(a, b)
+	key := keyOf(a, b)
 	size := len(p.Data) + dumpPacketOverhead
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -244,7 +234,7 @@ func (d *FaultDumper) Dump(f Fault) (string, error) {
 	}
 	d.mu.Lock()
 	var pkts []Packet
-	if c := d.conns[newDumpKey(f.Client, f.Server)]; c != nil && f.Client.IsValid() {
+	if c := d.conns[keyOf(f.Client, f.Server)]; c != nil && f.Client.IsValid() {
 		pkts = append(append(pkts, c.head...), c.tail...)
 		d.drop(c)
 	}
