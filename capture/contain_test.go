@@ -113,28 +113,27 @@ func runContained(t *testing.T, src Source, shards int, h Handler) ([]Fault, *Co
 	t.Helper()
 	var faults []Fault
 	c := Contain(h, func(f Fault) { faults = append(faults, f) })
-	if shards == 0 {
-		e, err := NewEngine(Config{Tick: c.Tick}, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Run(context.Background(), src); err != nil {
-			t.Fatal(err)
-		}
-		e.Finish()
-		return faults, c
+	var r interface {
+		Run(context.Context, Source) error
+		Finish()
 	}
-	// The shards share one Contained, their calls serialised: the test
-	// compares per connection, and a connection stays on one shard.
-	l := &locked{h: c}
-	s, err := NewShards(shards, Config{}, func(int, *Config) Handler { return l })
+	var err error
+	if shards == 0 {
+		r, err = NewEngine(Config{Tick: c.Tick}, c)
+	} else {
+		// The shards share one Contained, their calls serialised: the
+		// test compares per connection, and a connection stays on one
+		// shard.
+		l := &locked{h: c}
+		r, err = NewShards(shards, Config{}, func(int, *Config) Handler { return l })
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Run(context.Background(), src); err != nil {
+	if err := r.Run(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
-	s.Finish()
+	r.Finish()
 	return faults, c
 }
 
@@ -300,23 +299,6 @@ func TestFrameDecodePanicContained(t *testing.T) {
 	}
 }
 
-// demoPackets reads every frame of the demo capture.
-func demoPackets(t *testing.T) []Packet {
-	src := openDemo(t)
-	var out []Packet
-	for {
-		p, err := src.ReadPacket()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Data = slices.Clone(p.Data)
-		out = append(out, p)
-	}
-}
-
 // packetsOf are the frames between client and server, both directions.
 func packetsOf(pkts []Packet, client, server netip.AddrPort) []Packet {
 	var out []Packet
@@ -326,27 +308,6 @@ func packetsOf(pkts []Packet, client, server netip.AddrPort) []Packet {
 		}
 	}
 	return out
-}
-
-func readDump(t *testing.T, path string) []Packet {
-	t.Helper()
-	src, err := OpenPcap(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var out []Packet
-	for {
-		p, err := src.ReadPacket()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("dump %s: %v", path, err)
-		}
-		p.Data = slices.Clone(p.Data)
-		out = append(out, p)
-	}
 }
 
 func samePackets(t *testing.T, got, want []Packet) {
@@ -365,7 +326,7 @@ func samePackets(t *testing.T, got, want []Packet) {
 // connection is written as a pcap holding exactly its packets, and playing
 // that pcap with the same fault faults the same way.
 func TestDumpReproducesFault(t *testing.T) {
-	all := demoPackets(t)
+	all := readFrames(t, "../testdata/demo.pcap")
 	clean := newTranscript()
 	runContained(t, &memSource{frames: all}, 0, clean)
 	target := busiestClient(t, clean)
@@ -389,7 +350,7 @@ func TestDumpReproducesFault(t *testing.T) {
 			if want := filepath.Join(dir, dumpName(f)+".pcap"); path != want {
 				t.Errorf("dump %s, want %s", path, want)
 			}
-			samePackets(t, readDump(t, path), packetsOf(all, f.Client, f.Server))
+			samePackets(t, readFrames(t, path), packetsOf(all, f.Client, f.Server))
 			txt, err := os.ReadFile(strings.TrimSuffix(path, ".pcap") + ".txt")
 			if err != nil || !strings.Contains(string(txt), f.Frame) || !strings.Contains(string(txt), "goroutine") {
 				t.Errorf("fault text %q, %v", txt, err)
@@ -417,7 +378,7 @@ func TestDumpReproducesFault(t *testing.T) {
 // packets, the rest counted; over MaxBytes the least recently active
 // connections go whole, counted; past MaxDumps nothing is written.
 func TestDumperCaps(t *testing.T) {
-	all := demoPackets(t)
+	all := readFrames(t, "../testdata/demo.pcap")
 	a, b, _ := frameEndpoints(all[0].LinkType, all[0].Data)
 	conn := packetsOf(all, a, b)
 	size := func(ps []Packet) (n int) {
@@ -451,7 +412,7 @@ func TestDumperCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samePackets(t, readDump(t, path), append(slices.Clone(conn[:head]), conn[tail:]...))
+	samePackets(t, readFrames(t, path), append(slices.Clone(conn[:head]), conn[tail:]...))
 	if st := d.Stats(); st.ConnsActive != 0 || st.BytesInUse != 0 {
 		t.Errorf("after the dump: %+v", st)
 	}
@@ -480,7 +441,7 @@ func TestDumperCaps(t *testing.T) {
 // TestDumperNewConnectionOnSameAddresses: a SYN after the connection on
 // the same addresses ended starts afresh, so a dump holds one connection.
 func TestDumperNewConnectionOnSameAddresses(t *testing.T) {
-	all := demoPackets(t)
+	all := readFrames(t, "../testdata/demo.pcap")
 	a, b, _ := frameEndpoints(all[0].LinkType, all[0].Data)
 	conn := packetsOf(all, a, b)
 	d, err := NewFaultDumper(&memSource{frames: append(slices.Clone(conn), conn...)}, DumpConfig{Dir: t.TempDir()})
@@ -492,7 +453,7 @@ func TestDumperNewConnectionOnSameAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samePackets(t, readDump(t, path), conn)
+	samePackets(t, readFrames(t, path), conn)
 }
 
 func drain(t *testing.T, src Source) {
