@@ -466,3 +466,28 @@ func drain(t *testing.T, src Source) {
 		}
 	}
 }
+
+// TestPcapHugeSnaplen: a pcap header claiming a 4 GiB snaplen (a fuzzed
+// or damaged file) costs no more memory than a real one.
+func TestPcapHugeSnaplen(t *testing.T) {
+	data, err := os.ReadFile("../testdata/demo.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = slices.Clone(data)
+	copy(data[16:20], []byte{0xff, 0xff, 0xff, 0xff})
+	path := filepath.Join(t.TempDir(), "huge-snaplen.pcap")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	frames := readFrames(t, path)
+	runtime.ReadMemStats(&after)
+	if want := len(readFrames(t, "../testdata/demo.pcap")); len(frames) != want {
+		t.Errorf("%d frames, want %d", len(frames), want)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("reading allocated %d bytes", n)
+	}
+}
