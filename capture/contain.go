@@ -262,6 +262,7 @@ func (c *Contained) ConnEnd(conn *Conn, end *ConnEnd) {
 		delete(c.faulted, conn)
 		return
 	}
+	defer delete(c.faulted, conn) // runs after fault: no call comes after ConnEnd
 	defer c.fault("ConnEnd", conn, end.Time)
 	c.h.ConnEnd(conn, end)
 }

@@ -227,11 +227,13 @@ type ticker struct {
 	ticks int
 }
 
-func (k *ticker) Tick(time.Time)   { k.ticks++; panic("tick") }
-func (k *ticker) Finish(time.Time) { panic(errors.New("finish")) }
+func (k *ticker) Tick(time.Time)          { k.ticks++; panic("tick") }
+func (k *ticker) Finish(time.Time)        { panic(errors.New("finish")) }
+func (k *ticker) ConnEnd(*Conn, *ConnEnd) { panic("end") }
 
 // TestContainTickAndFinish: panics in Tick and Finish are reported without
-// a connection, and the next Tick runs.
+// a connection, and the next Tick runs; a panic in ConnEnd is reported and
+// not remembered.
 func TestContainTickAndFinish(t *testing.T) {
 	k := &ticker{transcript: *newTranscript()}
 	var faults []Fault
@@ -247,6 +249,11 @@ func TestContainTickAndFinish(t *testing.T) {
 		if f.Call != call || f.Conn != nil || f.Client.IsValid() || !strings.HasPrefix(f.Frame, "capture.(*ticker)."+call) {
 			t.Errorf("fault %d: %s %v %q, want %s without a connection", i, f.Call, f.Conn, f.Frame, call)
 		}
+	}
+	// A panic in ConnEnd, the connection's last call, leaves nothing behind.
+	c.ConnEnd(&Conn{ID: 1}, &ConnEnd{})
+	if len(faults) != 4 || faults[3].Call != "ConnEnd" || len(c.faulted) != 0 {
+		t.Errorf("ConnEnd fault: %d faults, %d connections remembered", len(faults), len(c.faulted))
 	}
 	// A Handler without Tick and Finish: nothing to call.
 	Contain(newTranscript(), nil).Tick(time.Unix(4, 0))
