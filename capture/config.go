@@ -56,6 +56,10 @@ type Config struct {
 	// second of packet time, with the packet clock. Decode uses it to expire
 	// sessions.
 	Tick func(now time.Time)
+	// Fault, when set, is called from the Engine's goroutine with every
+	// frame whose header decoding panicked (Stats.Faults); the frame is
+	// skipped. Contain does the same for the Handler's calls.
+	Fault func(Fault)
 }
 
 // DefaultConfig returns the defaults every zero field of a Config gets.

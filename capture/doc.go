@@ -75,6 +75,23 @@
 // as a gap) and per-connection request queues have caps, and each drop is
 // counted per reason. Memory never grows without bound.
 //
+// Faults: no traffic content may end the process. Contain wraps a Handler
+// and recovers a panic in any of its calls: the call's connection ends for
+// the Handler there (no further call for it, ConnEnd included; a Handler
+// that is a Forgetter is told to drop its state for it), the Fault is
+// reported — stage, call, connection, panic value, the function and line
+// it came from, the stack — and every other connection goes on untouched.
+// A panic in Tick or Finish is reported the same way and the next Tick
+// runs. The Engine itself contains a panic in decoding a frame's link, IP
+// and TCP headers: the frame is skipped (Stats.Faults, Stats.DecodeErrors)
+// and reported to Config.Fault. To reproduce a fault, FaultDumper is a
+// Source that keeps each connection's first and latest packets (bounded
+// per connection and in all, every drop counted) and writes a faulting
+// connection's to a pcap that replays it. Panics in the Engine's own
+// reassembly and HTTP/SSE parsing are not contained: those parsers are
+// fuzzed instead, and a contained fault there would leave the Engine's
+// state for every connection in doubt.
+//
 // TLS and other protocols: a connection whose client starts with a TLS
 // handshake is not parsed further, but its ClientHello gives SNI and ALPN
 // (ConnEnd.AppProtocol "tls"); one that starts with neither HTTP nor TLS

@@ -139,7 +139,7 @@ func (e *Engine) packet(p Packet) {
 	if e.stats.Packets%publishEvery == 0 {
 		e.publish()
 	}
-	flow, tcp, err := e.dec.decode(p.LinkType, p.Data)
+	flow, tcp, err := e.decodeFrame(p) // e.dec.decode, a panic contained
 	if err != nil {
 		switch {
 		case errors.Is(err, errNotTCP), errors.Is(err, errNotIP):

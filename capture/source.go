@@ -41,6 +41,11 @@ var (
 	ErrNoPacket = errors.New("no packet within the poll timeout")
 )
 
+// maxSnaplen is libpcap's MAXIMUM_SNAPLEN: no capture tool writes longer
+// packets, and a pcap header claiming more is not believed (a packet longer
+// than it ends the file as a broken record).
+const maxSnaplen = 262144
+
 // PcapFile reads a pcap or pcapng file without libpcap.
 type PcapFile struct {
 	path string
@@ -98,6 +103,11 @@ func newPcapFile(path string, f *os.File) (*PcapFile, error) {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("read pcap header of %q: %w", path, err)
+		}
+		if r.Snaplen() > maxSnaplen {
+			// pcapgo sizes its packet buffer by the header's snaplen,
+			// up to 4 GiB for a damaged or hostile file.
+			r.SetSnaplen(maxSnaplen)
 		}
 		lt := r.LinkType()
 		p.read = r.ZeroCopyReadPacketData

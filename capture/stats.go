@@ -10,6 +10,9 @@ type Stats struct {
 	Fragments    uint64 // IP fragments (not reassembled)
 	DecodeErrors uint64 // malformed or unsupported headers
 	Filtered     uint64 // TCP segments outside Config.Ports/Nets
+	// Faults counts frames whose header decoding panicked: contained,
+	// reported to Config.Fault, and counted in DecodeErrors too.
+	Faults uint64
 
 	FlowsCreated uint64
 	FlowsActive  uint64

@@ -88,4 +88,8 @@ type Stats struct {
 	SessionsEvicted int64 // MaxSessions
 	PendingDropped  int64 // MaxPendingPerSession
 	OversizeCut     int64 // MaxMessageBytes
+
+	// Faults counts callbacks that panicked and were contained by
+	// capture.Contain: each dropped its connection (see Forget).
+	Faults int64
 }

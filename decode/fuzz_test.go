@@ -1,8 +1,11 @@
 package decode
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/event"
 )
 
 // seedMessages adds every JSON-RPC message the SDKs logged in the
@@ -136,4 +140,76 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzPcap plays whole capture files through capture and a Decoder as the
+// sensor does — the file reader, one or two shards, each decoder behind
+// capture.Contain, a FaultDumper on the source — seeded with every
+// checked-in capture. Nothing may panic past the containment, and nothing
+// may be contained either: a contained fault is a bug the sensor survives,
+// still a bug. Event ids must be unique (they are the dedup key).
+func FuzzPcap(f *testing.F) {
+	pcaps, err := filepath.Glob(filepath.Join(captureDir, "*.pcap"))
+	if err != nil || len(pcaps) == 0 {
+		f.Fatalf("no captures in %s (%v)", captureDir, err)
+	}
+	for i, path := range append(pcaps, "../testdata/demo.pcap") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, uint8(i))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, pcap []byte, shards uint8) {
+		file, err := os.CreateTemp(dir, "fuzz-*.pcap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(file.Name())
+		if _, err := file.Write(pcap); err != nil {
+			t.Fatal(err)
+		}
+		file.Close()
+		src, err := capture.OpenPcap(file.Name())
+		if err != nil {
+			return // not a capture file: an error, as it should be
+		}
+		defer src.Close()
+		dumper, err := capture.NewFaultDumper(src, capture.DumpConfig{Dir: filepath.Join(dir, "dumps"), MaxConnBytes: 16 << 10, MaxBytes: 64 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		report := func(fault capture.Fault) { t.Errorf("contained %s\n%s", fault, fault.Stack) }
+		n := int(shards%2) + 1
+		decs := make([]*Decoder, n)
+		evs := make([]*[]*event.Event, n)
+		handlers := make([]*capture.Contained, n)
+		sh, err := capture.NewShards(n, capture.Config{MaxBodyBytes: 1 << 16, MaxFlows: 64, Fault: report}, func(k int, c *capture.Config) capture.Handler {
+			decs[k], evs[k] = collect(t, Config{})
+			handlers[k] = capture.Contain(decs[k], report)
+			c.Tick = handlers[k].Tick
+			return handlers[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.Run(context.Background(), dumper); err != nil && !errors.Is(err, capture.ErrTruncated) {
+			t.Logf("input: %v", err) // a broken record ends the input
+		}
+		sh.Finish()
+		seen := map[string]bool{}
+		for k := range n {
+			handlers[k].Finish(sh.Now())
+			for _, e := range *evs[k] {
+				if seen[e.EventID] {
+					t.Errorf("event id %s twice", e.EventID)
+				}
+				seen[e.EventID] = true
+			}
+		}
+		if st := dumper.Stats(); st.BytesInUse > 64<<10 {
+			t.Errorf("dumper holds %d bytes over its cap", st.BytesInUse)
+		}
+	})
 }

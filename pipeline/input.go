@@ -94,6 +94,7 @@ func (in input) live(cfg Config) bool {
 // returns when the files are done and the live inputs stopped (ctx ended).
 func senseAll(ctx context.Context, cfg Config, tokenKey []byte, ins []input, pub bus.Publisher, stages *stageStats) (*Summary, error) {
 	summary := &Summary{}
+	faults := newFaultTally(cfg.Log)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(ins))
@@ -101,24 +102,27 @@ func senseAll(ctx context.Context, cfg Config, tokenKey []byte, ins []input, pub
 		if !in.live(cfg) {
 			continue
 		}
-		wg.Go(func() { errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages) })
+		wg.Go(func() { errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages, faults) })
 	}
 	for i, in := range ins {
 		if in.live(cfg) || ctx.Err() != nil {
 			continue
 		}
-		errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages)
+		errs[i] = sense(ctx, cfg, tokenKey, in, pub, summary, &mu, stages, faults)
 		if errs[i] != nil {
 			break
 		}
 	}
 	wg.Wait()
+	faults.fill(summary)
 	return summary, errors.Join(errs...)
 }
 
 // sense reads one input through capture and decode and publishes every
-// event; summary is updated under mu.
-func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.Publisher, summary *Summary, mu *sync.Mutex, stages *stageStats) error {
+// event; summary is updated under mu. A panic in a decoder callback or in
+// decoding a frame is contained (capture.Contain, capture.Config.Fault)
+// and reported to faults.
+func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.Publisher, summary *Summary, mu *sync.Mutex, stages *stageStats, faults *faultTally) error {
 	// Publishing must outlive a stop of the reading (Ctrl-C): what was
 	// read is still delivered.
 	pubCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -137,8 +141,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		if err != nil {
 			return err
 		}
-		st, err := senseTap(ctx, cfg, in, dec, pub)
-		dec.Finish(time.Time{})
+		h := capture.Contain(&tapClock{Decoder: dec}, faults.reporter(in.name, nil))
+		st, err := senseTap(ctx, cfg, in, h, pub)
+		h.Finish(time.Time{})
 		mu.Lock()
 		defer mu.Unlock()
 		summary.LogRecords += st.Records
@@ -161,13 +166,24 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		}
 		return func(ev *event.Event) { order.add(k, shards.Stamp(k), ev) }
 	}
-	decs, err := newShardDecoders(cfg.CaptureShards, dcfg, shardEmit)
+	src := in.src
+	var dumper *capture.FaultDumper
+	if cfg.FailureDumps.Dir != "" {
+		var err error
+		if dumper, err = capture.NewFaultDumper(in.src, cfg.FailureDumps); err != nil {
+			return err
+		}
+		src = dumper
+	}
+	report := faults.reporter(in.name, dumper)
+	decs, err := newShardDecoders(cfg.CaptureShards, dcfg, shardEmit, report, cfg.wrapHandler)
 	if err != nil {
 		return err
 	}
 	shards, err = capture.NewShards(cfg.CaptureShards, cfg.Capture, func(k int, c *capture.Config) capture.Handler {
 		c.Tick = decs.tick(k)
-		return decs.decs[k]
+		c.Fault = report
+		return decs.handlers[k]
 	})
 	if err != nil {
 		return err
@@ -181,11 +197,14 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
 	live, _ := in.src.(*capture.Live)
-	metered := &meteredSource{Source: in.src, every: time.Second, hook: func() {
+	metered := &meteredSource{Source: src, every: time.Second, hook: func() {
 		st := shards.Stats()
 		progress.report(st)
 		stages.capture.store(st)
 		stages.decode.store(decs.tickedStats())
+		if dumper != nil {
+			stages.dump.store(dumper.Stats())
+		}
 		if live != nil {
 			if ks, err := live.KernelStats(); err == nil {
 				stages.kernel.store(ks)
@@ -209,6 +228,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	}
 	stats := shards.Stats()
 	stages.capture.store(stats)
+	if dumper != nil {
+		stages.dump.store(dumper.Stats())
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -229,18 +251,21 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 
 // shardDecoders are the decoders of one input's capture shards: decoder k
 // is called only from shard k's goroutine (Run) and, once the shards are
-// done, from the caller's (Finish).
+// done, from the caller's (Finish), always through handlers[k], which
+// contains its panics.
 type shardDecoders struct {
-	decs []*decode.Decoder
+	decs     []*decode.Decoder
+	handlers []*capture.Contained
 	// ticked holds each decoder's Stats as of its shard's last tick, for
 	// readers on other goroutines.
 	ticked []snapshot[decode.Stats]
 }
 
-// newShardDecoders builds n decoders from cfg. Like the capture caps,
+// newShardDecoders builds n decoders from cfg, each behind a
+// capture.Contain that reports its faults. Like the capture caps,
 // MaxSessions bounds the whole input: each decoder gets its share, rounded
-// up.
-func newShardDecoders(n int, cfg decode.Config, emit func(shard int) func(*event.Event)) (*shardDecoders, error) {
+// up. wrap, if set, stands between a decoder and its containment.
+func newShardDecoders(n int, cfg decode.Config, emit func(shard int) func(*event.Event), report func(capture.Fault), wrap func(int, *decode.Decoder) capture.Handler) (*shardDecoders, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -251,7 +276,12 @@ func newShardDecoders(n int, cfg decode.Config, emit func(shard int) func(*event
 		if err != nil {
 			return nil, err
 		}
+		var h capture.Handler = dec
+		if wrap != nil {
+			h = wrap(k, dec)
+		}
 		d.decs = append(d.decs, dec)
+		d.handlers = append(d.handlers, capture.Contain(h, report))
 	}
 	return d, nil
 }
@@ -260,7 +290,7 @@ func newShardDecoders(n int, cfg decode.Config, emit func(shard int) func(*event
 // its counters are taken for the metrics.
 func (d *shardDecoders) tick(k int) func(time.Time) {
 	return func(now time.Time) {
-		d.decs[k].Tick(now)
+		d.handlers[k].Tick(now)
 		d.ticked[k].store(d.decs[k].Stats())
 	}
 }
@@ -280,8 +310,8 @@ func (d *shardDecoders) tickedStats() decode.Stats {
 // the input, and returns their summed counters.
 func (d *shardDecoders) finish(now time.Time) decode.Stats {
 	var sum decode.Stats
-	for _, dec := range d.decs {
-		dec.Finish(now)
+	for k, dec := range d.decs {
+		d.handlers[k].Finish(now)
 		counters.Add(&sum, dec.Stats())
 	}
 	return sum

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/capture"
+	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/detect"
 )
 
@@ -89,6 +90,25 @@ func TestStatsBecomeMetrics(t *testing.T) {
 	for name, want := range map[string]float64{
 		"mcpwatch_consumer_backlog_pending{durable=store-events}": 7, // gauges
 		"mcpwatch_consumer_backlog_unacked{durable=store-events}": 2,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	// Contained faults and the --dump-failures store.
+	got = gather(t, "decode", decode.Stats{Faults: 2})
+	if got["mcpwatch_decode_faults_total"] != 2 {
+		t.Errorf("decode faults: %v", got)
+	}
+	got = gather(t, "dump", capture.DumpStats{ConnsActive: 3, BytesInUse: 100, ConnCapDrops: 4, Evictions: 5, Dumps: 1})
+	for name, want := range map[string]float64{
+		"mcpwatch_dump_conns_active":         3, // gauges
+		"mcpwatch_dump_bytes_in_use":         100,
+		"mcpwatch_dump_conn_cap_drops_total": 4,
+		"mcpwatch_dump_evictions_total":      5,
+		"mcpwatch_dump_dumps_total":          1,
+		"mcpwatch_dump_dumps_skipped_total":  0,
+		"mcpwatch_dump_dump_errors_total":    0,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)

@@ -94,9 +94,18 @@ type Config struct {
 	// (inputOrder), so detect gives the same alerts.
 	CaptureShards int
 	Capture       capture.Config
-	Decode        decode.Config
-	Detect        detect.Config
-	Log           *slog.Logger
+	// FailureDumps, when its Dir is set, keeps the latest packets of every
+	// connection of a packet input (within its caps) and writes those of a
+	// connection whose decoding panicked to a pcap in Dir, to reproduce
+	// the fault with.
+	FailureDumps capture.DumpConfig
+	Decode       decode.Config
+	Detect       detect.Config
+	Log          *slog.Logger
+
+	// wrapHandler, when set, stands between capture and shard k's decoder
+	// (tests inject faults with it).
+	wrapHandler func(shard int, d *decode.Decoder) capture.Handler
 }
 
 // DefaultConfig returns a configuration with every stage at its defaults
@@ -501,6 +510,8 @@ type stageStats struct {
 	decode  snapshot[decode.Stats]
 	// kernel is the AF_PACKET ring's own count of packets and drops.
 	kernel snapshot[capture.KernelStats]
+	// dump is the --dump-failures packet store's.
+	dump snapshot[capture.DumpStats]
 }
 
 // metricSources are the stages a job runs; nil ones are left out.
@@ -525,6 +536,7 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 		collect["capture"] = m.stages.capture.load
 		collect["decode"] = m.stages.decode.load
 		collect["kernel"] = m.stages.kernel.load
+		collect["dump"] = m.stages.dump.load
 	}
 	if m.detect != nil {
 		collect["detect"] = func() any { return m.detect.Stats() }

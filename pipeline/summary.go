@@ -27,6 +27,12 @@ type Summary struct {
 	AlertsByRule map[string]int64
 	// Warnings are non-fatal problems with the input (a truncated pcap).
 	Warnings []string
+	// Faults are the panics contained per stage ("capture": a frame's
+	// header decoding; "decode": a decoder callback, whose connection was
+	// dropped), none when empty. FailureDumps are the reproducer pcaps
+	// written for them (Config.FailureDumps).
+	Faults       map[string]FaultSummary
+	FailureDumps []string
 }
 
 // ServerSummary is one line of the server inventory.
@@ -154,6 +160,12 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "alerts (%d):\n", total)
 	for _, r := range rules {
 		fmt.Fprintf(w, "  %-40s  %d\n", r, s.AlertsByRule[r])
+	}
+	if len(s.Faults) > 0 {
+		fmt.Fprintf(w, "faults contained: %s\n", s.faultLine())
+	}
+	if len(s.FailureDumps) > 0 {
+		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), strings.Join(s.FailureDumps, " "))
 	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)

@@ -66,11 +66,10 @@ func openTap(spec string, follow bool) (input, error) {
 // senseTap feeds one proxy log to the decoder. Following a file, the
 // checkpoint is written only after the bus acknowledged what was read, so a
 // restart resumes without loss or duplicates.
-func senseTap(ctx context.Context, cfg Config, in input, dec *decode.Decoder, pub bus.Publisher) (logtap.Stats, error) {
+func senseTap(ctx context.Context, cfg Config, in input, h capture.Handler, pub bus.Publisher) (logtap.Stats, error) {
 	lcfg := cfg.Tap
 	lcfg.Format = in.tap.format
 	lcfg.OnBadRecord = func(br logtap.BadRecord) { cfg.Log.Warn("bad log record skipped", "at", br.String()) }
-	h := &tapClock{Decoder: dec}
 	switch {
 	case in.tap.path == "-":
 		r := logtap.NewReader(lcfg, "-", os.Stdin)
