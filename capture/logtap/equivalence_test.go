@@ -90,6 +90,24 @@ func writeDemo(t *testing.T, dir string) {
 
 func writeDemoOnce(t *testing.T, dir string) {
 	t.Helper()
+	all, pcap, sdk := recordDemo(t)
+	for name, data := range map[string][]byte{"demo.pcap": pcap, "demo.sdk.jsonl": sdk} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range samples {
+		if err := s.write(filepath.Join(dir, s.name), all); err != nil {
+			t.Fatalf("write %s: %v", s.name, err)
+		}
+	}
+}
+
+// recordDemo plays scenario.Demo through a logging reverse proxy and
+// returns what the proxy logged (in the order it logged it), the capture
+// between clients and proxy, and what the client SDK logged (JSON lines).
+func recordDemo(t *testing.T) (all []*proxied, pcap, sdk []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	logs := make([]*proxyLog, len(scenario.Demo))
@@ -100,7 +118,6 @@ func writeDemoOnce(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []*proxied
 	for i, pl := range logs {
 		for _, ex := range pl.take() {
 			client, ok := res.Peers[i][ex.peer]
@@ -111,8 +128,8 @@ func writeDemoOnce(t *testing.T, dir string) {
 			all = append(all, ex)
 		}
 	}
-	var pcap, sdk bytes.Buffer
-	if err := res.Recorder.WriteTo(&pcap, tcprec.Pcap); err != nil {
+	var pcapBuf, sdkBuf bytes.Buffer
+	if err := res.Recorder.WriteTo(&pcapBuf, tcprec.Pcap); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range res.Logs {
@@ -122,19 +139,10 @@ func writeDemoOnce(t *testing.T, dir string) {
 		}
 		for _, m := range msgs {
 			b, _ := json.Marshal(m)
-			sdk.Write(append(b, '\n'))
+			sdkBuf.Write(append(b, '\n'))
 		}
 	}
-	for name, data := range map[string][]byte{"demo.pcap": pcap.Bytes(), "demo.sdk.jsonl": sdk.Bytes()} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range samples {
-		if err := s.write(filepath.Join(dir, s.name), all); err != nil {
-			t.Fatalf("write %s: %v", s.name, err)
-		}
-	}
+	return all, pcapBuf.Bytes(), sdkBuf.Bytes()
 }
 
 // demoDir is the checked-in samples, rewritten first with -update.
