@@ -137,12 +137,11 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		if err != nil {
 			return err
 		}
-		st, err := senseTap(ctx, cfg, in, dec, pub)
+		run, err := senseTap(ctx, cfg, in, dec, pub, &stages.logtap)
 		dec.Finish(time.Time{})
 		mu.Lock()
 		defer mu.Unlock()
-		summary.LogRecords += st.Records
-		summary.BadLogRecords += st.BadRecords
+		summary.addTap(in.name, run, in.live(cfg))
 		if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause
 		}

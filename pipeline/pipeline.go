@@ -501,6 +501,8 @@ type stageStats struct {
 	decode  snapshot[decode.Stats]
 	// kernel is the AF_PACKET ring's own count of packets and drops.
 	kernel snapshot[capture.KernelStats]
+	// logtap sums the counters of every log tap input (tap.go).
+	logtap tapStats
 }
 
 // metricSources are the stages a job runs; nil ones are left out.
@@ -525,6 +527,7 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 		collect["capture"] = m.stages.capture.load
 		collect["decode"] = m.stages.decode.load
 		collect["kernel"] = m.stages.kernel.load
+		collect["logtap"] = m.stages.logtap.load
 	}
 	if m.detect != nil {
 		collect["detect"] = func() any { return m.detect.Stats() }

@@ -38,7 +38,8 @@ type Fallbacks struct {
 	ServerAuthority int64
 }
 
-func (a Fallbacks) add(b Fallbacks) Fallbacks {
+// Add sums two counts.
+func (a Fallbacks) Add(b Fallbacks) Fallbacks {
 	return Fallbacks{
 		TimePrevious: a.TimePrevious + b.TimePrevious, TimeFile: a.TimeFile + b.TimeFile, TimeClock: a.TimeClock + b.TimeClock,
 		ClientForwardedFor: a.ClientForwardedFor + b.ClientForwardedFor, ServerAuthority: a.ServerAuthority + b.ServerAuthority,

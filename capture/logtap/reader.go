@@ -107,7 +107,7 @@ func (s Stats) Add(o Stats) Stats {
 	return Stats{
 		Records: s.Records + o.Records, Exchanges: s.Exchanges + o.Exchanges, BadRecords: s.BadRecords + o.BadRecords,
 		Oversize: s.Oversize + o.Oversize, Panics: s.Panics + o.Panics, Ignored: s.Ignored + o.Ignored,
-		BodiesTruncated: s.BodiesTruncated + o.BodiesTruncated, Fallbacks: s.Fallbacks.add(o.Fallbacks),
+		BodiesTruncated: s.BodiesTruncated + o.BodiesTruncated, Fallbacks: s.Fallbacks.Add(o.Fallbacks),
 		SSEEvents: s.SSEEvents + o.SSEEvents, SSEIncomplete: s.SSEIncomplete + o.SSEIncomplete,
 		Conns: s.Conns + o.Conns, ConnsEvicted: s.ConnsEvicted + o.ConnsEvicted, TracesEvicted: s.TracesEvicted + o.TracesEvicted,
 		Rotations: s.Rotations + o.Rotations, Truncations: s.Truncations + o.Truncations,
