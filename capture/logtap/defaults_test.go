@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,12 +94,29 @@ func envoyDefaultStreamed(id string, ex *proxied) []envoyWrapperJSON {
 
 func envoyJSON(t *testing.T, w *bytes.Buffer, tr envoyWrapperJSON) {
 	t.Helper()
-	b, err := json.MarshalIndent(tr, "", " ")
-	if err != nil {
+	if err := writeEnvoyJSON(w, tr); err != nil {
 		t.Fatal(err)
 	}
-	w.Write(b)
-	w.WriteByte('\n')
+}
+
+func writeEnvoyJSON(w io.Writer, tr envoyWrapperJSON) error {
+	b, err := json.MarshalIndent(tr, "", " ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// writeEnvoyDefault writes default buffered traces one after another in
+// one file.
+func writeEnvoyDefault(w io.Writer, exs []*proxied) error {
+	for _, ex := range exs {
+		if err := writeEnvoyJSON(w, envoyDefaultBuffered(ex)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeEnvoyDefaultFiles writes file_per_tap output into dir, each file
@@ -151,19 +169,17 @@ type demoRun struct {
 	packet []*event.Event
 }
 
+// newDemoRun records the demo as writeDemo does: a recording whose
+// capture is off (tcprec) or whose proxy log is not in start order is
+// played again.
 func newDemoRun(t *testing.T) demoRun {
 	t.Helper()
 	dir := t.TempDir()
-	all, pcap, sdk := recordDemo(t)
-	p := filepath.Join(dir, "demo.pcap")
-	if err := os.WriteFile(p, pcap, 0o644); err != nil {
+	all := writeDemo(t, dir)
+	packet, _ := packetEvents(t, filepath.Join(dir, "demo.pcap"))
+	sdk, err := os.ReadFile(filepath.Join(dir, "demo.sdk.jsonl"))
+	if err != nil {
 		t.Fatal(err)
-	}
-	packet, st := packetEvents(t, p)
-	if st.Unmatched != 0 {
-		// tcprec stamped a response before its request (see writeDemo):
-		// not what a span port sees; record again.
-		return newDemoRun(t)
 	}
 	return demoRun{all: all, sdk: sdk, packet: packet}
 }
