@@ -142,12 +142,11 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 			return err
 		}
 		h := capture.Contain(&tapClock{Decoder: dec}, faults.reporter(in.name, nil))
-		st, err := senseTap(ctx, cfg, in, h, pub)
+		run, err := senseTap(ctx, cfg, in, h, pub, &stages.logtap)
 		h.Finish(time.Time{})
 		mu.Lock()
 		defer mu.Unlock()
-		summary.LogRecords += st.Records
-		summary.BadLogRecords += st.BadRecords
+		summary.addTap(in.name, run, in.live(cfg))
 		if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause
 		}

@@ -512,6 +512,8 @@ type stageStats struct {
 	kernel snapshot[capture.KernelStats]
 	// dump is the --dump-failures packet store's.
 	dump snapshot[capture.DumpStats]
+	// logtap sums the counters of every log tap input (tap.go).
+	logtap tapStats
 }
 
 // metricSources are the stages a job runs; nil ones are left out.
@@ -537,6 +539,7 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 		collect["decode"] = m.stages.decode.load
 		collect["kernel"] = m.stages.kernel.load
 		collect["dump"] = m.stages.dump.load
+		collect["logtap"] = m.stages.logtap.load
 	}
 	if m.detect != nil {
 		collect["detect"] = func() any { return m.detect.Stats() }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mcpwatch/mcpwatch/capture/logtap"
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
@@ -18,7 +19,13 @@ type Summary struct {
 	Flows   int64
 	// LogRecords and BadLogRecords count what log taps read and skipped.
 	LogRecords, BadLogRecords int64
-	Sessions                  int64
+	// BadLogRecordsRead is the part of BadLogRecords skipped in logs read
+	// to their end (not followed): cmd/mcpwatch then exits with status 3.
+	BadLogRecordsRead int64
+	// LogFallbacks counts exchanges whose log record lacked a time or an
+	// address, by what stood in for it.
+	LogFallbacks logtap.Fallbacks
+	Sessions     int64
 	// Events counts delivered events per kind.
 	Events map[event.Kind]int64
 	// Servers lists every MCP server seen, by server_key.
@@ -137,6 +144,9 @@ func (s *Summary) Print(w io.Writer) {
 	if s.LogRecords > 0 || s.BadLogRecords > 0 {
 		fmt.Fprintf(w, "log records: %d  skipped as bad: %d\n", s.LogRecords, s.BadLogRecords)
 	}
+	if fb := s.fallbacks(); fb != "" {
+		fmt.Fprintf(w, "log fields filled in: %s\n", fb)
+	}
 	fmt.Fprintf(w, "MCP servers (%d):\n", len(s.Servers))
 	for _, srv := range s.Servers {
 		name := "(unknown)"
@@ -170,6 +180,43 @@ func (s *Summary) Print(w io.Writer) {
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+// addTap adds what reading one proxy log gave; live is set for a followed
+// file.
+func (s *Summary) addTap(name string, run tapRun, live bool) {
+	st := run.stats
+	s.LogRecords += st.Records
+	s.BadLogRecords += st.BadRecords
+	s.LogFallbacks = s.LogFallbacks.Add(st.Fallbacks)
+	if st.BadRecords == 0 {
+		return
+	}
+	if !live {
+		s.BadLogRecordsRead += st.BadRecords
+	}
+	s.Warnings = append(s.Warnings, fmt.Sprintf("%s: %d bad log records skipped, the rest read (first: %s)", name, st.BadRecords, run.firstBad))
+}
+
+// fallbacks says which missing log fields were filled in from where.
+func (s *Summary) fallbacks() string {
+	fb := s.LogFallbacks
+	var parts []string
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{
+		{fb.TimeFile, "time from the file's modification time"},
+		{fb.TimePrevious, "time from the record before"},
+		{fb.TimeClock, "time from the clock"},
+		{fb.ClientForwardedFor, "client from X-Forwarded-For"},
+		{fb.ServerAuthority, "server from the authority"},
+	} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.what, c.n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Summary) eventCounts() string {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bus"
@@ -63,38 +66,152 @@ func openTap(spec string, follow bool) (input, error) {
 	return input{name: "tap:" + string(tap.format) + ":" + filepath.Base(tap.path), tap: &tap}, nil
 }
 
+// tapRun is what reading one proxy log gave.
+type tapRun struct {
+	stats logtap.Stats
+	// firstBad is the first record skipped, "file:line: why".
+	firstBad string
+}
+
 // senseTap feeds one proxy log to the decoder. Following a file, the
 // checkpoint is written only after the bus acknowledged what was read, so a
-// restart resumes without loss or duplicates.
-func senseTap(ctx context.Context, cfg Config, in input, h capture.Handler, pub bus.Publisher) (logtap.Stats, error) {
+// restart resumes without loss or duplicates. Its counters are in metrics
+// (stage logtap) while it reads.
+func senseTap(ctx context.Context, cfg Config, in input, h capture.Handler, pub bus.Publisher, metrics *tapStats) (tapRun, error) {
 	lcfg := cfg.Tap
 	lcfg.Format = in.tap.format
-	lcfg.OnBadRecord = func(br logtap.BadRecord) { cfg.Log.Warn("bad log record skipped", "at", br.String()) }
+	bad := &badRecordLog{log: cfg.Log, input: in.name}
+	lcfg.OnBadRecord = bad.record
+	defer bad.close()
+	var run tapRun
+	var stats func() logtap.Stats
+	var err error
 	switch {
-	case in.tap.path == "-":
-		r := logtap.NewReader(lcfg, "-", os.Stdin)
-		err := r.Run(ctx, h)
-		return r.Stats(), err
-	case cfg.TapFollow:
+	case cfg.TapFollow && in.tap.path != "-":
 		lcfg.Flush = pub.Flush
 		if err := os.MkdirAll(cfg.TapCheckpointDir, 0o755); err != nil {
-			return logtap.Stats{}, fmt.Errorf("checkpoint dir: %w", err)
+			return run, fmt.Errorf("checkpoint dir: %w", err)
 		}
 		abs, err := filepath.Abs(in.tap.path)
 		if err != nil {
-			return logtap.Stats{}, err
+			return run, err
 		}
 		checkpoint := filepath.Join(cfg.TapCheckpointDir, strings.ReplaceAll(strings.Trim(abs, "/"), "/", "_")+".checkpoint")
 		f := logtap.NewFollower(lcfg, in.tap.path, checkpoint)
+		stats = f.Stats
+		done := metrics.reading(stats)
 		err = f.Run(ctx, h)
-		return f.Stats(), err
+		done()
 	default:
-		return logtap.ReadFiles(ctx, lcfg, []string{in.tap.path}, h)
+		src, name := io.Reader(os.Stdin), "-"
+		if in.tap.path != "-" {
+			f, err := os.Open(in.tap.path)
+			if err != nil {
+				return run, fmt.Errorf("open log tap: %w", err)
+			}
+			defer f.Close()
+			src, name = f, in.tap.path
+		}
+		r := logtap.NewReader(lcfg, name, src)
+		stats = r.Stats
+		done := metrics.reading(stats)
+		err = r.Run(ctx, h)
+		done()
+	}
+	run.stats, run.firstBad = stats(), bad.first
+	return run, err
+}
+
+// tapStats sums the counters of every log tap input: those being read and
+// those done. Readers' Stats may be read from any goroutine.
+type tapStats struct {
+	mu   sync.Mutex
+	done logtap.Stats
+	live map[int]func() logtap.Stats
+	next int
+}
+
+// reading adds a reader's counters; the returned func moves them to the
+// finished ones.
+func (t *tapStats) reading(stats func() logtap.Stats) (done func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == nil {
+		t.live = map[int]func() logtap.Stats{}
+	}
+	k := t.next
+	t.next++
+	t.live[k] = stats
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.live, k)
+		t.done = t.done.Add(stats())
 	}
 }
 
-// tapClock advances the decoder's clock by log time, which every record
-// carries, as the packet engine does by packet time: idle sessions end.
+// load is the sum, for metrics; nil until a tap is read.
+func (t *tapStats) load() any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == nil {
+		return (*logtap.Stats)(nil) // not reported yet: no metrics rather than zeros
+	}
+	sum := t.done
+	for _, s := range t.live {
+		sum = sum.Add(s())
+	}
+	return &sum
+}
+
+// badRecordLog logs the records a tap skips: the first badLogBurst each
+// with its file:line, then at most one line per badLogEvery with how many
+// more were skipped and the latest, and at the end what was left unsaid.
+// A log that is all junk thus costs a few lines, not one per record.
+type badRecordLog struct {
+	log        *slog.Logger
+	input      string
+	first      string
+	n          int
+	suppressed int
+	last       logtap.BadRecord
+	lastLine   time.Time
+}
+
+const (
+	badLogBurst = 10
+	badLogEvery = 10 * time.Second
+)
+
+func (b *badRecordLog) record(br logtap.BadRecord) {
+	b.n++
+	if b.first == "" {
+		b.first = br.String()
+	}
+	if b.n <= badLogBurst {
+		b.log.Warn("bad log record skipped", "input", b.input, "at", br.String())
+		return
+	}
+	b.suppressed++
+	b.last = br
+	if time.Since(b.lastLine) >= badLogEvery {
+		b.flush()
+	}
+}
+
+func (b *badRecordLog) flush() {
+	if b.suppressed == 0 {
+		return
+	}
+	b.log.Warn("more bad log records skipped", "input", b.input, "count", b.suppressed, "latest", b.last.String())
+	b.suppressed, b.lastLine = 0, time.Now()
+}
+
+func (b *badRecordLog) close() { b.flush() }
+
+// tapClock advances the decoder's clock by log time, as the packet engine
+// does by packet time, so that idle sessions end. Every exchange logtap
+// hands on has a time: its record's, or one logtap filled in.
 type tapClock struct {
 	*decode.Decoder
 	last time.Time

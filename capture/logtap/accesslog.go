@@ -163,17 +163,21 @@ func (p *accessLogParser) parse(rec rawRecord) ([]*exchange, error) {
 		return nil, err
 	}
 	f := p.fields
+	var typed fields
 	val := func(key string) string {
 		if key == "" {
 			return ""
 		}
-		v := strings.TrimSpace(o.str(key))
+		v := strings.TrimSpace(typed.str(o, key))
 		if v == "-" {
 			return ""
 		}
 		return v
 	}
 	method, path := val(f.Method), val(f.Path)
+	if typed.err != nil {
+		return nil, typed.err
+	}
 	if method == "" || path == "" {
 		return nil, fmt.Errorf("access-log line without %s or %s", f.Method, f.Path)
 	}
@@ -198,6 +202,7 @@ func (p *accessLogParser) parse(rec rawRecord) ([]*exchange, error) {
 		host = reqH.Get("Host")
 	}
 	ex.req = capture.Request{Method: method, Target: path, Proto: val(f.Protocol), Host: host, Header: reqH}
+	ex.scheme = reqH.Get("X-Forwarded-Proto") // when the mapping logs it
 	ex.reqBody = headerOnly(val(f.RequestBytes))
 	if status >= 100 { // 0: the client went away before a response (nginx 499 is a status)
 		ex.resp = &capture.Response{StatusCode: status, Proto: val(f.Protocol), Header: respH, EventStream: isEventStream(respH)}
@@ -235,7 +240,7 @@ func (p *accessLogParser) parse(rec rawRecord) ([]*exchange, error) {
 	if id := val(f.ConnectionID); id != "" {
 		ex.conn = "conn|" + id
 	}
-	return []*exchange{ex}, nil
+	return []*exchange{ex}, typed.err
 }
 
 // headerOnly is a body a log only counted.

@@ -40,22 +40,58 @@
 //
 // Times are the proxy's: Envoy's headers_received_time, HAR's
 // startedDateTime plus timings, the access log's mapped time and duration.
-// A record without a time gets the previous record's, so log time never
-// goes backwards for decode's idle sweeps.
+// Logs as proxies write them by default often have none — Envoy records
+// times only with record_headers_received_time, and its streamed segments
+// never carry one — and such a record is read all the same (fallback.go):
+// it gets the latest time of the records before it in its file, else the
+// file's modification time (read once, when the file is opened; for a
+// followed file, when the record is read), else the time reading began
+// (a pipe). It never gets a time earlier than the log clock, and it is
+// handed on in log order, after everything read before it: without a time
+// it cannot be reordered, so a proxy that logged a short exchange before
+// a longer one that started first (an initialize and its event stream)
+// shows them in that order. Give Envoy's file_per_tap files oldest first
+// (ls -tr): their names are random stream ids.
 //
-// Bad records (unparsable JSON, a missing method or status, a bad base64
-// body) are counted in Stats and reported through Config.OnBadRecord with
-// name:line; they never stop the reader. A record larger than
-// Config.MaxRecordBytes is skipped whole — its JSON is not buffered, only
-// scanned to its end — and counted; a body larger than Config.MaxBodyBytes
+// Deterministic means: the same files with the same modification times,
+// read in the same order, give the same events, ids and times alike.
+// Event ids derive from positions in the input (Conn IDs, sequence
+// numbers), never from times, so a copy with new modification times gives
+// the same ids with the ts moved — unless the new times open or close a
+// gap longer than an idle timeout between files, which splits or joins
+// sessions as a gap on the wire would. Copy with times kept (cp -p,
+// rsync -a, tar) to keep order and times.
+//
+// Addresses: without downstream_connection (or a mapped client address)
+// the client is the last X-Forwarded-For hop — the peer the nearest proxy
+// saw — without a port; without a server address, an :authority (Host,
+// HAR URL) that is an IP literal gives one, with its port or the scheme's.
+// Names are not resolved. Every stand-in is counted in Stats.Fallbacks by
+// kind (metric mcpwatch_logtap_fallbacks_total{reason}).
+//
+// Bad records — unparsable or torn JSON, a field of the wrong JSON type, a
+// missing method, path or status, a time that does not parse, a bad base64
+// body, a record past MaxRecordBytes — are counted in Stats.BadRecords and
+// reported through Config.OnBadRecord with name:line; a panic while a
+// record is read or its exchange handed on is recovered and counted the
+// same way (and in Stats.Panics). None stops the reader: it goes on with
+// the next record. A record torn inside a string is found by its raw line
+// break (JSON has none), so the record after it, at column 0, is read.
+// Exit status (cmd/mcpwatch): a log read to its end with bad records ends
+// the run with status 3 once everything else has been delivered, the
+// summary naming the first bad record; followed logs count and log them
+// but do not change the exit status (alert on the metric).
+//
+// A record larger than Config.MaxRecordBytes is skipped whole — its JSON
+// is not buffered, only scanned to its end — and counted; a body larger than Config.MaxBodyBytes
 // is cut to the cap and flagged Truncated with BodyLen still the full size.
-// Envoy's own truncated flags (max_buffered_rx/tx_bytes) also set Truncated
-// (TruncatedBy TruncProxyCap). Header-only access-log records carry no
-// body: Body is empty, BodyLen is the logged byte count and Truncated is
-// set (TruncNotLogged) when that count is non-zero; FieldMap's comment says
-// what decode can and cannot derive from them. Event-stream bodies are
-// split into events here (sse.go): capture keeps its streaming SSE parser
-// unexported.
+// Envoy's own truncated flags (max_buffered_rx/tx_bytes, 1 KiB by default)
+// also set Truncated (TruncatedBy TruncProxyCap). Header-only access-log
+// records carry no body: Body is empty, BodyLen is the logged byte count
+// and Truncated is set (TruncNotLogged) when that count is non-zero;
+// FieldMap's comment says what decode can and cannot derive from them.
+// Event-stream bodies are split into events here (sse.go): capture keeps
+// its streaming SSE parser unexported.
 //
 // Rotation and restarts (follow.go): the checkpoint is written only after
 // the records before it were handed on and Config.Flush returned, so a

@@ -40,51 +40,66 @@ func (p *envoyParser) parse(rec rawRecord) ([]*exchange, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t := o.obj("http_buffered_trace"); t != nil {
-		ex, err := envoyBuffered(t)
+	var f fields
+	if t := f.obj(o, "http_buffered_trace"); t != nil {
+		ex, err := envoyBuffered(&f, t)
 		if err != nil {
 			return nil, err
 		}
 		ex.line, ex.off = rec.line, rec.off
 		return []*exchange{ex}, nil
 	}
-	if seg := o.obj("http_streamed_trace_segment"); seg != nil {
-		return p.segment(rec, seg)
+	if seg := f.obj(o, "http_streamed_trace_segment"); seg != nil {
+		return p.segment(rec, &f, seg)
 	}
-	if o.obj("socket_buffered_trace") != nil || o.obj("socket_streamed_trace_segment") != nil {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if o.get("socket_buffered_trace") != nil || o.get("socket_streamed_trace_segment") != nil {
 		p.st.stats.ignored.Add(1) // transport-socket taps: TLS or raw TCP, not ours
 		return nil, nil
 	}
 	return nil, errors.New("not an Envoy tap trace (no http_buffered_trace or http_streamed_trace_segment)")
 }
 
-func envoyBuffered(t object) (*exchange, error) {
-	reqMsg, respMsg := t.obj("request"), t.obj("response")
+// envoyBuffered reads an HttpBufferedTrace. headers_received_time and
+// downstream_connection are optional (record_headers_received_time and
+// record_downstream_connection are off by default): absent, the exchange
+// gets its time and addresses from the fallbacks (fallback.go).
+func envoyBuffered(f *fields, t object) (*exchange, error) {
+	reqMsg, respMsg := f.obj(t, "request"), f.obj(t, "response")
+	if f.err != nil {
+		return nil, f.err
+	}
 	if reqMsg == nil {
 		return nil, errors.New("http_buffered_trace without request")
 	}
 	ex := &exchange{}
-	if err := envoyRequest(ex, envoyHeaders(reqMsg.list("headers"))); err != nil {
+	if err := envoyRequest(ex, envoyHeaders(f, reqMsg)); err != nil {
 		return nil, err
 	}
-	ex.req.Time = protoTime(reqMsg.str("headers_received_time"))
 	var err error
-	if ex.reqBody, err = envoyBody(reqMsg.obj("body")); err != nil {
+	if ex.req.Time, err = protoTime(f, reqMsg, "headers_received_time"); err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	if ex.reqBody, err = envoyBody(f, f.obj(reqMsg, "body")); err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
 	}
-	if c := t.obj("downstream_connection"); c != nil {
-		envoyConnection(ex, c)
+	if c := f.obj(t, "downstream_connection"); c != nil {
+		envoyConnection(f, ex, c)
 	}
 	if respMsg != nil {
-		if err := envoyResponse(ex, envoyHeaders(respMsg.list("headers"))); err != nil {
+		if err := envoyResponse(ex, envoyHeaders(f, respMsg)); err != nil {
 			return nil, err
 		}
-		ex.resp.Time = protoTime(respMsg.str("headers_received_time"))
-		if ex.respBody, err = envoyBody(respMsg.obj("body")); err != nil {
+		if ex.resp.Time, err = protoTime(f, respMsg, "headers_received_time"); err != nil {
+			return nil, fmt.Errorf("response: %w", err)
+		}
+		if ex.respBody, err = envoyBody(f, f.obj(respMsg, "body")); err != nil {
 			return nil, fmt.Errorf("response body: %w", err)
 		}
 	}
-	return ex, nil
+	return ex, f.err
 }
 
 // headerList is a HeaderValue list split into pseudo-headers and the rest.
@@ -93,13 +108,12 @@ type headerList struct {
 	h      http.Header
 }
 
-func envoyHeaders(list []any) headerList {
+// envoyHeaders reads the headers of a message or HeaderMap.
+func envoyHeaders(f *fields, msg object) headerList {
 	pseudo, h := map[string]string{}, http.Header{}
-	for _, v := range list {
-		hv, _ := v.(map[string]any)
-		kv := object(hv)
-		key, value := kv.str("key"), kv.str("value")
-		if raw := kv.str("raw_value"); raw != "" && value == "" {
+	for _, kv := range f.objects(msg, "headers") {
+		key, value := f.str(kv, "key"), f.str(kv, "value")
+		if raw := f.str(kv, "raw_value"); raw != "" && value == "" {
 			if b, err := base64.StdEncoding.DecodeString(raw); err == nil {
 				value = string(b)
 			}
@@ -127,6 +141,13 @@ func envoyRequest(ex *exchange, hl headerList) error {
 		host = h.Get("Host")
 	}
 	ex.req = capture.Request{Method: method, Target: path, Host: host, Header: h}
+	// :scheme says which port an authority without one means (Envoy sets
+	// it from the downstream connection); x-forwarded-proto is the same
+	// for HTTP/1 hops before Envoy.
+	ex.scheme = pseudo[":scheme"]
+	if ex.scheme == "" {
+		ex.scheme = h.Get("X-Forwarded-Proto")
+	}
 	return nil
 }
 
@@ -147,70 +168,88 @@ func isEventStream(h http.Header) bool {
 
 // envoyBody reads a Body: as_bytes (base64, JSON_BODY_AS_BYTES) or
 // as_string (JSON_BODY_AS_STRING), and Envoy's truncated flag.
-func envoyBody(b object) (body, error) {
+func envoyBody(f *fields, b object) (body, error) {
 	if b == nil {
 		return body{}, nil
 	}
-	out := body{cut: b.boolean("truncated")}
-	if s := b.str("as_bytes"); s != "" {
+	out := body{cut: f.boolean(b, "truncated")}
+	if s := f.str(b, "as_bytes"); s != "" {
 		raw, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			return body{}, fmt.Errorf("bad as_bytes: %w", err)
 		}
 		out.raw = raw
 	} else {
-		out.raw = []byte(b.str("as_string"))
+		out.raw = []byte(f.str(b, "as_string"))
 	}
-	return out, nil
+	return out, f.err
 }
 
 // envoyConnection reads downstream_connection: the remote address is the
 // client, the local one the listener the client connected to — the server
-// a sensor in front of the proxy sees.
-func envoyConnection(ex *exchange, c object) {
-	ex.client = envoyAddress(c.obj("remote_address"))
-	ex.server = envoyAddress(c.obj("local_address"))
+// a sensor in front of the proxy sees. An address that is no IP socket
+// address (a pipe) is left absent.
+func envoyConnection(f *fields, ex *exchange, c object) {
+	ex.client = envoyAddress(f, f.obj(c, "remote_address"))
+	ex.server = envoyAddress(f, f.obj(c, "local_address"))
 	if ex.client.IsValid() {
 		ex.conn = "envoy|" + ex.client.String() + "|" + ex.server.String()
 	}
 }
 
-func envoyAddress(a object) netip.AddrPort {
-	sa := a.obj("socket_address")
+func envoyAddress(f *fields, a object) netip.AddrPort {
+	sa := f.obj(a, "socket_address")
 	if sa == nil {
 		return netip.AddrPort{}
 	}
-	ip, err := netip.ParseAddr(sa.str("address"))
+	ip, err := netip.ParseAddr(f.str(sa, "address"))
 	if err != nil {
 		return netip.AddrPort{}
 	}
-	port, _ := strconv.ParseUint(sa.str("port_value"), 10, 16)
+	port, _ := f.num(sa, "port_value")
+	if port < 0 || port > 65535 {
+		port = 0
+	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port))
 }
 
-// protoTime reads a google.protobuf.Timestamp in its JSON form.
-func protoTime(s string) time.Time {
+// protoTime reads a google.protobuf.Timestamp in its JSON form; zero when
+// absent, an error when present but not a time.
+func protoTime(f *fields, o object, key string) (time.Time, error) {
+	s := f.str(o, key)
+	if s == "" {
+		return time.Time{}, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, fmt.Errorf("bad %s %q", key, s)
 	}
-	return t
+	return t, nil
 }
 
-func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
-	id := seg.str("trace_id")
+func (p *envoyParser) segment(rec rawRecord, f *fields, seg object) ([]*exchange, error) {
+	id := f.str(seg, "trace_id")
+	reqHeaders, reqChunk, reqTrailers := f.obj(seg, "request_headers"), f.obj(seg, "request_body_chunk"), f.obj(seg, "request_trailers")
+	respHeaders, respChunk, respTrailers := f.obj(seg, "response_headers"), f.obj(seg, "response_body_chunk"), f.obj(seg, "response_trailers")
+	if f.err != nil { // read every part before any changes the trace
+		return nil, f.err
+	}
 	if id == "" {
 		return nil, errors.New("streamed trace segment without trace_id")
 	}
 	tr := p.traces[id]
 	var done []*exchange
-	if h := seg.obj("request_headers"); h != nil {
+	if reqHeaders != nil {
+		ex := &exchange{line: rec.line, off: rec.off}
+		hl := envoyHeaders(f, reqHeaders)
+		if f.err != nil {
+			return nil, f.err
+		}
+		if err := envoyRequest(ex, hl); err != nil {
+			return nil, err
+		}
 		if tr != nil { // trace ids may repeat: the earlier trace is over
 			done = append(done, p.finish(id, tr))
-		}
-		tr = &envoyTrace{ex: &exchange{line: rec.line, off: rec.off}, respWant: -1}
-		if err := envoyRequest(tr.ex, envoyHeaders(h.list("headers"))); err != nil {
-			return done, err
 		}
 		if len(p.traces) >= p.st.cfg.MaxOpenTraces {
 			p.st.stats.tracesEvicted.Add(1)
@@ -219,11 +258,11 @@ func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
 			old.ex.respBody.cut = true
 			done = append(done, p.finish(oldID, old))
 		}
-		p.traces[id] = tr
+		p.traces[id] = &envoyTrace{ex: ex, respWant: -1}
 		return done, nil
 	}
 	if tr == nil {
-		if seg.obj("response_trailers") != nil {
+		if respTrailers != nil {
 			// Trailers of a trace already complete by its Content-Length.
 			p.st.stats.ignored.Add(1)
 			return nil, nil
@@ -231,12 +270,16 @@ func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
 		return nil, fmt.Errorf("segment of trace %s whose request headers were not seen", id)
 	}
 	switch {
-	case seg.obj("request_body_chunk") != nil:
-		return nil, p.chunk(&tr.ex.reqBody, seg.obj("request_body_chunk"))
-	case seg.obj("request_trailers") != nil:
+	case reqChunk != nil:
+		return nil, p.chunk(f, &tr.ex.reqBody, reqChunk)
+	case reqTrailers != nil:
 		return nil, nil
-	case seg.obj("response_headers") != nil:
-		if err := envoyResponse(tr.ex, envoyHeaders(seg.obj("response_headers").list("headers"))); err != nil {
+	case respHeaders != nil:
+		hl := envoyHeaders(f, respHeaders)
+		if f.err != nil {
+			return nil, f.err
+		}
+		if err := envoyResponse(tr.ex, hl); err != nil {
 			return nil, err
 		}
 		tr.haveResp = true
@@ -246,16 +289,16 @@ func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
 		if s := tr.ex.resp.StatusCode; s == 204 || s == 304 || tr.ex.req.Method == "HEAD" {
 			tr.respWant = 0
 		}
-	case seg.obj("response_body_chunk") != nil:
+	case respChunk != nil:
 		if !tr.haveResp {
 			return nil, fmt.Errorf("response body of trace %s before its headers", id)
 		}
 		before := len(tr.ex.respBody.raw)
-		if err := p.chunk(&tr.ex.respBody, seg.obj("response_body_chunk")); err != nil {
+		if err := p.chunk(f, &tr.ex.respBody, respChunk); err != nil {
 			return nil, err
 		}
 		tr.respBytes += int64(len(tr.ex.respBody.raw) - before)
-	case seg.obj("response_trailers") != nil:
+	case respTrailers != nil:
 		return []*exchange{p.finish(id, tr)}, nil
 	default:
 		return nil, fmt.Errorf("segment of trace %s carries nothing known", id)
@@ -268,8 +311,8 @@ func (p *envoyParser) segment(rec rawRecord, seg object) ([]*exchange, error) {
 
 // chunk appends a body chunk, keeping at most MaxBodyBytes of it: the
 // rest only marks the body cut.
-func (p *envoyParser) chunk(b *body, c object) error {
-	part, err := envoyBody(c)
+func (p *envoyParser) chunk(f *fields, b *body, c object) error {
+	part, err := envoyBody(f, c)
 	if err != nil {
 		return err
 	}

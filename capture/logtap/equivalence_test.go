@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,10 @@ var samples = []sample{
 		}
 		return writeEnvoyStreamed(dir, exs)
 	}},
+	// Envoy's default tap output (no times, no connections), the traces
+	// of the whole conversation in one file, as the admin /tap stream or
+	// a collector saves them: the CLI test's input.
+	{"demo.envoy-default.json", Config{Format: FormatEnvoyTap}, false, false, toFile(writeEnvoyDefault)},
 	{"demo.har", Config{Format: FormatHAR}, false, true, toFile(writeHAR)},
 	{"demo.envoy-access.jsonl", Config{Format: FormatAccessLog}, true, true, toFile(func(w io.Writer, exs []*proxied) error {
 		return writeAccessLog(w, exs, EnvoyAccessLogFields(), false)
@@ -72,23 +77,85 @@ var samples = []sample{
 // response the client read at once is stamped before the request that
 // caused it; the capture engine then pairs the connection's exchanges off
 // by one. Such a recording is not what a span port sees, so it is played
-// again (at most three times).
-func writeDemo(t *testing.T, dir string) {
+// again. So is one the proxy logged out of start order (a short exchange
+// that started later completed first): a log without times — Envoy's
+// default — cannot be put back in start order, so it would not give the
+// packet path's events (TestEnvoyDefaultOutput; timed logs are reordered).
+// And so is one whose proxy lost an exchange from its log (the test proxy
+// does not log an event stream ReverseProxy aborted once the client hung
+// up): the packet path has it, no log can.
+func writeDemo(t *testing.T, dir string) []*proxied {
 	t.Helper()
 	for try := 1; ; try++ {
-		writeDemoOnce(t, dir)
-		_, st := packetEvents(t, filepath.Join(dir, "demo.pcap"))
-		if st.Unmatched == 0 {
-			return
+		all, pcap, sdk := recordDemo(t)
+		p := filepath.Join(dir, "demo.pcap")
+		if err := os.WriteFile(p, pcap, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if try == 3 {
-			t.Fatalf("three recordings with responses stamped before their requests (decode stats %+v)", st)
+		_, st := packetEvents(t, p)
+		if st.Unmatched == 0 && inStartOrder(all) && loggedEvery(t, all, sdk) {
+			writeDemoFiles(t, dir, all, sdk)
+			return all
 		}
-		t.Logf("recording %d has a response stamped before its request; recording again", try)
+		if try == 10 {
+			t.Fatalf("ten recordings with responses stamped before their requests or logged out of start order (decode stats %+v)", st)
+		}
+		t.Logf("recording %d has a response stamped before its request or was logged out of order; recording again", try)
 	}
 }
 
-func writeDemoOnce(t *testing.T, dir string) {
+// loggedEvery reports whether the proxy logged an exchange for every
+// message the clients sent (the demo sends no batches).
+func loggedEvery(t *testing.T, all []*proxied, sdk []byte) bool {
+	t.Helper()
+	sent := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(sdk), []byte("\n")) {
+		var m scenario.LoggedMessage
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Direction == "c2s" {
+			sent++
+		}
+	}
+	withBody := 0
+	for _, ex := range all {
+		if len(ex.reqBody) > 0 {
+			withBody++
+		}
+	}
+	return withBody == sent
+}
+
+// inStartOrder reports whether the proxy logged the exchanges of each
+// conversation in the order they started.
+func inStartOrder(all []*proxied) bool {
+	last := map[netip.AddrPort]time.Time{}
+	for _, ex := range all {
+		if ex.start.Before(last[ex.server]) {
+			return false
+		}
+		last[ex.server] = ex.start
+	}
+	return true
+}
+
+func writeDemoFiles(t *testing.T, dir string, all []*proxied, sdk []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "demo.sdk.jsonl"), sdk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		if err := s.write(filepath.Join(dir, s.name), all); err != nil {
+			t.Fatalf("write %s: %v", s.name, err)
+		}
+	}
+}
+
+// recordDemo plays scenario.Demo through a logging reverse proxy and
+// returns what the proxy logged (in the order it logged it), the capture
+// between clients and proxy, and what the client SDK logged (JSON lines).
+func recordDemo(t *testing.T) (all []*proxied, pcap, sdk []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -100,7 +167,6 @@ func writeDemoOnce(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []*proxied
 	for i, pl := range logs {
 		for _, ex := range pl.take() {
 			client, ok := res.Peers[i][ex.peer]
@@ -111,8 +177,8 @@ func writeDemoOnce(t *testing.T, dir string) {
 			all = append(all, ex)
 		}
 	}
-	var pcap, sdk bytes.Buffer
-	if err := res.Recorder.WriteTo(&pcap, tcprec.Pcap); err != nil {
+	var pcapBuf, sdkBuf bytes.Buffer
+	if err := res.Recorder.WriteTo(&pcapBuf, tcprec.Pcap); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range res.Logs {
@@ -122,19 +188,10 @@ func writeDemoOnce(t *testing.T, dir string) {
 		}
 		for _, m := range msgs {
 			b, _ := json.Marshal(m)
-			sdk.Write(append(b, '\n'))
+			sdkBuf.Write(append(b, '\n'))
 		}
 	}
-	for name, data := range map[string][]byte{"demo.pcap": pcap.Bytes(), "demo.sdk.jsonl": sdk.Bytes()} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range samples {
-		if err := s.write(filepath.Join(dir, s.name), all); err != nil {
-			t.Fatalf("write %s: %v", s.name, err)
-		}
-	}
+	return all, pcapBuf.Bytes(), sdkBuf.Bytes()
 }
 
 // demoDir is the checked-in samples, rewritten first with -update.

@@ -107,6 +107,11 @@ func (f *Follower) Run(ctx context.Context, h capture.Handler) error {
 		}
 	}()
 	for {
+		// A followed file grows: a record without a time gets the
+		// file's modification time when it is read, not when the file
+		// was opened.
+		tf := cur.f
+		st.clock.newFile(func() (time.Time, bool) { return modTime(tf) })
 		t := &tailer{fo: f, cur: cur, ctx: ctx, off: cur.pos.off}
 		err := st.read(ctx, f.path, t, cur.pos, t.recordDone)
 		if err == nil && t.next == nil && !cur.rotated {

@@ -87,6 +87,7 @@ func seed(f *testing.F, name string, records int, path ...string) {
 
 func FuzzEnvoyTap(f *testing.F) {
 	seed(f, "demo.envoy-buffered.json", 2)
+	seed(f, "demo.envoy-default.json", 2) // Envoy's defaults: no times, no connection
 	seed(f, "demo.envoy-streamed/tap_1000000000000000000.json", 5)
 	f.Add([]byte(`{"http_streamed_trace_segment":{"trace_id":"1","response_body_chunk":{"as_string":"x"}}}`))
 	f.Add([]byte(`{"httpBufferedTrace":{"request":{"headers":[{"key":":method","value":"GET"},{"key":":path","value":"/"}]},"response":{"headers":[{"key":":status","value":"200"},{"key":"content-encoding","value":"deflate"}],"body":{"asBytes":"eJwDAAAAAAE="}}}}`))
@@ -96,6 +97,9 @@ func FuzzEnvoyTap(f *testing.F) {
 func FuzzHAR(f *testing.F) {
 	seed(f, "demo.har", 2, harPath...)
 	f.Add([]byte(`{"log":{"entries":[1,"x",{"request":{}},[],null]}}`))
+	// Chrome's and Firefox's quirks: bracketed IPv6, socket id or port as
+	// connection, offset times, empty timings, no content.text.
+	f.Add([]byte(`{"log":{"version":"1.2","entries":[{"_initiator":{"type":"script"},"_resourceType":"fetch","connection":"24017","serverIPAddress":"[2001:db8::1]","startedDateTime":"2026-07-28T10:00:00.000Z","time":3.5,"request":{"method":"POST","url":"https://[2001:db8::1]/mcp","httpVersion":"HTTP/1.1","headers":[{"name":"Content-Type","value":"application/json"}],"headersSize":-1,"bodySize":-1,"postData":{"mimeType":"application/json","text":"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"}},"response":{"status":200,"headers":[],"content":{"size":-1,"mimeType":"text/event-stream","text":"ZGF0YTogewoK","encoding":"base64"},"bodySize":-1,"_transferSize":300,"_error":null},"timings":{"blocked":-1,"dns":-1,"ssl":-1,"connect":-1,"send":0.1,"wait":3,"receive":0.4}},{"pageref":"page_1","startedDateTime":"2026-07-28T12:00:01.000+02:00","serverIPAddress":"2001:db8::1","connection":"443","request":{"method":"DELETE","url":"https://mcp.example/mcp","headers":[]},"response":{"status":202,"headers":[],"content":{"mimeType":"","size":12}},"timings":{}}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, Config{Format: FormatHAR}, data) })
 }
 

@@ -28,100 +28,128 @@ func (harParser) parse(rec rawRecord) ([]*exchange, error) {
 	if err != nil {
 		return nil, err
 	}
-	rq, rs := e.obj("request"), e.obj("response")
+	var f fields
+	rq, rs := f.obj(e, "request"), f.obj(e, "response")
+	if f.err != nil {
+		return nil, f.err
+	}
 	if rq == nil {
 		return nil, errors.New("HAR entry without request")
 	}
-	u, err := url.Parse(rq.str("url"))
+	rawURL, method := f.str(rq, "url"), f.str(rq, "method")
+	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("HAR request with bad url %q", rq.str("url"))
+		return nil, fmt.Errorf("HAR request with bad url %q", rawURL)
 	}
-	method := rq.str("method")
 	if method == "" {
 		return nil, errors.New("HAR request without method")
 	}
-	h := harHeaders(rq.list("headers"))
+	h := harHeaders(&f, rq)
 	host := h.Get("Host")
 	if host == "" {
 		host = u.Host // HTTP/2 and 3 carry :authority, which HAR tools drop or list as a pseudo-header
 	}
-	ex := &exchange{line: rec.line, off: rec.off}
-	ex.req = capture.Request{Method: method, Target: u.RequestURI(), Proto: harProto(rq.str("httpVersion")), Host: host, Header: h}
-	if pd := rq.obj("postData"); pd != nil {
+	ex := &exchange{line: rec.line, off: rec.off, scheme: u.Scheme}
+	ex.req = capture.Request{Method: method, Target: u.RequestURI(), Proto: harProto(f.str(rq, "httpVersion")), Host: host, Header: h}
+	if pd := f.obj(rq, "postData"); pd != nil {
 		// postData has no encoding field in HAR 1.2, but some exporters
 		// (Fiddler, Charles) add one for binary bodies, as on content.
-		if ex.reqBody, err = harText(pd.str("text"), pd.str("encoding")); err != nil {
+		if ex.reqBody, err = harText(f.str(pd, "text"), f.str(pd, "encoding")); err != nil {
 			return nil, fmt.Errorf("request postData: %w", err)
 		}
 	}
-	if n, ok := rq.num("bodySize"); ok && n > 0 {
+	if n, ok := f.num(rq, "bodySize"); ok && n > 0 { // -1: unknown
 		ex.reqBody.size = int64(n)
 	}
 	ex.reqBody.decodedAlready = true
 
-	start, err := time.Parse(time.RFC3339Nano, e.str("startedDateTime"))
-	if err != nil {
-		return nil, fmt.Errorf("HAR entry with bad startedDateTime %q", e.str("startedDateTime"))
+	// startedDateTime is required by HAR 1.2 and every browser writes it
+	// (Chrome in UTC with Z, Firefox with the local offset); an entry
+	// without one gets a fallback time like any untimed record.
+	var start time.Time
+	if s := f.str(e, "startedDateTime"); s != "" {
+		if start, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return nil, fmt.Errorf("HAR entry with bad startedDateTime %q", s)
+		}
 	}
-	tm := e.obj("timings")
+	tm := f.obj(e, "timings") // Firefox writes {} when it has none
 	ms := func(k string) time.Duration {
-		v, ok := tm.num(k)
+		v, ok := f.num(tm, k)
 		if !ok || v < 0 || math.IsInf(v, 0) || v > 1e12 {
 			return 0 // -1: does not apply
 		}
 		return time.Duration(v * float64(time.Millisecond))
 	}
-	// ssl is already counted in connect (HAR 1.2 §timings).
-	ex.req.Time = start.Add(ms("blocked") + ms("dns") + ms("connect"))
-	ex.req.End = ex.req.Time.Add(ms("send"))
+	if !start.IsZero() {
+		// ssl is already counted in connect (HAR 1.2 §timings).
+		ex.req.Time = start.Add(ms("blocked") + ms("dns") + ms("connect"))
+		ex.req.End = ex.req.Time.Add(ms("send"))
+	}
 
 	port := u.Port()
 	if port == "" {
-		port = map[string]string{"https": "443", "wss": "443"}[u.Scheme]
-		if port == "" {
-			port = "80"
-		}
+		port = defaultPort(u.Scheme)
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(e.str("serverIPAddress"), "[]")); err == nil {
+	// Chrome keeps the brackets of an IPv6 serverIPAddress, Firefox does
+	// not; both leave it out (Chrome: "") when no connection was made.
+	if ip, err := netip.ParseAddr(strings.Trim(f.str(e, "serverIPAddress"), "[]")); err == nil {
 		p, _ := strconv.ParseUint(port, 10, 16)
 		ex.server = netip.AddrPortFrom(ip.Unmap(), uint16(p))
 	}
-	if c := e.str("connection"); c != "" {
+	// connection is Chrome's socket id, or Firefox's remote port (which
+	// names the server, not a connection): either groups exchanges.
+	if c := f.str(e, "connection"); c != "" {
 		ex.conn = "har|" + c + "|" + ex.server.String() + "|" + host
 	}
 
-	status, _ := rs.num("status")
+	status, _ := f.num(rs, "status")
+	if f.err != nil {
+		return nil, f.err
+	}
 	if rs == nil || status < 100 || status > 999 {
 		return []*exchange{ex}, nil // status 0: blocked or failed in the browser, no response
 	}
-	rh := harHeaders(rs.list("headers"))
-	ex.resp = &capture.Response{StatusCode: int(status), Proto: harProto(rs.str("httpVersion")), Header: rh, EventStream: isEventStream(rh)}
-	ex.resp.Time = ex.req.End.Add(ms("wait"))
-	ex.resp.End = ex.resp.Time.Add(ms("receive"))
-	if c := rs.obj("content"); c != nil {
-		if ex.respBody, err = harText(c.str("text"), c.str("encoding")); err != nil {
+	rh := harHeaders(&f, rs)
+	ex.resp = &capture.Response{StatusCode: int(status), Proto: harProto(f.str(rs, "httpVersion")), Header: rh, EventStream: isEventStream(rh)}
+	if !ex.req.Time.IsZero() {
+		ex.resp.Time = ex.req.End.Add(ms("wait"))
+		ex.resp.End = ex.resp.Time.Add(ms("receive"))
+	}
+	// content.text is missing when the exporter kept no body (Firefox for
+	// non-text bodies or with bodies off, Chrome for an unfinished
+	// stream); content.size then still says how long it was.
+	if c := f.obj(rs, "content"); c != nil {
+		if ex.respBody, err = harText(f.str(c, "text"), f.str(c, "encoding")); err != nil {
 			return nil, fmt.Errorf("response content: %w", err)
 		}
-		if n, ok := c.num("size"); ok && n > 0 {
+		if n, ok := f.num(c, "size"); ok && n > 0 {
 			ex.respBody.size = int64(n)
 		}
 	}
 	// content.text is decoded already: the Content-Encoding header says
 	// how it travelled, not what the HAR holds.
 	ex.respBody.decodedAlready = true
-	return []*exchange{ex}, nil
+	return []*exchange{ex}, f.err
 }
 
-func harHeaders(list []any) http.Header {
+func defaultPort(scheme string) string {
+	switch strings.ToLower(scheme) {
+	case "https", "wss":
+		return "443"
+	case "http", "ws":
+		return "80"
+	}
+	return ""
+}
+
+func harHeaders(f *fields, msg object) http.Header {
 	h := http.Header{}
-	for _, v := range list {
-		m, _ := v.(map[string]any)
-		kv := object(m)
-		name := kv.str("name")
+	for _, kv := range f.objects(msg, "headers") {
+		name := f.str(kv, "name")
 		if name == "" || name[0] == ':' {
 			continue
 		}
-		h.Add(name, kv.str("value"))
+		h.Add(name, f.str(kv, "value"))
 	}
 	return h
 }

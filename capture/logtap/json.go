@@ -55,40 +55,124 @@ func camel(key string) string {
 	return b.String()
 }
 
-func (o object) obj(key string) object {
-	m, _ := o.get(key).(map[string]any)
-	return m
-}
-
-func (o object) list(key string) []any {
-	l, _ := o.get(key).([]any)
-	return l
-}
-
-// str returns a string value, or a number as text.
-func (o object) str(key string) string { return text(o.get(key)) }
-
 func text(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
 	case json.Number:
 		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
 	}
 	return ""
 }
 
-// num returns a numeric value (or a number in a string, as loggers and
-// proto3 JSON for 64-bit ints write them); ok is false when absent or not
-// a number.
-func (o object) num(key string) (float64, bool) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(o.str(key)), 64)
-	return f, err == nil
+// fields reads a record's values with the JSON type the format gives them
+// and keeps the first field found with another type: a record whose
+// request is a number or whose headers are a string is malformed, not
+// empty. Absent and null fields read as zero values without error.
+type fields struct{ err error }
+
+func (f *fields) wrong(key string, v any, want string) {
+	if f.err == nil {
+		f.err = fmt.Errorf("field %q is %s, want %s", key, jsonType(v), want)
+	}
 }
 
-func (o object) boolean(key string) bool {
-	b, _ := o.get(key).(bool)
-	return b
+func jsonType(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
+}
+
+func (f *fields) obj(o object, key string) object {
+	switch v := o.get(key).(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		return v
+	default:
+		f.wrong(key, v, "an object")
+		return nil
+	}
+}
+
+func (f *fields) list(o object, key string) []any {
+	switch v := o.get(key).(type) {
+	case nil:
+		return nil
+	case []any:
+		return v
+	default:
+		f.wrong(key, v, "an array")
+		return nil
+	}
+}
+
+// objects is list for arrays whose elements must be objects (headers).
+func (f *fields) objects(o object, key string) []object {
+	var out []object
+	for _, v := range f.list(o, key) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			f.wrong(key+"[]", v, "an object")
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// str reads a string, or a number as text (proto3 JSON writes 64-bit
+// integers as strings, loggers write numbers either way).
+func (f *fields) str(o object, key string) string {
+	switch v := o.get(key).(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	default:
+		f.wrong(key, v, "a string")
+		return ""
+	}
+}
+
+// num reads a number, or a number in a string; ok is false when absent.
+func (f *fields) num(o object, key string) (float64, bool) {
+	switch v := o.get(key).(type) {
+	case nil:
+		return 0, false
+	case json.Number, string:
+		n, err := strconv.ParseFloat(strings.TrimSpace(text(v)), 64)
+		if err != nil {
+			f.wrong(key, v, "a number")
+			return 0, false
+		}
+		return n, true
+	default:
+		f.wrong(key, v, "a number")
+		return 0, false
+	}
+}
+
+func (f *fields) boolean(o object, key string) bool {
+	switch v := o.get(key).(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	default:
+		f.wrong(key, v, "a boolean")
+		return false
+	}
 }

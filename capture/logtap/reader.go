@@ -17,6 +17,14 @@ import (
 type exchange struct {
 	line int
 	off  int64
+	// name is the input the record came from, for reports; seq numbers
+	// exchanges in the order they were read, which orders exchanges that
+	// started at the same time.
+	name string
+	seq  int64
+	// scheme is the request's scheme when the log says it (Envoy's
+	// :scheme, a HAR URL), for the port of an authority without one.
+	scheme string
 	// conn names the connection the log says the exchange was on; "" when
 	// it names none.
 	conn           string
@@ -47,15 +55,19 @@ type Stats struct {
 	// Oversize counts records skipped for MaxRecordBytes (also in
 	// BadRecords).
 	Oversize int64
+	// Panics counts records whose reading, or the handing on of whose
+	// exchange, panicked: recovered, reported and counted in BadRecords
+	// too (a panic in the Handler is the exchange's loss).
+	Panics int64
 	// Ignored counts well-formed records that are not HTTP exchanges
 	// (Envoy socket traces).
 	Ignored int64
 	// BodiesTruncated counts bodies handed on flagged Truncated: cut by
 	// MaxBodyBytes, by the proxy's own buffer limit, or header-only.
 	BodiesTruncated int64
-	// Untimed counts exchanges whose record had no time of its own; they
-	// got the previous record's.
-	Untimed       int64
+	// Fallbacks counts exchanges whose record lacked a time or an address,
+	// by what stood in for it (fallback.go).
+	Fallbacks     Fallbacks
 	SSEEvents     int64
 	SSEIncomplete int64 // event-stream bodies that ended inside an event
 	Conns         int64 // synthetic connections opened
@@ -70,18 +82,35 @@ type Stats struct {
 // counters are Stats updated by the reading goroutine and read by Stats()
 // from any other.
 type counters struct {
-	records, exchanges, bad, oversize, ignored, bodiesTruncated, untimed atomic.Int64
-	sseEvents, sseIncomplete, conns, connsEvicted, tracesEvicted         atomic.Int64
-	rotations, truncations                                               atomic.Int64
+	records, exchanges, bad, oversize, panics, ignored, bodiesTruncated    atomic.Int64
+	sseEvents, sseIncomplete, conns, connsEvicted, tracesEvicted           atomic.Int64
+	rotations, truncations                                                 atomic.Int64
+	timePrevious, timeFile, timeClock, clientForwardedFor, serverAuthority atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Records: c.records.Load(), Exchanges: c.exchanges.Load(), BadRecords: c.bad.Load(),
-		Oversize: c.oversize.Load(), Ignored: c.ignored.Load(), BodiesTruncated: c.bodiesTruncated.Load(),
-		Untimed: c.untimed.Load(), SSEEvents: c.sseEvents.Load(), SSEIncomplete: c.sseIncomplete.Load(),
+		Oversize: c.oversize.Load(), Panics: c.panics.Load(), Ignored: c.ignored.Load(), BodiesTruncated: c.bodiesTruncated.Load(),
+		Fallbacks: Fallbacks{
+			TimePrevious: c.timePrevious.Load(), TimeFile: c.timeFile.Load(), TimeClock: c.timeClock.Load(),
+			ClientForwardedFor: c.clientForwardedFor.Load(), ServerAuthority: c.serverAuthority.Load(),
+		},
+		SSEEvents: c.sseEvents.Load(), SSEIncomplete: c.sseIncomplete.Load(),
 		Conns: c.conns.Load(), ConnsEvicted: c.connsEvicted.Load(), TracesEvicted: c.tracesEvicted.Load(),
 		Rotations: c.rotations.Load(), Truncations: c.truncations.Load(),
+	}
+}
+
+// Add sums two Stats: the counters of several inputs.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Records: s.Records + o.Records, Exchanges: s.Exchanges + o.Exchanges, BadRecords: s.BadRecords + o.BadRecords,
+		Oversize: s.Oversize + o.Oversize, Panics: s.Panics + o.Panics, Ignored: s.Ignored + o.Ignored,
+		BodiesTruncated: s.BodiesTruncated + o.BodiesTruncated, Fallbacks: s.Fallbacks.Add(o.Fallbacks),
+		SSEEvents: s.SSEEvents + o.SSEEvents, SSEIncomplete: s.SSEIncomplete + o.SSEIncomplete,
+		Conns: s.Conns + o.Conns, ConnsEvicted: s.ConnsEvicted + o.ConnsEvicted, TracesEvicted: s.TracesEvicted + o.TracesEvicted,
+		Rotations: s.Rotations + o.Rotations, Truncations: s.Truncations + o.Truncations,
 	}
 }
 
@@ -107,6 +136,7 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 		return err
 	}
 	r.st.h = h
+	r.st.clock.newFile(statTime(r.src))
 	err := r.st.read(ctx, r.name, r.src, position{line: 1}, nil)
 	r.st.finish()
 	return err
@@ -134,6 +164,7 @@ func (st *state) readFiles(ctx context.Context, paths []string) error {
 			return fmt.Errorf("open log %q: %w", p, err)
 		}
 		st.gen = uint64(i) // Conn IDs stay unique across files
+		st.clock.newFile(statTime(f))
 		err = st.read(ctx, p, f, position{line: 1}, nil)
 		f.Close()
 		if err != nil {
@@ -175,6 +206,9 @@ type state struct {
 	now    time.Time  // latest log time seen
 	swept  time.Time
 	stats  counters
+	clock  logClock
+	name   string // of the input being read
+	seq    int64  // exchanges submitted
 
 	reorder reorder
 	// skip holds the records (by offset) that were handed on before a
@@ -196,6 +230,8 @@ type conn struct {
 
 func newState(cfg, orig Config) *state {
 	st := &state{cfg: cfg, orig: orig, conns: map[string]*conn{}, lru: list.New()}
+	st.clock.started = time.Now().UTC()
+	st.clock.fileTime = noFileTime
 	switch cfg.Format {
 	case FormatEnvoyTap:
 		st.parser = newEnvoyParser(st)
@@ -220,13 +256,14 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 	}
 	sp := newSplitter(src, st.cfg.MaxRecordBytes, path...)
 	sp.line, sp.off = pos.line, pos.off
+	st.name = name
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rec, err := sp.next()
 		if err == io.EOF {
-			for _, ex := range st.parser.flush() {
+			for _, ex := range st.flush() {
 				st.submit(ex)
 			}
 			if st.cfg.Format == FormatHAR && !sp.found {
@@ -240,7 +277,7 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 		st.stats.records.Add(1)
 		if rec.err != nil {
 			st.bad(name, rec, rec.err)
-		} else if exs, err := st.parser.parse(rec); err != nil {
+		} else if exs, err := st.parse(rec); err != nil {
 			st.bad(name, rec, err)
 		} else {
 			for _, ex := range exs {
@@ -253,6 +290,32 @@ func (st *state) read(ctx context.Context, name string, src io.Reader, pos posit
 			}
 		}
 	}
+}
+
+// parse reads one record. A panic in the parser is that record's fault:
+// it is recovered and the record is bad, and reading goes on.
+func (st *state) parse(rec rawRecord) (exs []*exchange, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			st.stats.panics.Add(1)
+			exs, err = nil, fmt.Errorf("panic reading the record: %v", p)
+		}
+	}()
+	return st.parser.parse(rec)
+}
+
+// flush hands out what the parser holds at the end of an input; a panic
+// loses what it held, which is counted as one bad record.
+func (st *state) flush() (exs []*exchange) {
+	defer func() {
+		if p := recover(); p != nil {
+			st.stats.panics.Add(1)
+			at, _ := st.parser.pending()
+			st.bad(st.name, rawRecord{line: at.line, off: at.off}, fmt.Errorf("panic completing the traces still open at the end: %v", p))
+			exs = nil
+		}
+	}()
+	return st.parser.flush()
 }
 
 func (st *state) bad(name string, rec rawRecord, err error) {
@@ -282,7 +345,17 @@ func (st *state) resumeAt(after position) position {
 
 // deliver hands one exchange to the Handler the way the packet engine
 // would: Request, Response, its SSE events, ResponseEnd.
+//
+// A panic while handing it on (in the Handler, or here) loses what was
+// left of the exchange: it is recovered, and counted and reported as a bad
+// record at the record's line, so that one exchange never stops a run.
 func (st *state) deliver(ex *exchange) {
+	defer func() {
+		if p := recover(); p != nil {
+			st.stats.panics.Add(1)
+			st.bad(ex.name, rawRecord{line: ex.line, off: ex.off}, fmt.Errorf("panic handing on the exchange: %v", p))
+		}
+	}()
 	if st.skip[ex.off] {
 		delete(st.skip, ex.off) // handed on before the restart
 		return
@@ -332,27 +405,6 @@ func (st *state) countTruncated(t bool) {
 	if t {
 		st.stats.bodiesTruncated.Add(1)
 	}
-}
-
-// stamp fills the times a record lacks from the log clock, so time never
-// stands still at zero for decode's idle sweeps. It reports an exchange
-// that had no time of its own.
-func (st *state) stamp(ex *exchange) (untimed bool) {
-	if ex.req.Time.IsZero() {
-		st.stats.untimed.Add(1)
-		ex.req.Time, untimed = st.now, true
-	}
-	fill := func(t *time.Time, from time.Time) {
-		if t.IsZero() || t.Before(from) {
-			*t = from
-		}
-	}
-	fill(&ex.req.End, ex.req.Time)
-	if ex.resp != nil {
-		fill(&ex.resp.Time, ex.req.End)
-		fill(&ex.resp.End, ex.resp.Time)
-	}
-	return untimed
 }
 
 // advance moves the log clock and ends connections idle for longer than

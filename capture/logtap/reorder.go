@@ -26,7 +26,7 @@ func (h exchangeHeap) Less(i, j int) bool {
 	if !h[i].req.Time.Equal(h[j].req.Time) {
 		return h[i].req.Time.Before(h[j].req.Time)
 	}
-	return h[i].off < h[j].off
+	return h[i].seq < h[j].seq
 }
 func (h exchangeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *exchangeHeap) Push(x any)   { *h = append(*h, x.(*exchange)) }
@@ -39,10 +39,24 @@ func (h *exchangeHeap) Pop() any {
 
 // submit takes an exchange from a parser.
 func (st *state) submit(ex *exchange) {
-	untimed := st.stamp(ex)
-	if untimed || st.cfg.ReorderWindow < 0 {
+	ex.name, ex.seq = st.name, st.seq
+	st.seq++
+	st.fillAddresses(ex)
+	if ex.req.Time.IsZero() {
 		// Without a time of its own an exchange cannot be placed: it
-		// goes on in log order.
+		// goes on in log order, after everything read before it, with
+		// a time no earlier than theirs.
+		st.drain()
+		st.stampUntimed(ex)
+		fillTimes(ex)
+		st.deliver(ex)
+		return
+	}
+	if ex.req.Time.After(st.clock.latest) {
+		st.clock.latest = ex.req.Time
+	}
+	fillTimes(ex)
+	if st.cfg.ReorderWindow < 0 {
 		st.drain()
 		st.deliver(ex)
 		return

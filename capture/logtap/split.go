@@ -66,7 +66,10 @@ type splitter struct {
 	junk     bool       // recording a junk line at the top level
 }
 
-var errTooLarge = errors.New("record exceeds MaxRecordBytes")
+var (
+	errTooLarge = errors.New("record exceeds MaxRecordBytes")
+	errTorn     = errors.New("line break inside a string: the record is torn")
+)
 
 func newSplitter(r io.Reader, max int64, path ...string) *splitter {
 	return &splitter{br: bufio.NewReaderSize(r, 64<<10), max: max, path: path, line: 1, col0: true}
@@ -125,6 +128,17 @@ func (s *splitter) byte(c byte, col0 bool) (bool, rawRecord) {
 		return false, rawRecord{}
 	}
 	if s.inStr {
+		if c == '\n' && len(s.path) == 0 && s.rec != nil && !s.scalar {
+			// JSON has no raw line break inside a string: the record was
+			// torn inside one (its writer died, or a copy was cut). Leave
+			// the string, so that the next record, at column 0, is found.
+			s.keep(c)
+			s.inStr, s.esc = false, false
+			if s.rec.err == nil {
+				s.rec.err, s.rec.data = errTorn, nil
+			}
+			return false, rawRecord{}
+		}
 		s.keep(c)
 		switch {
 		case s.esc:

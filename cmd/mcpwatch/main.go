@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mcpwatch/mcpwatch/pipeline"
 )
 
 func main() {
@@ -16,6 +19,32 @@ func main() {
 	root := newRootCommand()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpwatch:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
+}
+
+// exitBadLogRecords is the exit status of a run that read its logs to the
+// end but skipped records in them: everything else was delivered.
+const exitBadLogRecords = 3
+
+// exitError ends the process with code instead of 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// checkLogLoss turns records skipped in logs read to their end into exit
+// status 3, after the summary has said which.
+func checkLogLoss(s *pipeline.Summary) error {
+	if s.BadLogRecordsRead == 0 {
+		return nil
+	}
+	return exitError{exitBadLogRecords, fmt.Errorf("%d log records skipped as bad (see the warnings above); every other record was read and delivered", s.BadLogRecordsRead)}
 }

@@ -73,7 +73,7 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
-	return nil
+	return checkLogLoss(summary)
 }
 
 func newTapCommand() *cobra.Command {
@@ -87,8 +87,27 @@ func newTapCommand() *cobra.Command {
 		Long: `tap reads what an ingress proxy that terminates TLS logs of MCP traffic — Envoy
 HTTP tap traces, HAR files, or JSON access logs — and turns it into exactly the
 events the packet path produces, then detects and stores as run does. It is
-run with --tap FORMAT:FILE for each FILE. Bad records are reported with
-file:line and skipped.
+run with --tap FORMAT:FILE for each FILE.
+
+Logs as proxies write them by default are read: a record without a time
+(Envoy's tap without record_headers_received_time; streamed segments never
+have one) gets the time of the record before it in its file, else the file's
+modification time (give file_per_tap files oldest first: ls -tr), else the
+time reading began (a pipe); a record without a connection (no
+record_downstream_connection; HAR has no client) gets its client from
+X-Forwarded-For and its server from an IP-literal authority. Each stand-in is
+counted (summary; metric mcpwatch_logtap_fallbacks_total{reason}). Event ids
+derive from positions in the input, not times, so a copy with new
+modification times gives the same event ids.
+
+A bad record — not JSON, torn, a field of the wrong type, a required field
+missing, or a panic while reading it — is skipped, counted, and logged with
+file:line (the first ten, then a count every 10 s); the run goes on. Exit
+status: 0 when every record was read; 3 when a log read to its end had
+records skipped (all else was delivered, the summary names the first);
+1 on an error that stopped the run. With --follow, skipped records are
+counted and logged (mcpwatch_logtap_bad_records_total) but do not change
+the exit status.
 
 Header-only access logs still give method, tool, protocol version and session
 of 2026-07-28 traffic (Mcp-Method, Mcp-Name, MCP-Protocol-Version headers) and
@@ -143,7 +162,7 @@ store processes consume them.`,
 				return err
 			}
 			summary.Print(cmd.ErrOrStderr())
-			return nil
+			return checkLogLoss(summary)
 		},
 	}
 	f := cmd.Flags()
