@@ -229,7 +229,8 @@ func TestGoSDKAuthScenario(t *testing.T) {
 }
 
 // A capture mixing MCP with REST JSON and Ethereum JSON-RPC yields MCP
-// events for the MCP conversation only and flow events for the rest.
+// events for the MCP conversation only and flow events for the rest, which
+// say what they carried: http, or json-rpc.
 func TestMixedCaptureNonMCPYieldsFlowsOnly(t *testing.T) {
 	evs, logged, _ := decodeCapture(t, "mixed-nonmcp")
 	assertMatchesSDK(t, evs, logged)
@@ -239,7 +240,8 @@ func TestMixedCaptureNonMCPYieldsFlowsOnly(t *testing.T) {
 		switch {
 		case e.Kind == event.KindFlow && nonMCP:
 			hints = append(hints, e.ServerAddress+" "+e.MCPHint)
-			if e.AppProtocol != "http" || e.BytesC2S == 0 || e.BytesS2C == 0 {
+			want := map[string]string{"10.0.0.20": event.AppHTTP, "10.0.0.21": event.AppJSONRPC}[e.ServerAddress]
+			if e.AppProtocol != want || e.BytesC2S == 0 || e.BytesS2C == 0 {
 				t.Errorf("flow %s: app %q bytes %d/%d", e.ServerAddress, e.AppProtocol, e.BytesC2S, e.BytesS2C)
 			}
 		case nonMCP:
