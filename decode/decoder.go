@@ -466,6 +466,13 @@ func (d *Decoder) bind(ex *exchange) {
 				break
 			}
 		}
+		if last := ex.cs.last; name == "" && last != nil && !last.ended && last.stateless && last.serverKey == ex.serverKey {
+			// A bare request (go-sdk's ping carries no _meta) belongs to
+			// the logical session of the requests before it on its
+			// connection.
+			s = last
+			break
+		}
 		s = d.sessionFor(ex, "L|"+ex.cs.conn.Client.Addr().String()+"|"+ex.serverKey+"|"+name, event.TransportStreamableHTTP)
 		s.stateless = true
 	}
