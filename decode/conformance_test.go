@@ -435,3 +435,38 @@ func TestGoSDKInputRequired(t *testing.T) {
 		t.Errorf("sessions %d (want 1 with 2 tool calls), stats %+v", len(sessions), st)
 	}
 }
+
+// go-sdk v1.8.0 in stateless 2026-07-28 mode sends ClientSession.Ping bare:
+// no params (so no _meta identity) and no MCP headers, on the keep-alive
+// connection of the requests before it. Those made the endpoint MCP, so
+// the ping and its answer get message events of the same logical session.
+func TestGoSDKStatelessBarePing(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-stateless-ping-2026-07-28")
+	assertMatchesSDK(t, evs, logged)
+	for _, m := range logged {
+		if m.Method == "ping" && m.Direction == event.DirClientToServer && strings.Contains(string(m.Raw), "params") {
+			t.Fatalf("the recorded ping is not bare: %s", m.Raw)
+		}
+	}
+	var pings []string
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.Method != "ping" {
+			continue
+		}
+		pings = append(pings, e.Direction+" "+e.MsgType)
+		if e.ClientName != "agent" || e.ServerName != "files" || e.ProtocolVersion != "2026-07-28" || e.SessionID != "" ||
+			e.ServerKey != "http://files.corp.example:8080/mcp" || (e.Direction == event.DirServerToClient && e.DurationMS <= 0) {
+			t.Errorf("%s ping: client %q server %q protocol %q session %q server_key %q duration %v",
+				e.Direction, e.ClientName, e.ServerName, e.ProtocolVersion, e.SessionID, e.ServerKey, e.DurationMS)
+		}
+	}
+	if want := []string{"c2s request", "s2c response"}; !slices.Equal(pings, want) {
+		t.Errorf("ping events %q, want %q", pings, want)
+	}
+	if s := byKind(evs, event.KindSession); len(s) != 1 || !slices.Contains(s[0].Methods, "ping") {
+		t.Errorf("sessions: %d, want 1 with ping among its methods", len(s))
+	}
+	if st.Unmatched != 0 || st.HeldDropped != 0 || len(byKind(evs, event.KindFlow)) != 0 {
+		t.Errorf("stats %+v, flows %d", st, len(byKind(evs, event.KindFlow)))
+	}
+}
