@@ -470,3 +470,54 @@ func TestGoSDKStatelessBarePing(t *testing.T) {
 		t.Errorf("stats %+v, flows %d", st, len(byKind(evs, event.KindFlow)))
 	}
 }
+
+// Real non-MCP JSON-RPC servers — a language server on
+// vscode-languageserver, the ganache Ethereum node, a jayson JSON-RPC 2.0
+// server with a method of its own named tools/call — sent MCP's method
+// names (initialize with clientInfo, ping, tools/call with array and object
+// params, notifications/…) on one keep-alive connection each: no MCP
+// event, and one json-rpc flow per connection.
+func TestNonMCPJSONRPCPeers(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "nonmcp-jsonrpc-peers")
+	// The capture holds the collisions this test is about.
+	var sent []string
+	for _, m := range logged {
+		if m.Direction == event.DirClientToServer {
+			var probe struct {
+				Params json.RawMessage `json:"params"`
+			}
+			json.Unmarshal(m.Raw, &probe)
+			kind := "none"
+			if len(probe.Params) > 0 {
+				kind = string(probe.Params[:1])
+			}
+			sent = append(sent, m.Method+" "+kind)
+		}
+	}
+	for _, want := range []string{"initialize {", "ping none", "tools/call [", "tools/call {", "notifications/initialized none", "notifications/cancelled {"} {
+		if !slices.Contains(sent, want) {
+			t.Errorf("the capture sends no %s", want)
+		}
+	}
+
+	var flows []string
+	for _, e := range evs {
+		if e.Kind != event.KindFlow {
+			t.Errorf("%s event %s %s %s for a non-MCP JSON-RPC server %s", e.Kind, e.Direction, e.MsgType, e.Method, e.ServerAddress)
+			continue
+		}
+		flows = append(flows, fmt.Sprintf("%s:%d %s %s", e.ServerAddress, e.ServerPort, e.AppProtocol, e.MCPHint))
+	}
+	slices.Sort(flows)
+	want := []string{"10.0.0.30:2087 json-rpc jsonrpc", "10.0.0.31:8545 json-rpc jsonrpc", "10.0.0.32:3000 json-rpc jsonrpc"}
+	if !slices.Equal(flows, want) {
+		t.Errorf("flows %q, want %q", flows, want)
+	}
+	var posts int64
+	for _, p := range scenario.JSONRPCPeers {
+		posts += int64(len(p.Calls))
+	}
+	if st.MCPExchanges != 0 || st.Held != posts || st.HeldDropped != posts {
+		t.Errorf("stats: %d MCP exchanges, %d held, %d dropped; want 0, and all %d POSTs held and dropped", st.MCPExchanges, st.Held, st.HeldDropped, posts)
+	}
+}

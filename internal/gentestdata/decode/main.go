@@ -5,15 +5,18 @@
 // server, a paginated and changing tool list, server→client requests
 // inside tool calls, a 2026-07-28 multi-round-trip (input_required) call,
 // a 2026-07-28 client's bare ping, a mark3labs/mcp-go server and client, the TypeScript SDK over
-// Streamable HTTP and HTTP+SSE and its server-everything, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// Streamable HTTP and HTTP+SSE and its server-everything, MCP mixed with non-MCP HTTP and JSON-RPC,
+// and real non-MCP JSON-RPC servers (a language server, ganache, jayson)
+// sent MCP's method names.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go test ./decode -update                        # rewrites the golden events
 //	go run ./internal/gentestdata/decode -dir /tmp
 //	go run ./internal/gentestdata/decode -run 'ping|peers'  # some of them
 //
-// The TypeScript captures need Node 20 and npm (the first run installs the
-// pinned packages under internal/scenario/typescript).
+// The TypeScript and JSON-RPC peer captures need Node 20 and npm (the
+// first run installs the pinned packages under internal/scenario/typescript
+// and internal/scenario/jsonrpc).
 // Each NAME.pcap gets a NAME.sdk.jsonl with what the client logged of every
 // JSON-RPC message. A recording is kept only if capture.Engine pairs every
 // response with its request: under CPU load the recorder can stamp a write
@@ -137,6 +140,11 @@ func captures() []captureSpec {
 		captureSpec{"ts-streamable", typeScript("streamable")},
 		captureSpec{"ts-legacy-sse", typeScript("sse")},
 		captureSpec{"ts-server-everything", typeScript("everything")},
+		captureSpec{"nonmcp-jsonrpc-peers", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			logs, err := scenario.RunJSONRPCPeers(ctx, rec)
+			return rec, logs, err
+		}},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec, logs, err := conversations(scenario.Demo[0])(ctx)
 			if err != nil {
