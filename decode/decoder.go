@@ -273,6 +273,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		d.identify(ex, answer, resp.EventStream)
 	}
 	if ex.mcp {
+		d.settle(ex, true) // if held: shown by the response's headers
 		d.bind(ex)
 	}
 	d.flushRequest(ex, resp)

@@ -25,9 +25,10 @@
 // result of the MCP shape of the method asked with object params; or when
 // an event stream announces a legacy `endpoint`. A method name, clientInfo
 // alone, array params and error answers show nothing. Once an endpoint
-// (server_key, or the connection to its host) is MCP, every JSON-RPC
-// message to it is, a bare ping or a stateless request without _meta
-// included. An undecided JSON-RPC exchange is held until its answer
+// (server_key, or the connection to its host) is MCP for a client address,
+// every JSON-RPC message from that client to it is, a bare ping or a
+// stateless request without _meta included (per client: capture shards
+// deal by address pair, and events must not depend on their number). An undecided JSON-RPC exchange is held until its answer
 // decides (Config.MaxHeld, counted in Stats.Held, HeldDropped and
 // HeldOverflow); what is not shown to be MCP is dropped and its connection
 // becomes a flow event with app_protocol json-rpc. Plain REST yields no

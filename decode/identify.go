@@ -24,7 +24,9 @@ import "container/list"
 //
 // Once an exchange is MCP, so are its endpoint (server_key) and its
 // connection: every later JSON-RPC message there is MCP whatever it says,
-// a bare ping included. An exchange on neither with no evidence of its own
+// a bare ping included. An endpoint is known per client address: capture
+// shards deal connections by address pair, so knowledge that crossed
+// clients would make the events depend on the number of shards. An exchange on neither with no evidence of its own
 // is held (its request's messages kept with it, at most Config.MaxHeld
 // such exchanges) until its answer decides; what is not decided MCP then
 // is dropped and the connection becomes a json-rpc flow.
@@ -135,10 +137,11 @@ func refutes(resp *message) bool {
 }
 
 // knownEndpoint reports whether an exchange for serverKey on cs goes to an
-// endpoint already shown to be MCP: the server_key, or the connection
-// (when it goes to the same host: a proxy's connection carries many).
+// endpoint its client already showed to be MCP: the server_key, or the
+// connection (when it goes to the same host: a proxy's connection carries
+// many).
 func (d *Decoder) knownEndpoint(cs *connState, serverKey string) bool {
-	return (cs.mcp && cs.mcpHost == hostKey(serverKey)) || d.endpoints.has(serverKey)
+	return (cs.mcp && cs.mcpHost == hostKey(serverKey)) || d.endpoints.has(endpointKey(cs, serverKey))
 }
 
 // markMCP records that cs carried MCP for serverKey.
@@ -147,9 +150,15 @@ func (d *Decoder) markMCP(cs *connState, serverKey string) {
 	if cs.mcpHost == "" {
 		cs.mcpHost = hostKey(serverKey)
 	}
-	if d.endpoints.add(serverKey) {
+	if d.endpoints.add(endpointKey(cs, serverKey)) {
 		d.stats.EndpointsEvicted++
 	}
+}
+
+// endpointKey is what the endpoint set remembers: the client address and
+// the server_key.
+func endpointKey(cs *connState, serverKey string) string {
+	return cs.conn.Client.Addr().String() + "|" + serverKey
 }
 
 // hold keeps an undecided exchange's messages until its answer, within
@@ -229,8 +238,8 @@ func (d *Decoder) answerShows(ex *exchange, answer []message) bool {
 	return false
 }
 
-// endpointSet is the server_keys shown to be MCP, least recently used
-// evicted beyond max (Config.MaxEndpoints).
+// endpointSet is the endpoints (client address and server_key) shown to
+// be MCP, least recently used evicted beyond max (Config.MaxEndpoints).
 type endpointSet struct {
 	max   int
 	byKey map[string]*list.Element

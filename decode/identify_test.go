@@ -2,6 +2,7 @@ package decode
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -87,7 +88,7 @@ func TestNonMCPLookalikes(t *testing.T) {
 // go-sdk's stateless ping goes out bare — no headers, no _meta — on the
 // connection of the requests before it. Once the endpoint is MCP, the ping
 // and its answer are too, on that connection and on a new one; a bare ping
-// to another path of the same host is not.
+// to another path of the same host, or from another client, is not.
 func TestBarePingOnMCPEndpoint(t *testing.T) {
 	d, evs := collect(t, Config{})
 	w := newWire(d, 1)
@@ -98,9 +99,15 @@ func TestBarePingOnMCPEndpoint(t *testing.T) {
 	other.send(hop{method: "POST", body: barePing, status: 200, respBody: pingResult})
 	elsewhere := newWire(d, 3)
 	elsewhere.send(hop{method: "POST", target: "/rpc", body: barePing, status: 200, respBody: pingResult})
+	// Endpoints are known per client (capture shards deal by address
+	// pair): another client's first request, bare, shows nothing.
+	stranger := newWire(d, 4)
+	stranger.conn.Client = netip.MustParseAddrPort("10.0.1.99:40004")
+	stranger.send(hop{method: "POST", body: barePing, status: 200, respBody: pingResult})
 	w.close()
 	other.close()
 	elsewhere.close()
+	stranger.close()
 	d.Finish(w.now)
 	want := []string{
 		"c2s request tools/list 1", "s2c response tools/list 1",
@@ -117,8 +124,8 @@ func TestBarePingOnMCPEndpoint(t *testing.T) {
 			t.Errorf("%s %s: client %q (want %q) server_key %q", e.Direction, e.Method, e.ClientName, want, e.ServerKey)
 		}
 	}
-	if got := flows(*evs); !slices.Equal(got, []string{"json-rpc jsonrpc"}) {
-		t.Errorf("flows %q, want the /rpc connection's", got)
+	if got := flows(*evs); !slices.Equal(got, []string{"json-rpc jsonrpc", "json-rpc jsonrpc"}) {
+		t.Errorf("flows %q, want the /rpc connection's and the other client's", got)
 	}
 }
 
