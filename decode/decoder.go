@@ -39,8 +39,8 @@ type Decoder struct {
 	creds    credentialCache
 	// toolHashes caches canonical tool hashes by raw-bytes hash.
 	toolHashes map[[32]byte]string
-	// endpoints are the server_keys shown to be MCP; held counts the
-	// exchanges held undecided (identify.go).
+	// endpoints are the server_keys each client address showed to be MCP;
+	// held counts the exchanges held undecided (identify.go).
 	endpoints *endpointSet
 	held      int
 	now       time.Time // latest packet time seen
