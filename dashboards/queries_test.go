@@ -456,7 +456,7 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 	},
 	"mcpwatch-traffic / Connections without decodable MCP": func(t *testing.T, rows []row) {
 		// mixed-nonmcp.pcap's JSON-RPC-over-HTTP service on 8545.
-		has(t, rows, row{"server_address": "10.0.0.21", "server_port": "8545", "app_protocol": "http", "mcp_hint": "jsonrpc"})
+		has(t, rows, row{"server_address": "10.0.0.21", "server_port": "8545", "app_protocol": "json-rpc", "mcp_hint": "jsonrpc"})
 	},
 
 	"mcpwatch-manifests / Distinct manifests per server": func(t *testing.T, rows []row) {

@@ -12,6 +12,8 @@ const (
 	DefaultMaxSessions          = 10000
 	DefaultMaxPendingPerSession = 1024
 	DefaultMaxMessageBytes      = 16 << 20
+	DefaultMaxHeld              = 4096
+	DefaultMaxEndpoints         = 10000
 )
 
 // Config configures a Decoder.
@@ -33,6 +35,13 @@ type Config struct {
 	// MaxMessageBytes caps the bytes scanned per JSON-RPC body or SSE
 	// event; the rest is skipped and the message flagged truncated.
 	MaxMessageBytes int64
+	// MaxHeld caps the exchanges whose JSON-RPC is held until their
+	// answer shows whether it is MCP (docs/identification.md); the
+	// messages of undecided exchanges beyond it are dropped.
+	MaxHeld int
+	// MaxEndpoints caps the server_keys remembered as MCP; beyond it the
+	// least recently used is forgotten.
+	MaxEndpoints int
 }
 
 // Validate checks c and fills in defaults.
@@ -40,9 +49,9 @@ func (c *Config) Validate() error {
 	if len(c.TokenKey) == 0 {
 		return errors.New("decode config: TokenKey is empty (HMAC key for token_id)")
 	}
-	if c.IdleTimeout < 0 || c.MaxSessions < 0 || c.MaxPendingPerSession < 0 || c.MaxMessageBytes < 0 {
-		return fmt.Errorf("decode config: negative limit (idle %v, sessions %d, pending %d, message bytes %d)",
-			c.IdleTimeout, c.MaxSessions, c.MaxPendingPerSession, c.MaxMessageBytes)
+	if c.IdleTimeout < 0 || c.MaxSessions < 0 || c.MaxPendingPerSession < 0 || c.MaxMessageBytes < 0 || c.MaxHeld < 0 || c.MaxEndpoints < 0 {
+		return fmt.Errorf("decode config: negative limit (idle %v, sessions %d, pending %d, message bytes %d, held %d, endpoints %d)",
+			c.IdleTimeout, c.MaxSessions, c.MaxPendingPerSession, c.MaxMessageBytes, c.MaxHeld, c.MaxEndpoints)
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -55,6 +64,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxHeld == 0 {
+		c.MaxHeld = DefaultMaxHeld
+	}
+	if c.MaxEndpoints == 0 {
+		c.MaxEndpoints = DefaultMaxEndpoints
 	}
 	return nil
 }
@@ -83,6 +98,14 @@ type Stats struct {
 	// EmptyFlows counts non-MCP connections without payload, which get no
 	// flow event.
 	EmptyFlows int64
+
+	// Held counts exchanges whose JSON-RPC was held until their answer
+	// showed whether it is MCP; HeldDropped those it did not show MCP,
+	// whose messages were dropped (their connection becomes a json-rpc
+	// flow); HeldOverflow undecided exchanges beyond MaxHeld, dropped at
+	// once.
+	Held, HeldDropped, HeldOverflow int64
+	EndpointsEvicted                int64 // MaxEndpoints
 
 	SessionsOpen    int64
 	SessionsEvicted int64 // MaxSessions

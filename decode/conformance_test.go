@@ -229,7 +229,8 @@ func TestGoSDKAuthScenario(t *testing.T) {
 }
 
 // A capture mixing MCP with REST JSON and Ethereum JSON-RPC yields MCP
-// events for the MCP conversation only and flow events for the rest.
+// events for the MCP conversation only and flow events for the rest, which
+// say what they carried: http, or json-rpc.
 func TestMixedCaptureNonMCPYieldsFlowsOnly(t *testing.T) {
 	evs, logged, _ := decodeCapture(t, "mixed-nonmcp")
 	assertMatchesSDK(t, evs, logged)
@@ -239,7 +240,8 @@ func TestMixedCaptureNonMCPYieldsFlowsOnly(t *testing.T) {
 		switch {
 		case e.Kind == event.KindFlow && nonMCP:
 			hints = append(hints, e.ServerAddress+" "+e.MCPHint)
-			if e.AppProtocol != "http" || e.BytesC2S == 0 || e.BytesS2C == 0 {
+			want := map[string]string{"10.0.0.20": event.AppHTTP, "10.0.0.21": event.AppJSONRPC}[e.ServerAddress]
+			if e.AppProtocol != want || e.BytesC2S == 0 || e.BytesS2C == 0 {
 				t.Errorf("flow %s: app %q bytes %d/%d", e.ServerAddress, e.AppProtocol, e.BytesC2S, e.BytesS2C)
 			}
 		case nonMCP:
@@ -431,5 +433,91 @@ func TestGoSDKInputRequired(t *testing.T) {
 	sessions := byKind(evs, event.KindSession)
 	if len(sessions) != 1 || sessions[0].ToolCalls != 2 || sessions[0].EndReason != event.EndInputEnd || st.Unmatched != 0 {
 		t.Errorf("sessions %d (want 1 with 2 tool calls), stats %+v", len(sessions), st)
+	}
+}
+
+// go-sdk v1.8.0 in stateless 2026-07-28 mode sends ClientSession.Ping bare:
+// no params (so no _meta identity) and no MCP headers, on the keep-alive
+// connection of the requests before it. Those made the endpoint MCP, so
+// the ping and its answer get message events of the same logical session.
+func TestGoSDKStatelessBarePing(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "gosdk-stateless-ping-2026-07-28")
+	assertMatchesSDK(t, evs, logged)
+	for _, m := range logged {
+		if m.Method == "ping" && m.Direction == event.DirClientToServer && strings.Contains(string(m.Raw), "params") {
+			t.Fatalf("the recorded ping is not bare: %s", m.Raw)
+		}
+	}
+	var pings []string
+	for _, e := range byKind(evs, event.KindMessage) {
+		if e.Method != "ping" {
+			continue
+		}
+		pings = append(pings, e.Direction+" "+e.MsgType)
+		if e.ClientName != "agent" || e.ServerName != "files" || e.ProtocolVersion != "2026-07-28" || e.SessionID != "" ||
+			e.ServerKey != "http://files.corp.example:8080/mcp" || (e.Direction == event.DirServerToClient && e.DurationMS <= 0) {
+			t.Errorf("%s ping: client %q server %q protocol %q session %q server_key %q duration %v",
+				e.Direction, e.ClientName, e.ServerName, e.ProtocolVersion, e.SessionID, e.ServerKey, e.DurationMS)
+		}
+	}
+	if want := []string{"c2s request", "s2c response"}; !slices.Equal(pings, want) {
+		t.Errorf("ping events %q, want %q", pings, want)
+	}
+	if s := byKind(evs, event.KindSession); len(s) != 1 || !slices.Contains(s[0].Methods, "ping") {
+		t.Errorf("sessions: %d, want 1 with ping among its methods", len(s))
+	}
+	if st.Unmatched != 0 || st.HeldDropped != 0 || len(byKind(evs, event.KindFlow)) != 0 {
+		t.Errorf("stats %+v, flows %d", st, len(byKind(evs, event.KindFlow)))
+	}
+}
+
+// Real non-MCP JSON-RPC servers — a language server on
+// vscode-languageserver, the ganache Ethereum node, a jayson JSON-RPC 2.0
+// server with a method of its own named tools/call — sent MCP's method
+// names (initialize with clientInfo, ping, tools/call with array and object
+// params, notifications/…) on one keep-alive connection each: no MCP
+// event, and one json-rpc flow per connection.
+func TestNonMCPJSONRPCPeers(t *testing.T) {
+	evs, logged, st := decodeCapture(t, "nonmcp-jsonrpc-peers")
+	// The capture holds the collisions this test is about.
+	var sent []string
+	for _, m := range logged {
+		if m.Direction == event.DirClientToServer {
+			var probe struct {
+				Params json.RawMessage `json:"params"`
+			}
+			json.Unmarshal(m.Raw, &probe)
+			kind := "none"
+			if len(probe.Params) > 0 {
+				kind = string(probe.Params[:1])
+			}
+			sent = append(sent, m.Method+" "+kind)
+		}
+	}
+	for _, want := range []string{"initialize {", "ping none", "tools/call [", "tools/call {", "notifications/initialized none", "notifications/cancelled {"} {
+		if !slices.Contains(sent, want) {
+			t.Errorf("the capture sends no %s", want)
+		}
+	}
+
+	var flows []string
+	for _, e := range evs {
+		if e.Kind != event.KindFlow {
+			t.Errorf("%s event %s %s %s for a non-MCP JSON-RPC server %s", e.Kind, e.Direction, e.MsgType, e.Method, e.ServerAddress)
+			continue
+		}
+		flows = append(flows, fmt.Sprintf("%s:%d %s %s", e.ServerAddress, e.ServerPort, e.AppProtocol, e.MCPHint))
+	}
+	slices.Sort(flows)
+	want := []string{"10.0.0.30:2087 json-rpc jsonrpc", "10.0.0.31:8545 json-rpc jsonrpc", "10.0.0.32:3000 json-rpc jsonrpc"}
+	if !slices.Equal(flows, want) {
+		t.Errorf("flows %q, want %q", flows, want)
+	}
+	var posts int64
+	for _, p := range scenario.JSONRPCPeers {
+		posts += int64(len(p.Calls))
+	}
+	if st.MCPExchanges != 0 || st.Held != posts || st.HeldDropped != posts {
+		t.Errorf("stats: %d MCP exchanges, %d held, %d dropped; want 0, and all %d POSTs held and dropped", st.MCPExchanges, st.Held, st.HeldDropped, posts)
 	}
 }

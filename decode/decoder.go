@@ -42,9 +42,13 @@ type Decoder struct {
 	creds    credentialCache
 	// toolHashes caches canonical tool hashes by raw-bytes hash.
 	toolHashes map[[32]byte]string
-	now        time.Time // latest packet time seen
-	lastSweep  time.Time
-	stats      Stats
+	// endpoints are the server_keys each client address showed to be MCP;
+	// held counts the exchanges held undecided (identify.go).
+	endpoints *endpointSet
+	held      int
+	now       time.Time // latest packet time seen
+	lastSweep time.Time
+	stats     Stats
 	// idParts and addrs save envelope allocations: every event needs an
 	// id and its endpoints' addresses as text.
 	idParts []string
@@ -89,16 +93,19 @@ func New(cfg Config, emit func(*event.Event)) (*Decoder, error) {
 		creds:      credentialCache{key: cfg.TokenKey, claims: map[string]*credential{}},
 	}
 	d.sessions = newSessionTable(cfg.MaxSessions)
+	d.endpoints = newEndpointSet(cfg.MaxEndpoints)
 	d.stats.Events = map[string]int64{}
 	return d, nil
 }
 
 // connState is what the decoder keeps per TCP connection.
 type connState struct {
-	conn *capture.Conn
-	mcp  bool
-	hint string // why a non-MCP connection may still be MCP
-	open map[int]*exchange
+	conn    *capture.Conn
+	mcp     bool
+	mcpHost string // host of the first MCP server_key on it
+	jsonrpc bool   // carried JSON-RPC
+	hint    string // why a non-MCP connection may still be MCP
+	open    map[int]*exchange
 	// sessions carried on this connection; a stateful session ends with
 	// end_reason close when the last of its connections closes.
 	sessions map[*session]bool
@@ -131,8 +138,12 @@ type exchange struct {
 	msgsDone bool // messages emitted
 	status   int
 	mcp      bool
-	sess     *session
-	manif    int // index of the next manifest event of this exchange
+	// held: msgs are JSON-RPC not yet shown to be MCP, kept until the
+	// answer decides; claimed: they carry client evidence the answer may
+	// refute (identify.go).
+	held, claimed bool
+	sess          *session
+	manif         int // index of the next manifest event of this exchange
 }
 
 func (d *Decoder) connFor(c *capture.Conn) *connState {
@@ -201,19 +212,19 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 			if !m.jsonrpc && !m.truncated { // a cut body is counted in message
 				continue
 			}
-			if m.isMCP() {
-				ex.mcp = true
-			}
+			ex.claimed = ex.claimed || m.clientEvidence()
 			ex.msgs = append(ex.msgs, m)
 		}
 		if int64(len(req.Body)) > d.cfg.MaxMessageBytes {
 			d.stats.OversizeCut++
 		}
+		// JSON-RPC to an endpoint shown to be MCP is MCP, whatever it says.
+		ex.mcp = ex.mcp || (len(ex.msgs) > 0 && d.knownEndpoint(cs, ex.serverKey))
 		if len(ex.msgs) > 0 && !ex.mcp {
-			cs.hint = "jsonrpc"
+			cs.hint, cs.jsonrpc = "jsonrpc", true
 		}
 		// RFC 7591 registration: a JSON client metadata document.
-		ex.registration = !ex.mcp && bytes.Contains(req.Body, []byte(`"redirect_uris"`))
+		ex.registration = len(ex.msgs) == 0 && !ex.mcp && bytes.Contains(req.Body, []byte(`"redirect_uris"`))
 	} else if strings.HasPrefix(ex.contentType, "application/x-www-form-urlencoded") {
 		ex.form, _ = url.ParseQuery(string(req.Body))
 	} else if ex.hdrMethod != "" && notLogged(req.TruncatedBy, req.Body) {
@@ -226,7 +237,9 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		ex.msgs = append(ex.msgs, m)
 	}
 	if !ex.mcp {
-		ex.msgs = nil // another JSON-RPC service: not ours to report
+		if len(ex.msgs) > 0 {
+			d.hold(ex) // MCP or not: its answer decides
+		}
 		if cs.hint == "" && (strings.Contains(path, "/mcp") || strings.Contains(path, "/sse")) {
 			cs.hint = "path"
 		}
@@ -254,7 +267,17 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		ex.hdrSession = sid
 		ex.mcp = true
 	}
+	// The answer is read when it is MCP's or may decide whether the
+	// exchange is: its request was JSON-RPC, or was not seen.
+	var answer []message
+	if !resp.EventStream && looksJSON(resp.Body) && (ex.mcp || ex.held || req.Method == "") {
+		answer = parseBody(resp.Body, resp.BodyLen, resp.Truncated, d.cfg.MaxMessageBytes)
+	}
+	if !ex.mcp {
+		d.identify(ex, answer, resp.EventStream)
+	}
 	if ex.mcp {
+		d.settle(ex, true) // if held: shown by the response's headers
 		d.bind(ex)
 	}
 	d.flushRequest(ex, resp)
@@ -266,7 +289,7 @@ func (d *Decoder) Response(req *capture.Request, resp *capture.Response) {
 		if int64(len(resp.Body)) > d.cfg.MaxMessageBytes {
 			d.stats.OversizeCut++
 		}
-		d.serverMessages(ex, parseBody(resp.Body, resp.BodyLen, resp.Truncated, d.cfg.MaxMessageBytes), resp.Time, "")
+		d.serverMessages(ex, answer, resp.Time, "")
 	}
 	if req.Method == "DELETE" && ex.sess != nil && resp.StatusCode < 300 {
 		d.endSession(ex.sess, event.EndDelete, resp.Time)
@@ -290,12 +313,14 @@ func (d *Decoder) SSEEvent(req *capture.Request, resp *capture.Response, ev *cap
 		return // priming and keep-alive events carry no message
 	}
 	msgs := parseData(ev.Data, ev.DataLen, ev.Truncated, d.cfg.MaxMessageBytes)
-	if !ex.mcp {
-		for _, m := range msgs {
-			if m.jsonrpc && m.isMCP() {
-				ex.mcp = true
-				d.bind(ex)
-			}
+	if !ex.mcp && d.answerShows(ex, msgs) {
+		// The stream's answer shows the server is MCP: its request's held
+		// messages go out first. Events before this one were not kept.
+		d.settle(ex, true)
+		ex.mcp = true
+		d.bind(ex)
+		if !ex.msgsDone {
+			d.flushMessages(ex)
 		}
 	}
 	if ex.mcp {
@@ -308,6 +333,9 @@ func (d *Decoder) ResponseEnd(req *capture.Request, resp *capture.Response) {
 	d.advance(resp.End)
 	req = orphan(req, resp)
 	if cs := d.conns[req.Conn.ID]; cs != nil {
+		if ex := cs.open[req.Seq]; ex != nil && ex.held {
+			d.settle(ex, false) // a stream that showed no MCP
+		}
 		delete(cs.open, req.Seq)
 	}
 }
@@ -331,7 +359,14 @@ func (d *Decoder) ConnEnd(conn *capture.Conn, end *capture.ConnEnd) {
 		cs = &connState{conn: conn}
 	}
 	for _, seq := range sortedKeys(cs.open) { // requests that got no response
-		d.flushRequest(cs.open[seq], nil)
+		ex := cs.open[seq]
+		if ex.held {
+			d.identify(ex, nil, false)
+		}
+		d.flushRequest(ex, nil)
+		if ex.mcp && !ex.msgsDone { // a stream cut before it decided
+			d.flushMessages(ex)
+		}
 	}
 	if !cs.mcp {
 		d.flowEvent(cs, end)
@@ -419,7 +454,7 @@ func (d *Decoder) advance(t time.Time) {
 
 // bind attaches an MCP exchange to its session, creating it when needed.
 func (d *Decoder) bind(ex *exchange) {
-	ex.cs.mcp = true
+	d.markMCP(ex.cs, ex.serverKey)
 	if ex.sess != nil && !ex.sess.ended {
 		return
 	}
@@ -440,6 +475,13 @@ func (d *Decoder) bind(ex *exchange) {
 				name = m.peerName
 				break
 			}
+		}
+		if last := ex.cs.last; name == "" && last != nil && !last.ended && last.stateless && last.serverKey == ex.serverKey {
+			// A bare request (go-sdk's ping carries no _meta) belongs to
+			// the logical session of the requests before it on its
+			// connection.
+			s = last
+			break
 		}
 		s = d.sessionFor(ex, "L|"+ex.cs.conn.Client.Addr().String()+"|"+ex.serverKey+"|"+name, event.TransportStreamableHTTP)
 		s.stateless = true
@@ -519,7 +561,8 @@ func (d *Decoder) legacyEndpoint(ex *exchange, ev *capture.SSEEvent) {
 		d.stats.Malformed++
 		return
 	}
-	ex.mcp, ex.cs.mcp = true, true
+	ex.mcp = true
+	d.markMCP(ex.cs, ex.serverKey)
 	s := d.legacySession(ex, sid)
 	s.serverKey = ex.serverKey // the stream's URL names the server, not the POST endpoint
 	ex.sess = s

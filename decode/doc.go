@@ -12,11 +12,27 @@
 // Finish(now) ends every open session with end_reason input-end, so replaying
 // a pcap yields the same events with the same event_ids every time.
 //
-// Recognition is by protocol fingerprint, not port or path: an exchange is
-// MCP when its body is JSON-RPC 2.0 with an MCP method, when it carries
-// Mcp-Session-Id, MCP-Protocol-Version or Mcp-Method headers, when it belongs
-// to a known session, or when an event stream announces a legacy `endpoint`.
-// Other JSON-RPC (eth_blockNumber) and plain REST yield no MCP events.
+// Recognition is by evidence, not port, path or method name
+// (docs/identification.md, identify.go): other JSON-RPC services share MCP's
+// method names, and a language server's initialize or a node answering
+// tools/call with -32601 is no MCP server. An exchange is MCP when the
+// client shows it — Mcp-Session-Id, MCP-Protocol-Version or Mcp-Method
+// headers; initialize with params.protocolVersion; a 2026-07-28 _meta
+// identity; a POST to a known legacy session — unless the server refutes
+// body evidence with -32601, -32600 or -32700; when the server shows it —
+// Mcp-Session-Id on the response, a result with serverInfo and
+// protocolVersion, a _meta identity or tools with an inputSchema, or a
+// result of the MCP shape of the method asked with object params; or when
+// an event stream announces a legacy `endpoint`. A method name, clientInfo
+// alone, array params and error answers show nothing. Once an endpoint
+// (server_key, or the connection to its host) is MCP for a client address,
+// every JSON-RPC message from that client to it is, a bare ping or a
+// stateless request without _meta included (per client: capture shards
+// deal by address pair, and events must not depend on their number). An undecided JSON-RPC exchange is held until its answer
+// decides (Config.MaxHeld, counted in Stats.Held, HeldDropped and
+// HeldOverflow); what is not shown to be MCP is dropped and its connection
+// becomes a flow event with app_protocol json-rpc. Plain REST yields no
+// MCP events.
 //
 // Transports: Streamable HTTP (JSON and SSE responses, 202, GET streams,
 // DELETE; batches), 2026-07-28 stateless requests (identity from
@@ -61,12 +77,15 @@
 // Sessions end at DELETE, when all their connections closed and none
 // followed within 30 s (end_reason close, at the last close), after
 // IdleTimeout without traffic (idle), at Finish (input-end), or when evicted.
-// Connections without MCP become flow events unless they carried no payload.
+// Connections without MCP become flow events unless they carried no payload;
+// their app_protocol says what they carried: tls (with SNI and ALPN), http,
+// json-rpc, or other.
 //
 // Overload: the session table (MaxSessions, least recently active evicted
 // with end_reason evicted), pending requests per session
-// (MaxPendingPerSession, new ones beyond it are not tracked) and the bytes
-// scanned per message (MaxMessageBytes, the rest is flagged truncated) are
-// capped; every cap has a counter in Stats. Raw bearer tokens never leave the
+// (MaxPendingPerSession, new ones beyond it are not tracked), the bytes
+// scanned per message (MaxMessageBytes, the rest is flagged truncated), the
+// exchanges held undecided (MaxHeld) and the endpoints remembered as MCP
+// (MaxEndpoints) are capped; every cap has a counter in Stats. Raw bearer tokens never leave the
 // decoder: events carry an HMAC-SHA256 token_id and unverified JWT claims.
 package decode

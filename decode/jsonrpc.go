@@ -2,7 +2,6 @@ package decode
 
 import (
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/event"
@@ -45,6 +44,15 @@ type message struct {
 	peerVersion     string
 	caps            []string
 	metaIdentity    bool // identity came from _meta (stateless revision)
+
+	// What identify.go weighs: the JSON type of params ('{', '[', another
+	// value's first byte, 0 when absent), whether the result named a
+	// serverInfo, whether a listed tool had an inputSchema, and which MCP
+	// result members of the right type the result had.
+	params     byte
+	serverInfo bool
+	toolSchema bool
+	shape      resultShape
 
 	// tools/list results.
 	hasTools   bool
@@ -194,6 +202,7 @@ func parseMessage(s *scanner, m *message) {
 				s.skip()
 			}
 		case "params":
+			m.params = s.peek()
 			parseParams(s, m)
 		case "result":
 			m.hasResult = true
@@ -238,12 +247,17 @@ func parseResult(s *scanner, m *message) {
 		case "protocolVersion":
 			m.protocolVersion = strValue(s, maxName)
 		case "serverInfo":
+			m.serverInfo = true
 			parsePeer(s, m)
 		case "capabilities":
 			m.caps = capKeys(s)
 		case "tools":
 			m.hasTools = true
+			m.shape |= shapeOf(k, s.peek())
 			parseTools(s, m)
+		case "content", "contents", "resources", "resourceTemplates", "prompts", "messages", "completion", "roots":
+			m.shape |= shapeOf(k, s.peek())
+			s.skip()
 		case "nextCursor":
 			m.nextCursor = strValue(s, maxName)
 		case "_meta":
@@ -316,6 +330,9 @@ func parseTools(s *scanner, m *message) {
 				t.name = strValue(s, maxName)
 			case "description":
 				t.description = strValue(s, maxDescription)
+			case "inputSchema":
+				m.toolSchema = m.toolSchema || s.peek() == '{'
+				s.skip()
 			case "annotations":
 				s.members(func(k []byte) {
 					switch string(k) {
@@ -355,30 +372,4 @@ func capKeys(s *scanner) []string {
 		s.skip()
 	})
 	return out
-}
-
-// mcpMethods are the methods of every MCP revision; a JSON-RPC body with one
-// of them (or any notifications/… method) is MCP.
-var mcpMethods = map[string]bool{
-	"initialize": true, "ping": true,
-	"tools/list": true, "tools/call": true,
-	"resources/list": true, "resources/templates/list": true, "resources/read": true,
-	"resources/subscribe": true, "resources/unsubscribe": true,
-	"prompts/list": true, "prompts/get": true,
-	"completion/complete": true, "logging/setLevel": true,
-	"sampling/createMessage": true, "roots/list": true, "elicitation/create": true,
-	"tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true,
-	"server/discover": true, "subscriptions/listen": true,
-}
-
-// isMCP reports whether m alone shows MCP: an MCP method, where the names
-// other JSON-RPC protocols share count only with MCP's params.
-func (m *message) isMCP() bool {
-	switch m.method {
-	case "ping":
-		return false // any JSON-RPC service may answer ping
-	case "initialize":
-		return m.protocolVersion != "" || m.peerName != "" // LSP initializes too
-	}
-	return mcpMethods[m.method] || strings.HasPrefix(m.method, "notifications/")
 }

@@ -163,7 +163,10 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 // learn keeps the identity a message reveals: initialize params and result,
 // or the 2026-07-28 _meta identity of any request and result.
 func (s *session) learn(m *message, dir string, req *pendingRequest) {
-	initialize := m.method == "initialize" || (req != nil && req.method == "initialize")
+	// An initialize result shows itself (serverInfo with protocolVersion)
+	// when its request was not seen: a one-sided capture.
+	initialize := m.method == "initialize" || (req != nil && req.method == "initialize") ||
+		(req == nil && m.serverInfo && m.protocolVersion != "")
 	if !initialize && !m.metaIdentity {
 		return
 	}

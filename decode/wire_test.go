@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"cmp"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -31,6 +32,8 @@ func newWire(d *Decoder, id uint64) *wire {
 // hop is one HTTP exchange for wire.send.
 type hop struct {
 	method     string
+	target     string // default /mcp
+	host       string // default files.corp.example:8080
 	reqHeader  map[string]string
 	body       string
 	cut        int // cut the request body to this many bytes (0: whole)
@@ -54,8 +57,9 @@ func header(m map[string]string) http.Header {
 func (w *wire) send(x hop) {
 	w.now = w.now.Add(time.Millisecond)
 	body := []byte(x.body)
-	req := &capture.Request{Conn: w.conn, Seq: w.seq, Time: w.now, End: w.now, Method: x.method, Target: "/mcp",
-		Proto: "HTTP/1.1", Host: "files.corp.example:8080", Header: header(x.reqHeader), Body: body, BodyLen: int64(len(body))}
+	target, host := cmp.Or(x.target, "/mcp"), cmp.Or(x.host, "files.corp.example:8080")
+	req := &capture.Request{Conn: w.conn, Seq: w.seq, Time: w.now, End: w.now, Method: x.method, Target: target,
+		Proto: "HTTP/1.1", Host: host, Header: header(x.reqHeader), Body: body, BodyLen: int64(len(body))}
 	if x.cut > 0 {
 		req.Body, req.Truncated = body[:x.cut], true
 	}
@@ -227,30 +231,6 @@ func TestManifestAfterListChanged(t *testing.T) {
 	}
 	if len(flags) != 3 || flags[0] || !flags[1] || flags[2] {
 		t.Errorf("after_list_changed of three listings: %v, want [false true false]", flags)
-	}
-}
-
-// JSON-RPC that borrows MCP's generic method names — a ping service, a
-// language server's initialize — is not MCP: flows only.
-func TestNonMCPLookalikes(t *testing.T) {
-	d, evs := collect(t, Config{})
-	for i, body := range []string{
-		`{"jsonrpc":"2.0","id":1,"method":"ping"}`,
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":42,"rootUri":"file:///src","capabilities":{"textDocument":{}}}}`,
-		`{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber","params":[]}`,
-	} {
-		w := newWire(d, uint64(i))
-		w.send(hop{method: "POST", body: body, status: 200, respBody: `{"jsonrpc":"2.0","id":1,"result":{}}`})
-		w.close()
-	}
-	d.Finish(t0.Add(time.Minute))
-	for _, e := range *evs {
-		if e.Kind != event.KindFlow || e.MCPHint != "jsonrpc" {
-			t.Errorf("%s event (hint %q) for non-MCP JSON-RPC", e.Kind, e.MCPHint)
-		}
-	}
-	if len(*evs) != 3 {
-		t.Errorf("%d events, want 3 flows", len(*evs))
 	}
 }
 

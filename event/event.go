@@ -58,6 +58,15 @@ const (
 	TransportUnknown        = "unknown"
 )
 
+// Application protocols of a flow event: what the sensor could tell of a
+// connection that carried no MCP.
+const (
+	AppTLS     = "tls"      // TLS; tls_sni and tls_alpn from the ClientHello
+	AppHTTP    = "http"     // HTTP/1.x without JSON-RPC
+	AppJSONRPC = "json-rpc" // JSON-RPC 2.0 over HTTP, not shown to be MCP
+	AppOther   = "other"    // neither HTTP nor TLS, or not recognised
+)
+
 // Session end reasons.
 const (
 	EndDelete   = "delete"

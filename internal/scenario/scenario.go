@@ -128,23 +128,25 @@ func (l *Log) Messages() ([]LoggedMessage, error) {
 		var m struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
-			Params struct {
-				Name string `json:"name"`
-			} `json:"params"`
-			Error json.RawMessage `json:"error"`
+			Params json.RawMessage `json:"params"` // an object in MCP; other JSON-RPC may send an array
+			Error  json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
 			return nil, fmt.Errorf("parse logged message %q: %w", raw, err)
 		}
+		var params struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(m.Params, &params) // not an object: no name
 		lm := LoggedMessage{Direction: dir, Raw: json.RawMessage(raw), Method: m.Method, ID: idText(m.ID), IsError: len(m.Error) > 0}
 		if m.Method != "" && lm.ID != "" {
 			methods[dir+"|"+lm.ID] = m.Method
 			if m.Method == "tools/call" {
-				tools[dir+"|"+lm.ID] = m.Params.Name
+				tools[dir+"|"+lm.ID] = params.Name
 			}
 		}
 		if m.Method == "tools/call" {
-			lm.ToolName = m.Params.Name
+			lm.ToolName = params.Name
 		}
 		if m.Method == "" && lm.ID != "" {
 			// A response travels the other way from its request.

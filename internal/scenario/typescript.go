@@ -36,14 +36,9 @@ const TSProxyPort = 18931
 // connections; the Log is what it printed of every message. The first run
 // installs the npm packages (npm ci).
 func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, mode string) (*Log, error) {
-	dir, err := typescriptDir()
+	dir, err := nodeDir(ctx, "typescript")
 	if err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
-		if out, err := command(ctx, dir, "npm", "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
-		}
 	}
 	port, err := freePort()
 	if err != nil {
@@ -124,14 +119,21 @@ func command(ctx context.Context, dir, name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// typescriptDir is internal/scenario/typescript, found from this source
-// file so that it works from any working directory.
-func typescriptDir() (string, error) {
+// nodeDir is the Node project internal/scenario/NAME, found from this
+// source file so that it works from any working directory, with its
+// pinned npm packages installed (npm ci on first use).
+func nodeDir(ctx context.Context, name string) (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", errors.New("cannot locate the TypeScript scenario")
+		return "", errors.New("cannot locate the Node scenarios")
 	}
-	return filepath.Join(filepath.Dir(file), "typescript"), nil
+	dir := filepath.Join(filepath.Dir(file), name)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		if out, err := command(ctx, dir, "npm", "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
+		}
+	}
+	return dir, nil
 }
 
 // proxy relays every connection accepted on l to a recorded upstream

@@ -3,15 +3,20 @@
 // every protocol version and response mode, stateless and stateful, legacy
 // HTTP+SSE, batches, a 2026-07-28 header mismatch, an OAuth-protected
 // server, a paginated and changing tool list, server→client requests
-// inside tool calls, a 2026-07-28 multi-round-trip (input_required) call, a mark3labs/mcp-go server and client, the TypeScript SDK over
-// Streamable HTTP and HTTP+SSE and its server-everything, and MCP mixed with non-MCP HTTP and JSON-RPC.
+// inside tool calls, a 2026-07-28 multi-round-trip (input_required) call,
+// a 2026-07-28 client's bare ping, a mark3labs/mcp-go server and client, the TypeScript SDK over
+// Streamable HTTP and HTTP+SSE and its server-everything, MCP mixed with non-MCP HTTP and JSON-RPC,
+// and real non-MCP JSON-RPC servers (a language server, ganache, jayson)
+// sent MCP's method names.
 //
 //	go run ./internal/gentestdata/decode            # writes testdata/decode/
 //	go test ./decode -update                        # rewrites the golden events
 //	go run ./internal/gentestdata/decode -dir /tmp
+//	go run ./internal/gentestdata/decode -run 'ping|peers'  # some of them
 //
-// The TypeScript captures need Node 20 and npm (the first run installs the
-// pinned packages under internal/scenario/typescript).
+// The TypeScript and JSON-RPC peer captures need Node 20 and npm (the
+// first run installs the pinned packages under internal/scenario/typescript
+// and internal/scenario/jsonrpc).
 // Each NAME.pcap gets a NAME.sdk.jsonl with what the client logged of every
 // JSON-RPC message. A recording is kept only if capture.Engine pairs every
 // response with its request: under CPU load the recorder can stamp a write
@@ -27,6 +32,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -38,8 +44,14 @@ import (
 
 func main() {
 	dir := flag.String("dir", "testdata/decode", "directory to write the captures to")
+	run := flag.String("run", "", "regenerate only the captures whose name matches this regular expression")
 	flag.Parse()
-	if err := generate(*dir); err != nil {
+	only, err := regexp.Compile(*run)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gentestdata/decode: -run:", err)
+		os.Exit(2)
+	}
+	if err := generate(*dir, only); err != nil {
 		fmt.Fprintln(os.Stderr, "gentestdata/decode:", err)
 		os.Exit(1)
 	}
@@ -120,9 +132,19 @@ func captures() []captureSpec {
 			log, err := scenario.RunMCPGoClient(ctx, rec)
 			return rec, []*scenario.Log{log}, err
 		}},
+		captureSpec{"gosdk-stateless-ping-2026-07-28", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			log, err := scenario.RunStatelessPing(ctx, rec)
+			return rec, []*scenario.Log{log}, err
+		}},
 		captureSpec{"ts-streamable", typeScript("streamable")},
 		captureSpec{"ts-legacy-sse", typeScript("sse")},
 		captureSpec{"ts-server-everything", typeScript("everything")},
+		captureSpec{"nonmcp-jsonrpc-peers", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
+			rec := &tcprec.Recorder{}
+			logs, err := scenario.RunJSONRPCPeers(ctx, rec)
+			return rec, logs, err
+		}},
 		captureSpec{"mixed-nonmcp", func(ctx context.Context) (*tcprec.Recorder, []*scenario.Log, error) {
 			rec, logs, err := conversations(scenario.Demo[0])(ctx)
 			if err != nil {
@@ -211,11 +233,14 @@ func mismatchCalls() []scenario.RawCall {
 	}
 }
 
-func generate(dir string) error {
+func generate(dir string, only *regexp.Regexp) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, c := range captures() {
+		if !only.MatchString(c.name) {
+			continue
+		}
 		if err := generateOne(dir, c); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
