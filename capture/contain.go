@@ -23,6 +23,11 @@ const (
 	FaultPacket = "packet"
 	// FaultHandler: one Handler call panicked (see Contain).
 	FaultHandler = "handler"
+	// FaultParser: reassembly or the HTTP/SSE parsers panicked on one
+	// connection's bytes. The Engine stops parsing that connection (its
+	// bytes still count, it still ends with ConnEnd) and goes on with the
+	// others.
+	FaultParser = "parser"
 )
 
 // Fault is a panic contained at a stage boundary: what panicked, where, and
@@ -112,6 +117,24 @@ func (e *Engine) containFrame(p Packet, decode func(layers.LinkType, []byte) (go
 		flow, tcp, err = gopacket.Flow{}, nil, fmt.Errorf("frame decoding panicked: %v", v)
 	}()
 	return decode(p.LinkType, p.Data)
+}
+
+// parserFault handles a panic v of reassembly or the parsers while they
+// handled connection s (nil if not known): s is parsed no further, and the
+// fault is counted and reported. Call it from the deferred function that
+// recovered, so the panicking frames are still on the stack.
+func (e *Engine) parserFault(s *stream, call string, v any) {
+	e.stats.Faults++
+	e.inAssemble = false
+	f := newFault(FaultParser, call, v, e.now)
+	if s != nil && !s.ghost {
+		f.Conn, f.Client, f.Server = &s.conn, s.conn.Client, s.conn.Server
+		s.notHTTP()
+		s.tlsBuf = nil
+	}
+	if e.cfg.Fault != nil {
+		e.cfg.Fault(f)
+	}
 }
 
 // frameEndpoints reads the TCP endpoints of a frame without gopacket:

@@ -498,3 +498,45 @@ func TestPcapHugeSnaplen(t *testing.T) {
 		t.Errorf("reading allocated %d bytes", n)
 	}
 }
+
+// TestEngineContainsParserFault: a panic inside reassembly or the parsers
+// (here, a Handler not wrapped by Contain panicking from inside them) ends
+// parsing of that connection only: the run completes, the fault is counted
+// and reported as the parser's, the connection still ends with ConnEnd,
+// and every other connection gets exactly the calls of a clean run.
+func TestEngineContainsParserFault(t *testing.T) {
+	clean := newTranscript()
+	runContained(t, openDemo(t), 0, clean)
+	target := busiestClient(t, clean)
+
+	got := newTranscript()
+	inj := &faultInjector{next: got, target: target, n: 3}
+	var faults []Fault
+	e, err := NewEngine(Config{Fault: func(f Fault) { faults = append(faults, f) }}, inj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), openDemo(t)); err != nil {
+		t.Fatal(err)
+	}
+	e.Finish()
+	if len(faults) != 1 || e.Stats().Faults != 1 {
+		t.Fatalf("%d faults reported, %d counted; want 1", len(faults), e.Stats().Faults)
+	}
+	if f := faults[0]; f.Stage != FaultParser || f.Conn == nil || f.Client != target || !strings.Contains(string(f.Stack), "faultInjector") {
+		t.Errorf("fault %+v, want the parser's, on %v", f, target)
+	}
+	for k, want := range clean.lines {
+		g := got.lines[k]
+		if !strings.HasPrefix(k, target.String()+"→") {
+			if !slices.Equal(g, want) {
+				t.Errorf("connection %s changed:\n got %q\nwant %q", k, g, want)
+			}
+			continue
+		}
+		// The calls before the fault, then only its end.
+		if len(g) != 3 || !slices.Equal(g[:2], want[:2]) || !strings.HasPrefix(g[2], "end ") {
+			t.Errorf("faulted connection's calls %q, want the first two of %q and its end", g, want)
+		}
+	}
+}

@@ -87,10 +87,23 @@
 // and reported to Config.Fault. To reproduce a fault, FaultDumper is a
 // Source that keeps each connection's first and latest packets (bounded
 // per connection and in all, every drop counted) and writes a faulting
-// connection's to a pcap that replays it. Panics in the Engine's own
-// reassembly and HTTP/SSE parsing are not contained: those parsers are
-// fuzzed instead, and a contained fault there would leave the Engine's
-// state for every connection in doubt.
+// connection's to a pcap that replays it. A panic in the Engine's own
+// reassembly or HTTP/SSE parsing (FaultParser) is contained to the
+// connection whose bytes were being handled: gopacket's reassembly unlocks
+// that connection as the panic unwinds and holds no other state across
+// packets, so the Engine stops parsing it (its bytes still count, it still
+// ends with ConnEnd), counts the fault in Stats.Faults and reports it to
+// Config.Fault; those parsers are fuzzed besides.
+//
+// Reordering: a span port delivers the two directions of a connection from
+// different queues. A segment that acknowledges bytes of the other
+// direction the Engine has not seen, or that starts a direction without a
+// SYN, is held back (with the segments of its direction after it) until
+// those bytes arrive, or for Config.ReorderWindow of packet time, within
+// MaxHeldBytes in all and 64 segments per connection (reorder.go, every
+// release counted in Stats.Reorder*). Connection ids are names, not
+// arrival numbers: a hash of the address pair and the client's initial
+// sequence number, so a reordered or resharded capture gives the same ids.
 //
 // TLS and other protocols: a connection whose client starts with a TLS
 // handshake is not parsed further, but its ClientHello gives SNI and ALPN

@@ -184,13 +184,20 @@ func (e *Engine) feed(flow gopacket.Flow, tcp *layers.TCP) {
 	if s := e.cur; s != nil && s.rst && !s.ended {
 		// A RST closes only its own direction in reassembly; the
 		// connection is over all the same.
-		s.finish(ConnEndRST)
+		e.flushOp(flushOp{s: s, complete: true}, ConnEndRST)
 	}
 }
 
 func (e *Engine) assemble(flow gopacket.Flow, tcp *layers.TCP) {
 	e.cur, e.ackedHole = nil, time.Time{}
 	e.inAssemble = true
+	// Reassembly unlocks its connection as a panic unwinds: contained
+	// here, it costs the packet's connection only.
+	defer func() {
+		if v := recover(); v != nil {
+			e.parserFault(e.cur, "assemble", v)
+		}
+	}()
 	e.asm.AssembleWithContext(flow, tcp, &e.ac)
 	e.inAssemble = false
 }
@@ -270,11 +277,22 @@ func (e *Engine) flush(reason string, run func()) {
 	e.flushed = nil
 	slices.SortStableFunc(ops, func(a, b flushOp) int { return cmp.Compare(a.s.conn.ID, b.s.conn.ID) })
 	for _, op := range ops {
-		if op.complete {
-			op.s.complete(reason)
-		} else {
-			op.s.deliver(op.dir, op.skip, op.data, op.end)
+		e.flushOp(op, reason)
+	}
+}
+
+// flushOp hands one stream what a flush released, a panic contained to
+// that stream.
+func (e *Engine) flushOp(op flushOp, reason string) {
+	defer func() {
+		if v := recover(); v != nil {
+			e.parserFault(op.s, "flush", v)
 		}
+	}()
+	if op.complete {
+		op.s.complete(reason)
+	} else {
+		op.s.deliver(op.dir, op.skip, op.data, op.end)
 	}
 }
 

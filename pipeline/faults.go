@@ -15,12 +15,12 @@ import (
 
 // Stages of a contained fault as the summary and the log name them.
 const (
-	faultStageCapture = "capture" // a frame's header decoding (capture.FaultPacket)
+	faultStageCapture = "capture" // a frame's header decoding or a connection's parsing (capture.FaultPacket, FaultParser)
 	faultStageDecode  = "decode"  // a decoder callback (capture.FaultHandler)
 )
 
 func faultStage(f capture.Fault) string {
-	if f.Stage == capture.FaultPacket {
+	if f.Stage == capture.FaultPacket || f.Stage == capture.FaultParser {
 		return faultStageCapture
 	}
 	return faultStageDecode
