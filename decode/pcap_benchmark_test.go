@@ -13,6 +13,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/internal/benchgen"
+	"github.com/mcpwatch/mcpwatch/internal/impair"
 	"github.com/mcpwatch/mcpwatch/internal/tcprec"
 )
 
@@ -52,20 +53,6 @@ func benchFrames(b *testing.B) ([]capture.Packet, int64) {
 	}
 }
 
-// framesSource replays frames held in memory.
-type framesSource struct{ frames []capture.Packet }
-
-func (s *framesSource) ReadPacket() (capture.Packet, error) {
-	if len(s.frames) == 0 {
-		return capture.Packet{}, io.EOF
-	}
-	p := s.frames[0]
-	s.frames = s.frames[1:]
-	return p, nil
-}
-
-func (s *framesSource) Close() error { return nil }
-
 // BenchmarkPcapToEvents is the sensing path as `mcpwatch run` wires it:
 // frames through a fresh capture.Engine and Decoder to events, which are
 // dropped. Bytes are frame bytes.
@@ -84,7 +71,7 @@ func BenchmarkPcapToEvents(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := e.Run(context.Background(), &framesSource{frames: frames}); err != nil {
+		if err := e.Run(context.Background(), impair.NewSource(frames)); err != nil {
 			b.Fatal(err)
 		}
 		e.Finish()
