@@ -116,10 +116,18 @@ func (t *faultTally) add(input string, f capture.Fault, dump string, dumpErr err
 	t.log.Error("fault contained", attrs...)
 }
 
+// addDump records a reproducer written by a log tap input.
+func (t *faultTally) addDump(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dumps = append(t.dumps, path)
+}
+
 // fill copies the faults into s.
 func (t *faultTally) fill(s *Summary) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s.FailureDumps = slices.Clone(t.dumps)
 	if len(t.stages) == 0 {
 		return
 	}
@@ -127,7 +135,6 @@ func (t *faultTally) fill(s *Summary) {
 	for stage, f := range t.stages {
 		s.Faults[stage] = FaultSummary{Count: f.Count, Frames: maps.Clone(f.Frames)}
 	}
-	s.FailureDumps = slices.Clone(t.dumps)
 }
 
 // faultLine is the summary's line of contained faults:

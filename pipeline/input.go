@@ -142,7 +142,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 			return err
 		}
 		h := capture.Contain(&tapClock{Decoder: dec}, faults.reporter(in.name, nil))
-		run, err := senseTap(ctx, cfg, in, h, pub, &stages.logtap)
+		run, err := senseTap(ctx, cfg, in, h, pub, &stages.logtap, faults)
 		h.Finish(time.Time{})
 		mu.Lock()
 		defer mu.Unlock()

@@ -77,10 +77,10 @@ type tapRun struct {
 // checkpoint is written only after the bus acknowledged what was read, so a
 // restart resumes without loss or duplicates. Its counters are in metrics
 // (stage logtap) while it reads.
-func senseTap(ctx context.Context, cfg Config, in input, h capture.Handler, pub bus.Publisher, metrics *tapStats) (tapRun, error) {
+func senseTap(ctx context.Context, cfg Config, in input, h capture.Handler, pub bus.Publisher, metrics *tapStats, faults *faultTally) (tapRun, error) {
 	lcfg := cfg.Tap
 	lcfg.Format = in.tap.format
-	bad := &badRecordLog{log: cfg.Log, input: in.name}
+	bad := &badRecordLog{log: cfg.Log, input: in.name, dumpDir: cfg.FailureDumps.Dir, faults: faults}
 	lcfg.OnBadRecord = bad.record
 	defer bad.close()
 	var run tapRun
@@ -168,12 +168,18 @@ func (t *tapStats) load() any {
 // with its file:line, then at most one line per badLogEvery with how many
 // more were skipped and the latest, and at the end what was left unsaid.
 // A log that is all junk thus costs a few lines, not one per record.
+//
+// With dumpDir set, a record whose reading panicked is written there as
+// record-INPUT-LINE.log, the reproducer of a contained fault.
 type badRecordLog struct {
 	log        *slog.Logger
 	input      string
+	dumpDir    string
+	faults     *faultTally
 	first      string
 	n          int
 	suppressed int
+	dumps      int
 	last       logtap.BadRecord
 	lastLine   time.Time
 }
@@ -184,6 +190,9 @@ const (
 )
 
 func (b *badRecordLog) record(br logtap.BadRecord) {
+	if br.Panicked && b.dumpDir != "" && len(br.Record) > 0 {
+		b.dump(br)
+	}
 	b.n++
 	if b.first == "" {
 		b.first = br.String()
@@ -223,4 +232,35 @@ func (c *tapClock) Request(req *capture.Request) {
 		c.Decoder.Tick(req.Time)
 	}
 	c.Decoder.Request(req)
+}
+
+// dump writes a record that panicked, at most maxRecordDumps per input.
+func (b *badRecordLog) dump(br logtap.BadRecord) {
+	if b.dumps >= maxRecordDumps {
+		return
+	}
+	b.dumps++
+	name := fmt.Sprintf("record-%s-%d.log", strings.Map(safeFileRune, filepath.Base(br.Name)), br.Line)
+	path := filepath.Join(b.dumpDir, name)
+	err := os.MkdirAll(b.dumpDir, 0o755)
+	if err == nil {
+		err = os.WriteFile(path, br.Record, 0o600)
+	}
+	if err != nil {
+		b.log.Warn("cannot write the record that panicked", "input", b.input, "at", br.String(), "err", err)
+		return
+	}
+	b.faults.addDump(path)
+}
+
+// maxRecordDumps bounds the records one tap input dumps.
+const maxRecordDumps = 100
+
+// safeFileRune keeps a file name to letters, digits, '.', '-' and '_'.
+func safeFileRune(r rune) rune {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+		return r
+	}
+	return '_'
 }

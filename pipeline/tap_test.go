@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +38,7 @@ func TestTapFallbacksInMetricsAndSummary(t *testing.T) {
 	if got := gather(t, "logtap", metrics.load()); len(got) != 0 {
 		t.Errorf("no tap read yet, but metrics %v", got)
 	}
-	run, err := senseTap(context.Background(), cfg, in, dec, nil, &metrics)
+	run, err := senseTap(context.Background(), cfg, in, dec, nil, &metrics, newFaultTally(cfg.Log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,5 +114,27 @@ func TestBadRecordLogRateLimited(t *testing.T) {
 	}
 	if total != 500 || b.first != "x.har:1: "+"not a JSON object" {
 		t.Errorf("lines account for %d records, first %q:\n%s", total, b.first, buf.String())
+	}
+}
+
+// A log record whose reading panicked is written to --dump-failures as
+// it was read, and listed with the run's reproducers; other bad records
+// are not.
+func TestBadRecordDumped(t *testing.T) {
+	dir := t.TempDir()
+	faults := newFaultTally(slog.New(slog.DiscardHandler))
+	b := &badRecordLog{log: slog.New(slog.DiscardHandler), input: "tap:envoy-tap:x.json", dumpDir: dir, faults: faults}
+	record := []byte(`{"http_buffered_trace":{"request":{"headers":7}}}`)
+	b.record(logtap.BadRecord{Name: "logs/x.json", Line: 3, Err: errors.New("panic reading the record: boom"), Panicked: true, Record: record})
+	b.record(logtap.BadRecord{Name: "logs/x.json", Line: 4, Err: errors.New("not a JSON object"), Record: []byte("junk")})
+	b.close()
+	var s Summary
+	faults.fill(&s)
+	want := filepath.Join(dir, "record-x.json-3.log")
+	if !slices.Equal(s.FailureDumps, []string{want}) {
+		t.Fatalf("dumps %v, want %v", s.FailureDumps, want)
+	}
+	if got, err := os.ReadFile(want); err != nil || !bytes.Equal(got, record) {
+		t.Errorf("dump %q, %v; want the record", got, err)
 	}
 }

@@ -101,6 +101,12 @@ type BadRecord struct {
 	Line   int    // line of the record's first byte, from 1
 	Offset int64  // byte offset of the record's first byte
 	Err    error
+	// Panicked is set when reading the record, or handing on its
+	// exchange, panicked; Record is the record as read when it is at hand
+	// (a record that could not be parsed), for a reproducer; it is valid
+	// only during the OnBadRecord call.
+	Panicked bool
+	Record   []byte
 }
 
 func (b BadRecord) String() string { return fmt.Sprintf("%s:%d: %v", b.Name, b.Line, b.Err) }

@@ -298,7 +298,7 @@ func (st *state) parse(rec rawRecord) (exs []*exchange, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			st.stats.panics.Add(1)
-			exs, err = nil, fmt.Errorf("panic reading the record: %v", p)
+			exs, err = nil, recordPanic{fmt.Sprintf("reading the record: %v", p)}
 		}
 	}()
 	return st.parser.parse(rec)
@@ -311,7 +311,7 @@ func (st *state) flush() (exs []*exchange) {
 		if p := recover(); p != nil {
 			st.stats.panics.Add(1)
 			at, _ := st.parser.pending()
-			st.bad(st.name, rawRecord{line: at.line, off: at.off}, fmt.Errorf("panic completing the traces still open at the end: %v", p))
+			st.bad(st.name, rawRecord{line: at.line, off: at.off}, recordPanic{fmt.Sprintf("completing the traces still open at the end: %v", p)})
 			exs = nil
 		}
 	}()
@@ -325,9 +325,16 @@ func (st *state) bad(name string, rec rawRecord, err error) {
 		err = fmt.Errorf("%w (%d bytes, cap %d)", errTooLarge, rec.size, st.cfg.MaxRecordBytes)
 	}
 	if st.cfg.OnBadRecord != nil {
-		st.cfg.OnBadRecord(BadRecord{Name: name, Line: rec.line, Offset: rec.off, Err: err})
+		_, panicked := err.(recordPanic)
+		st.cfg.OnBadRecord(BadRecord{Name: name, Line: rec.line, Offset: rec.off, Err: err, Panicked: panicked, Record: rec.data})
 	}
 }
+
+// recordPanic is the error of a record whose reading or handing on
+// panicked.
+type recordPanic struct{ value any }
+
+func (p recordPanic) Error() string { return fmt.Sprintf("panic %v", p.value) }
 
 // resumeAt is where a restart must resume reading so that nothing not yet
 // handed on is lost: after the last record read, unless an exchange still
@@ -353,7 +360,7 @@ func (st *state) deliver(ex *exchange) {
 	defer func() {
 		if p := recover(); p != nil {
 			st.stats.panics.Add(1)
-			st.bad(ex.name, rawRecord{line: ex.line, off: ex.off}, fmt.Errorf("panic handing on the exchange: %v", p))
+			st.bad(ex.name, rawRecord{line: ex.line, off: ex.off}, recordPanic{fmt.Sprintf("handing on the exchange: %v", p)})
 		}
 	}()
 	if st.skip[ex.off] {
