@@ -760,13 +760,13 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	if p.unmatched && m.hasID && len(s.parked) < d.cfg.MaxPendingPerSession {
 		// Its request may still come: capture clocks of two directions or
 		// two connections can disagree by a little. Hold it a while.
-		s.parked[dir+"|"+m.id] = ev
+		s.parked[dir+"|"+m.id] = parkedResponse{ev: ev, identity: identityOf(m)}
 		d.parkedIn[s] = true
 		return
 	}
 	d.sendMessage(ev, p.unmatched)
 	if p.answer != nil {
-		d.answerLate(p.answer, ev, m)
+		d.answerLate(s, p.answer, ev, m)
 	}
 	// A cut listing would read as tools removed: no manifest from it.
 	if m.hasTools && !m.truncated && ev.Method == "tools/list" && dir == event.DirServerToClient {
@@ -784,7 +784,13 @@ func (d *Decoder) sendMessage(ev *event.Event, unmatched bool) {
 
 // answerLate completes and emits a parked response now that its request
 // (req, event reqEv) has been seen.
-func (d *Decoder) answerLate(resp, reqEv *event.Event, req *message) {
+func (d *Decoder) answerLate(s *session, pr *parkedResponse, reqEv *event.Event, req *message) {
+	resp := pr.ev
+	// Now that the response is known to answer req, what it told of the
+	// server counts (an initialize result), and what the request told of
+	// the client goes on it too.
+	s.learn(&pr.identity, resp.Direction, &pendingRequest{method: req.method})
+	s.fill(resp)
 	resp.Method = req.method
 	resp.ToolName, resp.PromptName, resp.ResourceURI = reqEv.ToolName, reqEv.PromptName, reqEv.ResourceURI
 	resp.DurationMS = max(0, float64(resp.TS.Sub(reqEv.TS))/float64(time.Millisecond))
@@ -795,7 +801,7 @@ func (d *Decoder) answerLate(resp, reqEv *event.Event, req *message) {
 // come within parkGrace (all of them if force), as unmatched.
 func (d *Decoder) releaseParked(s *session, force bool) {
 	for _, k := range slices.Sorted(maps.Keys(s.parked)) {
-		if ev := s.parked[k]; force || d.now.Sub(ev.TS) >= parkGrace {
+		if ev := s.parked[k].ev; force || d.now.Sub(ev.TS) >= parkGrace {
 			delete(s.parked, k)
 			d.sendMessage(ev, true)
 		}

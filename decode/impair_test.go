@@ -43,6 +43,7 @@ func TestImpairedCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	failures := map[string]int{}
+	byCapture := map[string]int{}
 	variants := 0
 	for _, path := range paths {
 		pkts, err := impair.ReadFile(path)
@@ -69,6 +70,7 @@ func TestImpairedCaptures(t *testing.T) {
 				}
 				if problem != "" {
 					failures[m.name]++
+					byCapture[name+" "+m.name]++
 					if failures[m.name] <= 3 {
 						t.Errorf("%s, %s variant seed %d: %s", name, m.name, seed, problem)
 					}
@@ -76,7 +78,7 @@ func TestImpairedCaptures(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d captures, %d variants, failures by mix: %v", len(paths), variants, failures)
+	t.Logf("%d captures, %d variants, failures by mix: %v, by capture: %v", len(paths), variants, failures, byCapture)
 }
 
 // decodeVariant runs packets through capture and decode as the sensor
@@ -111,8 +113,8 @@ func decodeVariant(pkts []capture.Packet) (msgs []*event.Event, st Stats, panick
 // messageFacts is what must not change of a message event when its
 // packets were reordered: everything but time.
 func messageFacts(e *event.Event) string {
-	return fmt.Sprintf("%s %s %s %s id=%s tool=%s status=%d session=%s server=%s client=%s trunc=%v",
-		e.EventID, e.Direction, e.MsgType, e.Method, e.JSONRPCID, e.ToolName, e.HTTPStatus, e.SessionID, e.ServerKey, e.ClientName, e.Truncated)
+	return fmt.Sprintf("%s %s %s %s id=%s tool=%s status=%d session=%s server=%s (%s %s) client=%s trunc=%v",
+		e.EventID, e.Direction, e.MsgType, e.Method, e.JSONRPCID, e.ToolName, e.HTTPStatus, e.SessionID, e.ServerKey, e.ServerName, e.ProtocolVersion, e.ClientName, e.Truncated)
 }
 
 // diffMessages describes how got's message events differ from want's, or

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/capture"
@@ -52,7 +53,7 @@ type session struct {
 	clientCaps, serverCaps    []string
 	pending                   map[string]pendingRequest
 	// parked are responses (by direction|id) that overtook their request.
-	parked                                       map[string]*event.Event
+	parked                                       map[string]parkedResponse
 	listChanged                                  bool // a tools/list_changed is not yet followed by a tools/list
 	manifestPages                                []event.Tool
 	messagesC2S, messagesS2C, bytesC2S, bytesS2C int64
@@ -79,7 +80,26 @@ func newSession(key string, ex *exchange, transport string) *session {
 		last:      ex.time,
 		conns:     map[uint64]bool{},
 		pending:   map[string]pendingRequest{},
-		parked:    map[string]*event.Event{},
+		parked:    map[string]parkedResponse{},
+	}
+}
+
+// parkedResponse is a response that overtook its request: its event, and
+// the identity it carries (an initialize result names the server), which
+// the session learns once the request shows what it answers.
+type parkedResponse struct {
+	ev       *event.Event
+	identity message
+}
+
+// identityOf keeps what learn reads of a message, its strings copied.
+func identityOf(m *message) message {
+	return message{
+		protocolVersion: strings.Clone(m.protocolVersion),
+		peerName:        strings.Clone(m.peerName),
+		peerVersion:     strings.Clone(m.peerVersion),
+		caps:            slices.Clone(m.caps),
+		metaIdentity:    m.metaIdentity,
 	}
 }
 
@@ -89,7 +109,7 @@ type observation struct {
 	unmatched bool
 	dropped   bool // a request not tracked: MaxPendingPerSession
 	// answer is the parked response of a request that came late.
-	answer *event.Event
+	answer *parkedResponse
 }
 
 func oppositeDir(dir string) string {
@@ -127,9 +147,9 @@ func (s *session) observe(m *message, dir string, ts time.Time, maxPending int) 
 		if m.headerOnly {
 			break // no id: its exchange pairs it with its response
 		}
-		if ev := s.parked[oppositeDir(dir)+"|"+m.id]; ev != nil {
+		if pr, ok := s.parked[oppositeDir(dir)+"|"+m.id]; ok {
 			delete(s.parked, oppositeDir(dir)+"|"+m.id)
-			o.answer = ev
+			o.answer = &pr
 			break
 		}
 		if len(s.pending) >= maxPending {
