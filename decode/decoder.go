@@ -733,6 +733,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	ev.UserAgent = ex.userAgent
 	ex.cred.apply(ev)
 
+	serverBefore := [2]string{s.serverName, s.serverVersion}
 	p := s.observe(m, dir, ts, d.cfg.MaxPendingPerSession)
 	d.sessions.touch(s)
 	if p.dropped {
@@ -754,13 +755,18 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 		ev.ResourceURI = m.uri
 	}
 	s.fill(ev) // after observe: an initialize response names the server on its own event
+	if p.answer != nil {
+		// The response came first and may have named the server: the
+		// request's event says what was known before it, whatever the order.
+		ev.ServerName, ev.ServerVersion = p.answer.serverBefore[0], p.answer.serverBefore[1]
+	}
 	if m.truncated {
 		d.stats.Truncated++
 	}
 	if p.unmatched && m.hasID && len(s.parked) < d.cfg.MaxPendingPerSession {
 		// Its request may still come: capture clocks of two directions or
 		// two connections can disagree by a little. Hold it a while.
-		s.parked[dir+"|"+m.id] = parkedResponse{ev: ev, identity: identityOf(m)}
+		s.parked[dir+"|"+m.id] = parkedResponse{ev: ev, identity: identityOf(m), serverBefore: serverBefore}
 		d.parkedIn[s] = true
 		return
 	}
