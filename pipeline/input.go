@@ -169,7 +169,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	var dumper *capture.FaultDumper
 	if cfg.FailureDumps.Dir != "" {
 		var err error
-		if dumper, err = capture.NewFaultDumper(in.src, cfg.FailureDumps); err != nil {
+		dumps := cfg.FailureDumps
+		dumps.Keep = cfg.Capture.Keeps
+		if dumper, err = capture.NewFaultDumper(in.src, dumps); err != nil {
 			return err
 		}
 		src = dumper
