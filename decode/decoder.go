@@ -53,6 +53,22 @@ type Decoder struct {
 	// id and its endpoints' addresses as text.
 	idParts []string
 	addrs   addrTexts
+	connIDs idTexts
+}
+
+// idTexts remembers the decimal text of recently seen connection ids
+// (hashes, twenty digits: formatting one for every event allocates).
+type idTexts [256]struct {
+	id   uint64
+	text string
+}
+
+func (t *idTexts) text(id uint64) string {
+	slot := &t[id%uint64(len(t))]
+	if slot.id != id || slot.text == "" {
+		slot.id, slot.text = id, strconv.FormatUint(id, 10)
+	}
+	return slot.text
 }
 
 // addrTexts remembers the text of recently seen addresses, a few hundred
@@ -821,7 +837,7 @@ func (d *Decoder) releaseParked(s *session, force bool) {
 // known, a session. Ids derive from the connection id and the position in it
 // (idParts), so the same input always gives the same ids.
 func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
-	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10))
+	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), d.connIDs.text(c.ID))
 	d.idParts = append(d.idParts, idParts...)
 	ev := &event.Event{
 		Schema:    event.SchemaVersion,
