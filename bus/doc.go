@@ -121,7 +121,9 @@
 // # Embedded server
 //
 // StartEmbedded runs nats-server in-process with JetStream storing files under
-// a data directory and a listener on 127.0.0.1 at a random port, so the
-// all-in-one mode needs no external service and external tools (the nats CLI)
-// can still attach to ClientURL.
+// a data directory and no network listener (server.Options.DontListen): the
+// all-in-one mode connects through nats.InProcessServer (Embedded.Configure),
+// so no other local process can read its events or publish a forged alert
+// into it. StartEmbeddedListener adds an unauthenticated 127.0.0.1 listener,
+// for tests only.
 package bus

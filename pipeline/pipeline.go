@@ -638,7 +638,7 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 			return nil, nil, err
 		}
 		cleanup = append(cleanup, emb.Shutdown)
-		bcfg.URL = emb.ClientURL()
+		emb.Configure(&bcfg)
 	}
 	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
