@@ -328,6 +328,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	// Failures are reported to whichever Flush comes next, and detect
 	// flushes its alerts all the time: only the total tells.
+	if ferr := b.Failed(); ferr != nil {
+		return nil, notDelivered(b, fmt.Errorf("publish events: %w", ferr))
+	}
 	if n := b.Stats().PublishFailed; n > 0 {
 		return nil, notDelivered(b, fmt.Errorf("publish events: %d events or alerts failed to publish", n))
 	}
@@ -380,7 +383,7 @@ func notDelivered(b *bus.Bus, err error) error {
 	if st.PublishFailed == 0 {
 		return err
 	}
-	return fmt.Errorf("%w (%d events or alerts not delivered; rerun on the same --data-dir to replay the input and deliver them once)", err, st.PublishFailed)
+	return fmt.Errorf("%w (%d events or alerts not delivered; a rerun replays the input, with the same --data-dir delivering each once)", err, st.PublishFailed)
 }
 
 // Sense captures and decodes the inputs and publishes the events to an
@@ -722,6 +725,13 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 			}
 			dir = tmp
 			cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
+		}
+		// JetStream refuses streams whose MaxBytes exceed the store's file
+		// system; on a small one each stream gets a quarter of its free space.
+		if bcfg.MaxBytes == 0 {
+			if free, err := freeBytes(dir); err == nil && free/4 < bus.DefaultMaxBytes {
+				bcfg.MaxBytes = int64(max(free/4, 1<<20))
+			}
 		}
 		emb, err := bus.StartEmbedded(ctx, dir)
 		if err != nil {
