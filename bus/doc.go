@@ -51,9 +51,11 @@
 //
 // A publish whose ack is an error, times out (Config.PublishTimeout) or is lost
 // to a disconnect is published again, with the same Nats-Msg-Id, after an
-// exponential backoff (30 ms doubling to 5 s), up to Config.PublishRetries
-// times; then its events are counted as failed (Stats.PublishFailed) and
-// Flush reports them. Retries can reorder messages: consumers must not rely
+// exponential backoff (30 ms doubling to 5 s), without limit unless
+// Config.PublishRetries is set; when nothing has been acked for
+// Config.OutageLimit while messages wait, the Bus fails (Failed, ErrOutage):
+// what waits is counted as failed (Stats.PublishFailed) and Flush and
+// Publish return at once. Retries can reorder messages: consumers must not rely
 // on arrival order (event time is in the event). Flush sends the open
 // messages and waits until every publish made before it is acked or has
 // failed for good; call it before exiting.
