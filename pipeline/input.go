@@ -132,6 +132,11 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	dcfg.Source = in.name
 	dcfg.TokenKey = tokenKey
 	emit := func(ev *event.Event) {
+		// A data dir short of space pauses the reading here (Run only).
+		if err := cfg.gate.wait(ctx); err != nil {
+			cancel(err)
+			return
+		}
 		if err := pub.PublishEvent(pubCtx, ev); err != nil {
 			cancel(fmt.Errorf("publish event: %w", err))
 		}

@@ -16,6 +16,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the reading and delivers what was read (up to
+	// the drain timeout); a second one ends the process at once, as signals
+	// do by default.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := newRootCommand()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpwatch:", err)
@@ -31,6 +38,12 @@ func main() {
 // end but skipped records in them: everything else was delivered.
 const exitBadLogRecords = 3
 
+// exitResumed is the exit status of a run that completed after resuming one
+// on the same data dir that had stopped before delivering everything: the
+// input was replayed and the outputs skipped what they already had, so
+// together the runs delivered every event and alert once.
+const exitResumed = 4
+
 // exitError ends the process with code instead of 1.
 type exitError struct {
 	code int
@@ -44,7 +57,19 @@ func (e exitError) Unwrap() error { return e.err }
 // status 3, after the summary has said which.
 func checkLogLoss(s *pipeline.Summary) error {
 	if s.BadLogRecordsRead == 0 {
-		return nil
+		return checkResumed(s)
 	}
 	return exitError{exitBadLogRecords, fmt.Errorf("%d log records skipped as bad (see the warnings above); every other record was read and delivered", s.BadLogRecordsRead)}
+}
+
+// checkResumed turns a completed resume into exit status 4.
+func checkResumed(s *pipeline.Summary) error {
+	if s.Resumed == nil {
+		return nil
+	}
+	var skipped int64
+	for _, n := range s.Deduplicated {
+		skipped += n
+	}
+	return exitError{exitResumed, fmt.Errorf("resumed run %s (pid %d): input replayed, %d already written events and alerts skipped; every event and alert is now delivered once", s.Resumed.RunID, s.Resumed.PID, skipped)}
 }
