@@ -234,7 +234,7 @@ func (r *pcapngReader) interfaceOptions(ifc *ngInterface, opts []byte) {
 		case code == ngOptionTSOffset && n >= 8:
 			ifc.offset = int64(r.order.Uint64(v))
 		}
-		opts = opts[4+(n+3)&^3:]
+		opts = opts[min(4+(n+3)&^3, len(opts)):]
 	}
 }
 

@@ -123,7 +123,7 @@ func (r *pcapReader) next() (data []byte, ci gopacket.CaptureInfo, err error) {
 			// plausible too.
 			win, _, _ := r.peek(n + pcapRecordHeaderLen)
 			r.hasLast = false
-			ok := r.candidate(win, 0) == 0
+			ok := r.plausibleAt(win, 0)
 			r.hasLast = true
 			if !ok {
 				r.resync()
@@ -187,19 +187,28 @@ func (r *pcapReader) resync() {
 // end: peek returns fewer bytes only there).
 func (r *pcapReader) candidate(win []byte, from int) int {
 	for i := from; i+pcapRecordHeaderLen <= len(win); i++ {
-		h := r.parse(win[i:])
-		if !r.sane(h, r.snaplen) || r.hasLast && !near(h.sec, r.last) {
-			continue
-		}
-		end := i + pcapRecordHeaderLen + int(h.incl)
-		switch {
-		case end == len(win) && len(win) < scanWindow:
-			return i // the last record of the file
-		case end+pcapRecordHeaderLen <= len(win):
-			if f := r.parse(win[end:]); r.sane(f, r.snaplen) && near(f.sec, h.sec) {
-				return i
-			}
+		if r.plausibleAt(win, i) {
+			return i
 		}
 	}
 	return -1
+}
+
+// plausibleAt holds for a record at win[i:] whose header is plausible
+// (timestamp near the last good record's, unless there is none) and is
+// followed by another plausible header or by the end of the file.
+func (r *pcapReader) plausibleAt(win []byte, i int) bool {
+	h := r.parse(win[i:])
+	if !r.sane(h, r.snaplen) || r.hasLast && !near(h.sec, r.last) {
+		return false
+	}
+	end := i + pcapRecordHeaderLen + int(h.incl)
+	switch {
+	case end == len(win) && len(win) < scanWindow:
+		return true // the last record of the file
+	case end+pcapRecordHeaderLen <= len(win):
+		f := r.parse(win[end:])
+		return r.sane(f, r.snaplen) && near(f.sec, h.sec)
+	}
+	return false
 }

@@ -54,7 +54,7 @@ const maxSnaplen = 262144
 // early.
 type PcapFile struct {
 	path string
-	f    *os.File
+	f    io.ReadCloser
 	// next reads the next packet and its LINKTYPE_ number.
 	next func() ([]byte, gopacket.CaptureInfo, uint32, error)
 	fr   *fileReader
@@ -76,7 +76,7 @@ func OpenPcap(path string) (*PcapFile, error) {
 	return p, nil
 }
 
-func newPcapFile(path string, f *os.File) (*PcapFile, error) {
+func newPcapFile(path string, f io.ReadCloser) (*PcapFile, error) {
 	var magic [4]byte
 	if n, err := io.ReadFull(f, magic[:]); err != nil {
 		return nil, fmt.Errorf("%q is not a pcap or pcapng file (%d bytes)", path, n)
