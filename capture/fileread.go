@@ -45,7 +45,7 @@ func (s ReadStats) DamageString() string {
 	if s.Format == "pcapng" {
 		unit = "block"
 	}
-	return fmt.Sprintf("damaged %s format from byte %d (%s %d): %d damaged stretch(es), %d bytes skipped, resynchronised on the next valid %s",
+	return fmt.Sprintf("damaged %s from byte %d (%s %d): %d damaged stretch(es), %d bytes skipped, resynchronised on the next valid %s",
 		s.Format, s.FirstBadOffset, unit, s.FirstBadRecord, s.BadRecords, s.SkippedBytes, unit)
 }
 

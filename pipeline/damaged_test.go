@@ -216,7 +216,7 @@ func TestRunGoodBadGood(t *testing.T) {
 	if sources["pcap:bad.pcap"] == 0 || len(readAlerts(t, cfg.AlertsOut)) == 0 {
 		t.Errorf("events per source %v, %d alerts", sources, len(readAlerts(t, cfg.AlertsOut)))
 	}
-	if len(sum.DamagedInputs) != 1 || !strings.Contains(sum.DamagedInputs[0], badPath+": damaged pcap format from byte "+strconv.Itoa(offs[len(offs)/2])) {
+	if len(sum.DamagedInputs) != 1 || !strings.Contains(sum.DamagedInputs[0], badPath+": damaged pcap from byte "+strconv.Itoa(offs[len(offs)/2])) {
 		t.Errorf("damaged inputs %q", sum.DamagedInputs)
 	}
 }

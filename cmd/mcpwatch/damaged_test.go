@@ -81,7 +81,7 @@ func TestRunGoodBadGoodExitStatus(t *testing.T) {
 			t.Errorf("%s: %d events, alone %d", name, got["pcap:"+name], counts[name])
 		}
 	}
-	want := "damaged input: " + bad + ": damaged pcap format from byte " + strconv.Itoa(off) + " (record 13): 1 damaged stretch(es), " + strconv.Itoa(size) + " bytes skipped"
+	want := "damaged input: " + bad + ": damaged pcap from byte " + strconv.Itoa(off) + " (record 13): 1 damaged stretch(es), " + strconv.Itoa(size) + " bytes skipped"
 	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stdout, "unexpected-server") {
 		t.Errorf("want %q in the summary and alerts on stdout:\n%s", want, r.stderr)
 	}
