@@ -142,6 +142,32 @@ func (r *fileReader) damaged(rec uint64) {
 	r.stats.BadRecords++
 }
 
+// resync skips from damage at the reader's position, in record rec, to the
+// first offset from from where candidate finds a valid record, or to the
+// end of the file. Each window's last keep bytes are looked at again with
+// the next: a record starting there may need more data to be checked.
+func (r *fileReader) resync(rec uint64, from, keep int, candidate func(win []byte, from int) int) {
+	r.damaged(rec)
+	for {
+		win, atEOF, err := r.peek(scanWindow)
+		if err != nil {
+			// A read error: the next read reports it.
+			r.skip(from)
+			return
+		}
+		if i := candidate(win, from); i >= 0 {
+			r.skip(i)
+			return
+		}
+		if atEOF {
+			r.skip(len(win))
+			return
+		}
+		r.skip(max(len(win)-keep, from))
+		from = 0
+	}
+}
+
 // skip consumes n damaged bytes.
 func (r *fileReader) skip(n int) {
 	r.discard(n)

@@ -259,28 +259,10 @@ func (r *pcapngReader) truncatedOrDamaged() error {
 }
 
 // resync skips from a damaged block at the reader's position to the next
-// valid one, or to the end of the file.
+// valid one, or to the end of the file. Blocks are four-byte aligned, and
+// so is what a window keeps.
 func (r *pcapngReader) resync() {
-	r.damaged(r.blocks)
-	from := 4
-	for {
-		win, atEOF, err := r.peek(scanWindow)
-		if err != nil {
-			r.skip(from)
-			return
-		}
-		if i := r.candidate(win, from); i >= 0 {
-			r.skip(i)
-			return
-		}
-		if atEOF {
-			r.skip(len(win))
-			return
-		}
-		// Keep the last bytes: a candidate there needs more data.
-		r.skip(max((len(win)-scanWindow/2)&^3, from))
-		from = 0
-	}
+	r.fileReader.resync(r.blocks, 4, scanWindow/2, r.candidate)
 }
 
 // candidate returns the first offset from from in win, in steps of four,

@@ -157,28 +157,7 @@ func (r *pcapReader) truncatedOrDamaged() error {
 // resync skips from a damaged record header at the reader's position to
 // the next plausible one, or to the end of the file.
 func (r *pcapReader) resync() {
-	r.damaged(r.records)
-	from := 1
-	for {
-		win, atEOF, err := r.peek(scanWindow)
-		if err != nil {
-			// An I/O error: the next read reports it.
-			r.skip(from)
-			return
-		}
-		if i := r.candidate(win, from); i >= 0 {
-			r.skip(i)
-			return
-		}
-		if atEOF {
-			r.skip(len(win))
-			return
-		}
-		// Keep the last bytes: a candidate there needs more data.
-		keep := 2*pcapRecordHeaderLen + maxSnaplen
-		r.skip(max(len(win)-keep, from))
-		from = 0
-	}
+	r.fileReader.resync(r.records, 1, 2*pcapRecordHeaderLen+maxSnaplen, r.candidate)
 }
 
 // candidate returns the first offset from from in win that holds a
