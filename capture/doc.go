@@ -22,6 +22,16 @@
 // then Finish to end the connections still open (ConnEnd reason
 // input-end). Run returns an error wrapping ErrTruncated for a capture
 // file cut inside a packet, after processing every packet before the cut.
+// Damage inside a file does not end it: PcapFile reads pcap and pcapng
+// itself and, at a record header that cannot be right (classic pcap:
+// lengths over the snap length or the original length, a fraction over a
+// second), scans forward for the next plausible one — timestamps near the
+// last good record's, and the header after it plausible too — and, at a
+// pcapng block whose length does not fit or whose trailer disagrees,
+// moves in steps of four bytes to the next block of a known type whose
+// header and trailer agree. Frames of a link type the Engine does not
+// decode are skipped there too. PcapFile.ReadStats counts both: damaged
+// stretches, bytes skipped, where the first one was, frames per link type.
 // To use several cores, Shards runs one Engine per goroutine on one Source,
 // dealing packets by IP address pair (so all connections between a client
 // and a server share an Engine and its Handler). On a live link the kernel

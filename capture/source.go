@@ -1,16 +1,16 @@
 package capture
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // Packet is one captured frame.
@@ -42,37 +42,25 @@ var (
 )
 
 // maxSnaplen is libpcap's MAXIMUM_SNAPLEN: no capture tool writes longer
-// packets, and a pcap header claiming more is not believed (a packet longer
-// than it ends the file as a broken record).
+// packets, and a record claiming more is not believed (it is read as
+// damage, see ReadStats).
 const maxSnaplen = 262144
 
-// PcapFile reads a pcap or pcapng file without libpcap.
+// PcapFile reads a pcap or pcapng file without libpcap. Damage inside the
+// file does not end it: a record header or block that cannot be right is
+// skipped up to the next valid one, and frames of a link type the Engine
+// does not decode are skipped too; ReadStats counts both. Only a file that
+// ends inside a record (ErrTruncated) or a read error ends the packets
+// early.
 type PcapFile struct {
 	path string
-	f    *os.File
-	cr   *countingReader
-	br   *bufio.Reader
-	read func() ([]byte, gopacket.CaptureInfo, error)
-	// linkType gives the link type of a packet (pcapng interfaces may differ).
-	linkType func(gopacket.CaptureInfo) layers.LinkType
+	f    io.ReadCloser
+	// next reads the next packet and its LINKTYPE_ number.
+	next func() ([]byte, gopacket.CaptureInfo, uint32, error)
+	fr   *fileReader
 }
 
 var _ Source = (*PcapFile)(nil)
-
-// countingReader counts the bytes read from the file. Less what is still
-// buffered, that is the reader's position: a read that ends in io.EOF after
-// consuming part of a record can so be told apart from a clean end of file
-// (pcapgo's pcapng reader returns a bare io.EOF in both cases).
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // OpenPcap opens a pcap or pcapng file, telling them apart by their magic.
 func OpenPcap(path string) (*PcapFile, error) {
@@ -88,44 +76,31 @@ func OpenPcap(path string) (*PcapFile, error) {
 	return p, nil
 }
 
-func newPcapFile(path string, f *os.File) (*PcapFile, error) {
-	// pcapgo wraps its input in a bufio.Reader unless it already is a large
-	// enough one, so handing it br keeps the position arithmetic exact.
-	cr := &countingReader{r: f}
-	br := bufio.NewReaderSize(cr, 1<<16)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a pcap or pcapng file (%d bytes)", path, len(magic))
+func newPcapFile(path string, f io.ReadCloser) (*PcapFile, error) {
+	var magic [4]byte
+	if n, err := io.ReadFull(f, magic[:]); err != nil {
+		return nil, fmt.Errorf("%q is not a pcap or pcapng file (%d bytes)", path, n)
 	}
-	p := &PcapFile{path: path, f: f, cr: cr, br: br}
-	switch binary.LittleEndian.Uint32(magic) {
+	src := io.MultiReader(bytes.NewReader(magic[:]), f)
+	p := &PcapFile{path: path, f: f}
+	switch binary.LittleEndian.Uint32(magic[:]) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		r, err := pcapgo.NewReader(br)
+		r, err := newPcapReader(src, path)
 		if err != nil {
-			return nil, fmt.Errorf("read pcap header of %q: %w", path, err)
+			return nil, err
 		}
-		if r.Snaplen() > maxSnaplen {
-			// pcapgo sizes its packet buffer by the header's snaplen,
-			// up to 4 GiB for a damaged or hostile file.
-			r.SetSnaplen(maxSnaplen)
+		p.fr = r.fileReader
+		p.next = func() ([]byte, gopacket.CaptureInfo, uint32, error) {
+			data, ci, err := r.next()
+			return data, ci, r.linkType, err
 		}
-		lt := r.LinkType()
-		p.read = r.ZeroCopyReadPacketData
-		p.linkType = func(gopacket.CaptureInfo) layers.LinkType { return lt }
-	case 0x0a0d0d0a:
-		r, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	case ngSectionHeader:
+		r, err := newPcapngReader(src, path)
 		if err != nil {
-			return nil, fmt.Errorf("read pcapng header of %q: %w", path, err)
+			return nil, err
 		}
-		p.read = r.ZeroCopyReadPacketData
-		p.linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
-			if len(ci.AncillaryData) > 0 {
-				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-					return lt
-				}
-			}
-			return r.LinkType()
-		}
+		p.fr = r.fileReader
+		p.next = r.next
 	default:
 		return nil, fmt.Errorf("%q is not a pcap or pcapng file", path)
 	}
@@ -134,21 +109,33 @@ func newPcapFile(path string, f *os.File) (*PcapFile, error) {
 
 // ReadPacket implements Source.
 func (p *PcapFile) ReadPacket() (Packet, error) {
-	before := p.pos()
-	data, ci, err := p.read()
-	if err != nil {
-		if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && p.pos() > before {
-			return Packet{}, fmt.Errorf("read %q at byte %d: %w", p.path, before, ErrTruncated)
+	for {
+		data, ci, raw, err := p.next()
+		if err != nil {
+			if err == io.EOF {
+				return Packet{}, io.EOF
+			}
+			return Packet{}, fmt.Errorf("read %q: %w", p.path, err)
 		}
-		if errors.Is(err, io.EOF) {
-			return Packet{}, io.EOF
+		lt, ok := engineLinkType(raw)
+		if !ok {
+			p.fr.unsupported(raw)
+			continue
 		}
-		return Packet{}, fmt.Errorf("read %q at byte %d: %w", p.path, before, err)
+		p.fr.stats.Records++
+		return Packet{Data: data, Info: ci, LinkType: lt}, nil
 	}
-	return Packet{Data: data, Info: ci, LinkType: p.linkType(ci)}, nil
 }
 
-func (p *PcapFile) pos() int64 { return p.cr.n - int64(p.br.Buffered()) }
+// ReadStats returns what the file gave and what damage cost so far. Call
+// it from the goroutine that reads the file, or after reading ended.
+func (p *PcapFile) ReadStats() ReadStats {
+	s := p.fr.stats
+	if s.UnsupportedLinkTypes != nil {
+		s.UnsupportedLinkTypes = maps.Clone(s.UnsupportedLinkTypes)
+	}
+	return s
+}
 
 // Close closes the file.
 func (p *PcapFile) Close() error { return p.f.Close() }

@@ -245,12 +245,18 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
+	if rs, ok := in.src.(interface{ ReadStats() capture.ReadStats }); ok {
+		summary.addReadStats(cfg.Log, in.path, rs.ReadStats())
+	}
 	switch {
 	case errors.Is(runErr, capture.ErrTruncated):
 		cfg.Log.Warn("truncated capture", "file", in.path, "err", runErr)
 		summary.Warnings = append(summary.Warnings, fmt.Sprintf("%s: %v (processed what was readable)", in.path, runErr))
 	case runErr != nil && !errors.Is(runErr, context.Canceled):
-		return fmt.Errorf("read %s: %w", in.name, runErr)
+		// What was read before the failure is delivered and the next
+		// inputs are read; the summary names the file (exit status 1).
+		cfg.Log.Error("reading a capture failed part way", "file", in.path, "err", runErr)
+		summary.FailedInputs = append(summary.FailedInputs, fmt.Sprintf("read %s: %v", in.name, runErr))
 	}
 	return nil
 }

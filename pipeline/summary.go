@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/capture/logtap"
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -35,6 +37,12 @@ type Summary struct {
 	AlertsByRule map[string]int64
 	// Warnings are non-fatal problems with the input (a truncated pcap).
 	Warnings []string
+	// DamagedInputs say which capture files had damaged records skipped
+	// (capture.ReadStats), where and what it cost; everything else in them
+	// was read and delivered. FailedInputs are the packet inputs whose
+	// reading failed part way: what came before was delivered, and the
+	// inputs after them were read. cmd/mcpwatch exits non-zero for either.
+	DamagedInputs, FailedInputs []string
 	// Faults are the panics contained per stage ("capture": a frame's
 	// header decoding; "decode": a decoder callback, whose connection was
 	// dropped), none when empty. FailureDumps are the reproducer pcaps
@@ -210,6 +218,12 @@ func (s *Summary) Print(w io.Writer) {
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+	for _, d := range s.DamagedInputs {
+		fmt.Fprintf(w, "damaged input: %s\n", d)
+	}
+	for _, f := range s.FailedInputs {
+		fmt.Fprintf(w, "failed input: %s\n", f)
+	}
 }
 
 func (s *Summary) dedupLine() string {
@@ -242,6 +256,20 @@ func (s *Summary) addTap(name string, run tapRun, live bool) {
 		s.BadLogRecordsRead += st.BadRecords
 	}
 	s.Warnings = append(s.Warnings, fmt.Sprintf("%s: %d bad log records skipped, the rest read (first: %s)", name, st.BadRecords, run.firstBad))
+}
+
+// addReadStats adds what damage and unsupported link types cost in one
+// capture file, warning once for each.
+func (s *Summary) addReadStats(log *slog.Logger, path string, rs capture.ReadStats) {
+	if rs.Damaged() {
+		log.Warn("damaged capture file: skipped to the next valid record", "file", path, "offset", rs.FirstBadOffset,
+			"record", rs.FirstBadRecord, "bad_records", rs.BadRecords, "skipped_bytes", rs.SkippedBytes)
+		s.DamagedInputs = append(s.DamagedInputs, fmt.Sprintf("%s: %s", path, rs.DamageString()))
+	}
+	if len(rs.UnsupportedLinkTypes) > 0 {
+		log.Warn("unsupported link types: frames skipped", "file", path, "link_types", rs.UnsupportedLinkTypes)
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%s: unsupported %s", path, rs.LinkTypesString()))
+	}
 }
 
 // fallbacks says which missing log fields were filled in from where.

@@ -34,8 +34,9 @@ func main() {
 	}
 }
 
-// exitBadLogRecords is the exit status of a run that read its logs to the
-// end but skipped records in them: everything else was delivered.
+// exitBadLogRecords is the exit status of a run that read its logs or
+// capture files to the end but skipped bad records in them: everything else
+// was delivered.
 const exitBadLogRecords = 3
 
 // exitResumed is the exit status of a run that completed after resuming one
@@ -53,9 +54,17 @@ type exitError struct {
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
 
-// checkLogLoss turns records skipped in logs read to their end into exit
-// status 3, after the summary has said which.
+// checkLogLoss turns records skipped in logs read to their end, and
+// damaged records skipped in capture files, into exit status 3, and a
+// capture file whose reading failed part way into 1, after the summary has
+// said which.
 func checkLogLoss(s *pipeline.Summary) error {
+	if n := len(s.FailedInputs); n > 0 {
+		return fmt.Errorf("reading %d input(s) failed part way (see the summary above); what was read before, and the other inputs, were delivered", n)
+	}
+	if n := len(s.DamagedInputs); n > 0 {
+		return exitError{exitBadLogRecords, fmt.Errorf("%d capture file(s) damaged, damaged records skipped (see the summary above); every other record was read and delivered", n)}
+	}
 	if s.BadLogRecordsRead == 0 {
 		return checkResumed(s)
 	}

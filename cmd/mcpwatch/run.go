@@ -34,7 +34,16 @@ With --pcap it exits when every event and alert has been delivered, and prints a
 summary: packets, flows, MCP sessions, the servers found and alerts by rule.
 Replaying the same capture gives the same events (same event_ids) and alerts.
 With --iface it runs until interrupted (Ctrl-C, SIGTERM), then delivers what it
-read and prints the summary.`,
+read and prints the summary.
+
+A damaged capture file does not end the run: a record header (pcap) or block
+(pcapng) that cannot be right is skipped up to the next valid record, frames of
+an unsupported link type are skipped, and every other packet is read and
+delivered; the later files are read too. Exit status: 0 when every input was
+read (a file cut short inside its last record only warns); 3 when records
+were skipped as damaged (the summary names the file, the byte offset, the
+record and the bytes skipped); 1 on an error that stopped the run, or a file
+whose reading failed part way (after what was read was delivered).`,
 		Example: `  # Analyse a capture; flag servers that are not on the allowlist
   mcpwatch run --pcap testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
 
