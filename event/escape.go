@@ -43,7 +43,7 @@ func Printable(s string) string {
 			b.WriteString(`\t`)
 		case r < 0x20 || r == 0x7f:
 			writeEscape(&b, 'x', uint32(r), 2)
-		case unsafeRune(r):
+		case Unprintable(r):
 			writeEscape(&b, 'u', uint32(r), 4)
 		default:
 			b.WriteString(s[i : i+n])
@@ -53,13 +53,13 @@ func Printable(s string) string {
 	return b.String()
 }
 
-// unsafeRune reports the printable-looking runes that still move the
-// cursor or reorder what follows: C1 controls (U+009B is a CSI on many
-// terminals), line and paragraph separators, and bidirectional controls
-// ("Trojan Source").
-func unsafeRune(r rune) bool {
+// Unprintable reports the runes Printable escapes: C0 controls and DEL,
+// C1 controls (U+009B is a CSI on many terminals), line and paragraph
+// separators, and bidirectional controls ("Trojan Source").
+func Unprintable(r rune) bool {
 	switch {
-	case r >= 0x80 && r <= 0x9f,
+	case r < 0x20, r == 0x7f,
+		r >= 0x80 && r <= 0x9f,
 		r == 0x2028, r == 0x2029,
 		r == 0x061c, r == 0x200e, r == 0x200f,
 		r >= 0x202a && r <= 0x202e,

@@ -37,7 +37,7 @@ func TestPrintable(t *testing.T) {
 // hasRawControl reports whether s holds a character Printable must escape.
 func hasRawControl(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || unsafeRune(r) {
+		if Unprintable(r) {
 			return true
 		}
 	}
