@@ -222,6 +222,10 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		hdrName:     headerValue(req.Header, hdrName),
 		contentType: headerValue(req.Header, "Content-Type"),
 	}
+	if req.HeaderCut || req.HeaderBytes > d.cfg.LargeHeaderBytes {
+		ex.headerBytes = req.HeaderBytes
+		d.stats.LargeHeaders++
+	}
 	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" ||
 		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
 	if looksJSON(req.Body) {
