@@ -50,8 +50,8 @@ const (
 	// MaxHeaderBytes; only the fields that frame and name the message are
 	// kept (see overCap).
 	stateHeaderSkip
-	stateBody   // reading a body
-	stateDead   // not HTTP (any more): bytes are only counted
+	stateBody // reading a body
+	stateDead // not HTTP (any more): bytes are only counted
 )
 
 // framing is how a message body is delimited (RFC 9112 §6.3).
