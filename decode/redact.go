@@ -108,14 +108,16 @@ func (r *redactor) found(kind string) {
 	r.kinds = append(r.kinds, kind)
 }
 
-// mayHoldCredential is the fast path: text holding none of the bytes every
-// match needs ('=' or ':' of a key, a space before a token, '.' of a JWT,
-// or the exchange's credential) and no secret marker is left alone.
+// clean is the fast path: text holding none of the bytes the key and word
+// rules need ('=' or ':' of a key, a space before a token, '.' of a JWT),
+// not the exchange's credential, no long run and no secret pattern is left
+// alone.
 func (r *redactor) clean(s string) bool {
 	if r.known != "" && strings.Contains(s, r.known) {
 		return false
 	}
-	return !strings.ContainsAny(s, "=: .\"'") && !longRun(s) && findSecrets([]byte(s)) == nil
+	// Every secretPatterns match is at least 15 bytes long.
+	return !strings.ContainsAny(s, "=: .\"'") && !longRun(s) && (len(s) < 15 || findSecrets([]byte(s)) == nil)
 }
 
 // text redacts free text: an error message, a challenge.
