@@ -11,8 +11,8 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
-	"github.com/mcpwatch/mcpwatch/internal/testenv"
 	"github.com/mcpwatch/mcpwatch/internal/tcprec"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
