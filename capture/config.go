@@ -18,8 +18,17 @@ type Config struct {
 	// one SSE event; longer ones are cut and flagged Truncated. It is also
 	// the decompression cap: a gzip bomb stops inflating there.
 	MaxBodyBytes int
-	// MaxHeaderBytes caps a message's start line plus headers; longer
-	// headers are dropped, counted, and parsing resyncs at the next message.
+	// MaxHeaderBytes caps the start line plus headers kept of a message
+	// (default 1 MiB, Go's net/http default: what servers accept must
+	// not be invisible). A longer block is read on and parsed from its
+	// first MaxHeaderBytes and the framing fields after them, flagged
+	// Request.HeaderCut and counted (Stats.HeaderCapCuts); a start line
+	// longer than the cap drops the message (Stats.HeaderCapDrops) and
+	// parsing resyncs at the next one. Nothing is preallocated: a header
+	// block costs what it holds while it arrives (a block in one segment
+	// is parsed in place, not copied), and a buffer that grew past 64 KiB
+	// is released when its block is parsed. The worst case is one cap
+	// per direction of a connection whose block is still arriving.
 	MaxHeaderBytes int
 	// MaxFlows caps the connections tracked at once; beyond it the least
 	// recently active ones are ended with ConnEndEvicted.
@@ -66,7 +75,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxBodyBytes:    16 << 20,
-		MaxHeaderBytes:  64 << 10,
+		MaxHeaderBytes:  1 << 20,
 		MaxFlows:        100_000,
 		MaxPages:        64 << 10, // ≈ 120 MiB of out-of-order data
 		MaxPagesPerConn: 1 << 10,  // ≈ 1.9 MiB

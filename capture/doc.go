@@ -79,7 +79,9 @@
 // Caps: bodies larger than Config.MaxBodyBytes are cut and flagged
 // (TruncatedBy "body-cap") with BodyLen still counting every byte;
 // gzip/deflate bodies inflate up to the same cap ("decompress-cap", a gzip
-// bomb costs no more); header blocks over MaxHeaderBytes are dropped. The
+// bomb costs no more); a header block over MaxHeaderBytes (1 MiB) is parsed
+// from its first MaxHeaderBytes and the framing fields after it and flagged
+// HeaderCut (only a start line over the cap drops its message). The
 // flow table (MaxFlows: least recently active connections are evicted),
 // reassembly pages (MaxPages, MaxPagesPerConn: the oldest data is flushed
 // as a gap) and per-connection request queues have caps, and each drop is

@@ -46,8 +46,12 @@ const (
 	// mid-stream start; whole lines are examined and dropped.
 	stateResync
 	stateHeader // reading a start line and headers
-	stateBody   // reading a body
-	stateDead   // not HTTP (any more): bytes are only counted
+	// stateHeaderSkip: reading the rest of a header block longer than
+	// MaxHeaderBytes; only the fields that frame and name the message are
+	// kept (see overCap).
+	stateHeaderSkip
+	stateBody // reading a body
+	stateDead // not HTTP (any more): bytes are only counted
 )
 
 // framing is how a message body is delimited (RFC 9112 §6.3).
@@ -83,6 +87,55 @@ type halfParser struct {
 	// remainder must not be taken for a start line.
 	midLine bool
 	msg     *message
+	// skip is the header block being read past MaxHeaderBytes
+	// (stateHeaderSkip); cutFrom, when not 0, is the full size of the
+	// block startMessage is about to parse, which was cut.
+	skip    *headerSkip
+	cutFrom int
+}
+
+// headerSkip is a header block read past the cap: kept holds its first
+// MaxHeaderBytes (whole lines) and the framing fields after them; line the
+// field line in progress, over set when that line is longer than
+// maxSkipLine and so is not kept.
+type headerSkip struct {
+	kept  []byte
+	line  []byte
+	over  bool
+	total int
+}
+
+const (
+	// maxSkipLine caps a field line kept after the cap; framing fields
+	// are short.
+	maxSkipLine = 8 << 10
+	// maxSkipKept caps the fields kept after the cap.
+	maxSkipKept = 64 << 10
+	// bigHeaderBuf: a header buffer that grew past it is released once
+	// its block is parsed, so that an idle connection does not keep a
+	// megabyte of capacity a large block once needed.
+	bigHeaderBuf = 64 << 10
+)
+
+// skipFields are the fields kept from beyond the cap: those that frame
+// the body, name the message's server, session and method, and carry
+// its credential — the rest (padding, cookies) is what such blocks hide
+// behind.
+var skipFields = []string{"host", "content-length", "transfer-encoding", "content-type", "content-encoding",
+	"authorization", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name", "user-agent",
+	"upgrade", "connection", "www-authenticate", "last-event-id"}
+
+func keepField(line []byte) bool {
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	if !ok {
+		return false
+	}
+	for _, f := range skipFields {
+		if len(name) == len(f) && strings.EqualFold(string(name), f) {
+			return true
+		}
+	}
+	return false
 }
 
 // message is the request or response a halfParser is reading.
@@ -137,6 +190,8 @@ func (h *halfParser) feed(p []byte, t time.Time) {
 			p = h.resync(p, t)
 		case stateHeader:
 			p = h.header(p, t)
+		case stateHeaderSkip:
+			p = h.skipHeader(p, t)
 		case stateBody:
 			p = h.body(p, t)
 		}
@@ -189,6 +244,9 @@ func (h *halfParser) resync(p []byte, t time.Time) []byte {
 			return p[i+1:]
 		}
 		h.buf = h.buf[:0]
+		if cap(h.buf) > bigHeaderBuf {
+			h.buf = nil // a long line's window, no longer needed
+		}
 		p = p[i+1:]
 		if len(p) == 0 {
 			return nil
@@ -272,14 +330,7 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 		return nil
 	}
 	if end < 0 || end > limit {
-		// Too long: the message is dropped and what follows its first
-		// MaxHeaderBytes+1 bytes is searched for the next one, the same
-		// bytes however the block was segmented.
-		h.c.e.stats.HeaderCapDrops++
-		h.abandonHeader()
-		over := bytes.Clone(h.buf[limit+1:])
-		h.toResync(true)
-		return over
+		return h.overCap(p, end, t)
 	}
 	// The block's end lies in p (it would have been found before
 	// otherwise), so what follows it is a suffix of p.
@@ -290,7 +341,87 @@ func (h *halfParser) header(p []byte, t time.Time) []byte {
 		h.c.e.stats.ParseErrors++
 		h.toResync(false)
 	}
+	if cap(h.buf) > bigHeaderBuf {
+		h.buf = nil
+	}
 	return rest
+}
+
+// overCap handles a header block longer than MaxHeaderBytes, now in
+// h.buf, whose end is at end (-1: not yet seen). A request hiding behind
+// a large block is still a request — servers accept far larger blocks
+// (Go's net/http 1 MB) — so the message is parsed from the block's first
+// MaxHeaderBytes and the framing fields after them (skipHeader), flagged
+// HeaderCut with HeaderBytes its full size. Only a start line longer than
+// the cap drops it: what follows its first MaxHeaderBytes+1 bytes is
+// searched for the next message, the same bytes however the block was
+// segmented.
+func (h *halfParser) overCap(p []byte, end int, t time.Time) []byte {
+	limit := h.c.e.cfg.MaxHeaderBytes
+	keptEnd := bytes.LastIndexByte(h.buf[:limit], '\n') + 1
+	if keptEnd == 0 {
+		h.c.e.stats.HeaderCapDrops++
+		h.abandonHeader()
+		over := bytes.Clone(h.buf[limit+1:])
+		h.toResync(true)
+		h.buf = nil
+		return over
+	}
+	h.c.e.stats.HeaderCapCuts++
+	var rest []byte
+	tail := h.buf[keptEnd:]
+	if end >= 0 {
+		tail, rest = h.buf[keptEnd:end], p[len(p)-(len(h.buf)-end):]
+	}
+	tail = bytes.Clone(tail)
+	h.skip = &headerSkip{kept: h.buf[:keptEnd], total: keptEnd}
+	h.buf = nil
+	h.state = stateHeaderSkip
+	if left := h.skipHeader(tail, t); len(left) > 0 {
+		// Cannot happen: tail ends at the block's end.
+		rest = append(left, rest...)
+	}
+	return rest
+}
+
+// skipHeader reads field lines past the cap until the blank line ending
+// the block, keeping the framing fields, and then starts the message.
+func (h *halfParser) skipHeader(p []byte, t time.Time) []byte {
+	sk := h.skip
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		part := p
+		if i >= 0 {
+			part = p[:i]
+		}
+		if !sk.over && len(sk.line)+len(part) <= maxSkipLine {
+			sk.line = append(sk.line, part...)
+		} else {
+			sk.over, sk.line = true, sk.line[:0]
+		}
+		if i < 0 {
+			sk.total += len(p)
+			return nil
+		}
+		sk.total += i + 1
+		p = p[i+1:]
+		line := bytes.TrimSuffix(sk.line, []byte("\r"))
+		switch {
+		case len(line) == 0 && !sk.over:
+			block := append(sk.kept, '\r', '\n')
+			h.skip, h.state, h.cutFrom = nil, stateHeader, sk.total
+			if err := h.startMessage(block, t); err != nil {
+				h.c.e.stats.ParseErrors++
+				h.toResync(false)
+			}
+			h.cutFrom = 0
+			return p
+		case !sk.over && keepField(line) && len(sk.kept)+len(line)+2 <= h.c.e.cfg.MaxHeaderBytes+maxSkipKept:
+			sk.kept = append(append(sk.kept, line...), '\r', '\n')
+		}
+		sk.line, sk.over = sk.line[:0], false
+	}
+	return nil
 }
 
 // abandonHeader drops a header block in progress. A final response whose
@@ -307,7 +438,7 @@ func (h *halfParser) abandonHeader() {
 }
 
 func (h *halfParser) toResync(midLine bool) {
-	h.buf, h.midLine, h.msg = h.buf[:0], midLine, nil
+	h.buf, h.midLine, h.msg, h.skip = h.buf[:0], midLine, nil, nil
 	h.state = stateResync
 }
 
@@ -330,10 +461,14 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 	h.c.sawHTTP = true
 	m := &message{}
 	begun := h.c.msgStart[h.dir]
+	size, cut := len(block), h.cutFrom > 0
+	if cut {
+		size = h.cutFrom
+	}
 	if r == roleRequest {
 		method, rest, _ := strings.Cut(start, " ")
 		target, proto, _ := strings.Cut(rest, " ")
-		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: headerValue(hdr, "Host"), Header: hdr}
+		m.req = &Request{Conn: &h.c.conn, Time: begun, Method: method, Target: target, Proto: proto, Host: headerValue(hdr, "Host"), Header: hdr, HeaderBytes: size, HeaderCut: cut}
 		if m.framing, m.remain, err = requestFraming(hdr); err != nil {
 			return err
 		}
@@ -342,7 +477,7 @@ func (h *halfParser) startMessage(block []byte, t time.Time) error {
 		proto, rest, _ := strings.Cut(start, " ")
 		code, _, _ := strings.Cut(rest, " ")
 		status, _ := strconv.Atoi(code)
-		m.resp = &Response{Conn: &h.c.conn, Time: begun, StatusCode: status, Proto: proto, Header: hdr}
+		m.resp = &Response{Conn: &h.c.conn, Time: begun, StatusCode: status, Proto: proto, Header: hdr, HeaderBytes: size, HeaderCut: cut}
 		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
 			// Interim responses (100 Continue, 103 Early Hints) answer
 			// nothing on their own: the final response follows.
@@ -448,6 +583,12 @@ func (h *halfParser) gap(n int, t time.Time) {
 			h.abandonHeader()
 		}
 		h.toResync(true)
+	case stateHeaderSkip:
+		h.c.e.stats.GapsInHeaders++
+		h.buf = h.skip.kept
+		h.abandonHeader()
+		h.buf = nil
+		h.toResync(true)
 	case stateBody:
 		h.c.e.stats.GapsInBody++
 		m := h.msg
@@ -493,13 +634,15 @@ func (h *halfParser) end(t time.Time) {
 		if len(h.buf) > 0 {
 			h.c.e.stats.IncompleteHeaders++
 		}
+	case stateHeaderSkip:
+		h.c.e.stats.IncompleteHeaders++
 	case stateBody:
 		if h.msg.framing != framingClose {
 			h.msg.truncate(TruncConnEnd)
 		}
 		h.finishMessage(t)
 	}
-	h.state, h.buf, h.msg = stateDead, nil, nil
+	h.state, h.buf, h.msg, h.skip = stateDead, nil, nil, nil
 }
 
 // finishMessage completes the message in progress and readies the next.

@@ -57,7 +57,8 @@ type Stats struct {
 	Upgrades            uint64 // 101 Switching Protocols or CONNECT tunnels
 	GapsInHeaders       uint64 // gaps that dropped a header block
 	GapsInBody          uint64 // gaps that truncated a body
-	HeaderCapDrops      uint64 // header blocks over MaxHeaderBytes
+	HeaderCapDrops      uint64 // start lines over MaxHeaderBytes: the message is dropped
+	HeaderCapCuts       uint64 // header blocks over MaxHeaderBytes: parsed from their first MaxHeaderBytes and framing fields
 	IncompleteHeaders   uint64 // header blocks cut off by the connection's end
 	ParseErrors         uint64 // malformed start lines, headers, framing
 	Truncations         TruncCounts

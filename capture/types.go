@@ -37,6 +37,13 @@ type Request struct {
 	Proto  string
 	Host   string
 	Header http.Header
+	// HeaderBytes is the size of the start line and header block as
+	// sent. HeaderCut is set when it exceeded Config.MaxHeaderBytes:
+	// Header then holds the fields of its first MaxHeaderBytes and the
+	// framing fields after them (Host, Content-Length, Authorization,
+	// Mcp-*, …), the rest being dropped.
+	HeaderBytes int
+	HeaderCut   bool
 	// Body is the decoded body (chunked and content-encoding removed), cut at
 	// Config.MaxBodyBytes.
 	Body []byte
@@ -61,6 +68,9 @@ type Response struct {
 	StatusCode int
 	Proto      string
 	Header     http.Header
+	// HeaderBytes and HeaderCut are as for Request.
+	HeaderBytes int
+	HeaderCut   bool
 	// Body is the decoded body; empty for an event stream, whose events are
 	// delivered one by one through Handler.SSEEvent as they complete.
 	Body        []byte

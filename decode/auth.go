@@ -294,6 +294,13 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 	ev := d.envelope(event.KindAuth, ts, ex.cs.conn, ex.serverKey, ex.sess, strconv.Itoa(ex.seq), "auth")
 	ev.HTTPMethod, ev.HTTPPath, ev.HTTPStatus, ev.UserAgent = ex.method, ex.path, ex.status, ex.userAgent
 	ev.AuthScheme, ev.TokenID = ex.cred.scheme, ex.cred.tokenID
+	if ex.headerBytes > 0 {
+		ev.HeaderBytes = ex.headerBytes
+	}
+	r := redactor{known: ex.secret}
+	defer func() {
+		d.stats.Redacted += int64(r.n)
+	}()
 	switch {
 	case resp != nil && (resp.StatusCode == 401 || resp.StatusCode == 403):
 		ev.AuthEvent = authChallenge
@@ -301,9 +308,11 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 			ev.AuthEvent = authForbidden
 		}
 		raw := strings.Join(resp.Header["Www-Authenticate"], ", ")
-		ev.WWWAuthenticate = capString(raw, maxWWWAuthenticate)
+		// Redacted before it is cut, so that no credential is cut in
+		// half; read no further than four times what is kept.
+		ev.WWWAuthenticate = capString(r.text(capString(raw, 4*maxWWWAuthenticate)), maxWWWAuthenticate)
 		if ch := bearerChallenge(parseWWWAuthenticate(raw)); ch != nil {
-			ev.ResourceMetadata, ev.Scope, ev.Error = ch.params["resource_metadata"], ch.params["scope"], ch.params["error"]
+			ev.ResourceMetadata, ev.Scope, ev.Error = r.uri(ch.params["resource_metadata"]), r.text(ch.params["scope"]), r.text(ch.params["error"])
 		}
 		if ev.Error == "insufficient_scope" {
 			ev.AuthEvent = authInsufficientScope
@@ -317,7 +326,10 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 				ScopesSupported      []string `json:"scopes_supported"`
 			}
 			if json.Unmarshal(resp.Body, &prm) == nil {
-				ev.PRMResource, ev.PRMAuthorizationServers = prm.Resource, prm.AuthorizationServers
+				ev.PRMResource = r.uri(prm.Resource)
+				for _, as := range prm.AuthorizationServers {
+					ev.PRMAuthorizationServers = append(ev.PRMAuthorizationServers, r.uri(as))
+				}
 				ev.Scope = strings.Join(prm.ScopesSupported, " ")
 			}
 		}
@@ -327,12 +339,12 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 	case ex.method == "GET" && ex.query.Get("response_type") != "" && ex.query.Get("client_id") != "":
 		ev.AuthEvent = authAuthorization
 		q := ex.query
-		ev.Resource, ev.ClientID, ev.Scope = q.Get("resource"), q.Get("client_id"), q.Get("scope")
+		ev.Resource, ev.ClientID, ev.Scope = r.uri(q.Get("resource")), q.Get("client_id"), q.Get("scope")
 		ev.PKCEMethod = pkceMethod(q)
 	case ex.method == "POST" && ex.form.Get("grant_type") != "":
 		ev.AuthEvent = authToken
 		f := ex.form
-		ev.GrantType, ev.Resource, ev.ClientID, ev.Scope = f.Get("grant_type"), f.Get("resource"), f.Get("client_id"), f.Get("scope")
+		ev.GrantType, ev.Resource, ev.ClientID, ev.Scope = f.Get("grant_type"), r.uri(f.Get("resource")), f.Get("client_id"), f.Get("scope")
 	case ex.method == "POST" && ex.registration:
 		ev.AuthEvent = authRegistration
 		if resp != nil {
@@ -346,6 +358,7 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 	default:
 		return
 	}
+	ev.SecretKinds = withKinds(ex.redacted, r.kinds)
 	d.send(ev)
 }
 

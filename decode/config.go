@@ -14,6 +14,10 @@ const (
 	DefaultMaxMessageBytes      = 16 << 20
 	DefaultMaxHeld              = 4096
 	DefaultMaxEndpoints         = 10000
+	// DefaultLargeHeaderBytes is 64 KiB: clients send a few KiB of
+	// headers, and common front ends refuse far less (nginx 8 KiB per
+	// line, Node 16 KiB), while Go's net/http accepts 1 MB.
+	DefaultLargeHeaderBytes = 64 << 10
 )
 
 // Config configures a Decoder.
@@ -42,6 +46,10 @@ type Config struct {
 	// MaxEndpoints caps the server_keys remembered as MCP; beyond it the
 	// least recently used is forgotten.
 	MaxEndpoints int
+	// LargeHeaderBytes is the size of a request header block above which
+	// its events carry header_bytes: headers that large hide a request
+	// from sensors and front ends with smaller caps (default 64 KiB).
+	LargeHeaderBytes int
 }
 
 // Validate checks c and fills in defaults.
@@ -70,6 +78,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEndpoints == 0 {
 		c.MaxEndpoints = DefaultMaxEndpoints
+	}
+	if c.LargeHeaderBytes < 0 {
+		return fmt.Errorf("decode config: negative LargeHeaderBytes %d", c.LargeHeaderBytes)
+	}
+	if c.LargeHeaderBytes == 0 {
+		c.LargeHeaderBytes = DefaultLargeHeaderBytes
 	}
 	return nil
 }
@@ -111,6 +125,11 @@ type Stats struct {
 	SessionsEvicted int64 // MaxSessions
 	PendingDropped  int64 // MaxPendingPerSession
 	OversizeCut     int64 // MaxMessageBytes
+	// Redacted counts credentials replaced by a marker in event text
+	// (redact.go); LargeHeaders requests whose header block exceeded
+	// LargeHeaderBytes.
+	Redacted     int64
+	LargeHeaders int64
 
 	// Faults counts callbacks that panicked and were contained by
 	// capture.Contain: each dropped its connection (see Forget).

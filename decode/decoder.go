@@ -139,6 +139,14 @@ type exchange struct {
 	serverKey string
 	userAgent string
 	cred      *credential
+	// secret is the credential of the request's Authorization header,
+	// which the exchange's text is redacted of; it is never put in an
+	// event. redacted are the kinds taken out of path and serverKey.
+	secret   string
+	redacted []string
+	// headerBytes is the size of the request's header block when it
+	// exceeded Config.LargeHeaderBytes, else 0.
+	headerBytes int
 	// Streamable HTTP headers of the request.
 	hdrSession, hdrProtocol, hdrMethod, hdrName string
 	contentType                                 string
@@ -201,6 +209,13 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 	if host == "" {
 		host = hostOf(cs.conn)
 	}
+	// Control characters in a Host header or a target are not HTTP; they
+	// are kept visible but harmless, and credentials in the path go.
+	red := redactor{}
+	host, path = safeURIPart(host), red.uri(safeURIPart(path))
+	d.stats.Redacted += int64(red.n)
+	authz := headerValue(req.Header, "Authorization")
+	_, secret, _ := strings.Cut(strings.TrimSpace(authz), " ")
 	var query url.Values // read only: nil reads as empty
 	if rawQuery != "" {
 		query, _ = url.ParseQuery(rawQuery)
@@ -214,12 +229,18 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		query:       query,
 		serverKey:   "http://" + host + path,
 		userAgent:   headerValue(req.Header, "User-Agent"),
-		cred:        d.creds.parse(headerValue(req.Header, "Authorization")),
+		cred:        d.creds.parse(authz),
+		secret:      strings.TrimSpace(secret),
+		redacted:    red.kinds,
 		hdrSession:  headerValue(req.Header, hdrSessionID),
 		hdrProtocol: headerValue(req.Header, hdrProtocolVersion),
 		hdrMethod:   headerValue(req.Header, hdrMethod),
 		hdrName:     headerValue(req.Header, hdrName),
 		contentType: headerValue(req.Header, "Content-Type"),
+	}
+	if req.HeaderCut || req.HeaderBytes > d.cfg.LargeHeaderBytes {
+		ex.headerBytes = req.HeaderBytes
+		d.stats.LargeHeaders++
 	}
 	ex.mcp = ex.hdrSession != "" || ex.hdrProtocol != "" || ex.hdrMethod != "" ||
 		(legacySID(ex) != "" && d.sessions.get("E|"+hostKey(ex.serverKey)+"|"+legacySID(ex)) != nil)
@@ -738,7 +759,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	ev.MsgType = m.msgType()
 	ev.Method = m.method
 	ev.JSONRPCID = m.id
-	ev.ErrorCode, ev.ErrorMessage = m.errCode, m.errMessage
+	ev.ErrorCode = m.errCode
 	ev.ToolIsError = m.isError
 	ev.Bytes = m.bytes
 	ev.Batch = m.batch
@@ -776,6 +797,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 		// request's event says what was known before it, whatever the order.
 		ev.ServerName, ev.ServerVersion = p.answer.serverBefore[0], p.answer.serverBefore[1]
 	}
+	d.redactMessage(ex, m, ev)
 	if m.truncated {
 		d.stats.Truncated++
 	}
@@ -793,6 +815,20 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	// A cut listing would read as tools removed: no manifest from it.
 	if m.hasTools && !m.truncated && ev.Method == "tools/list" && dir == event.DirServerToClient {
 		d.manifest(ex, s, m, ts)
+	}
+}
+
+// redactMessage sets the free-text fields of a message event from m with
+// every credential replaced (redact.go), and adds what was found, in them
+// and in the exchange's path, to secret_kinds.
+func (d *Decoder) redactMessage(ex *exchange, m *message, ev *event.Event) {
+	r := redactor{known: ex.secret}
+	ev.ErrorMessage = capString(r.text(m.errMessage), maxErrorMessage)
+	ev.ResourceURI = r.uri(ev.ResourceURI)
+	d.stats.Redacted += int64(r.n)
+	ev.SecretKinds = withKinds(withKinds(ev.SecretKinds, ex.redacted), r.kinds)
+	if ex.headerBytes > 0 {
+		ev.HeaderBytes = ex.headerBytes
 	}
 }
 

@@ -305,7 +305,10 @@ func parseError(s *scanner, m *message) {
 				m.errCode = n
 			}
 		case "message":
-			m.errMessage = strValue(s, maxErrorMessage)
+			// Read past the cap, so that a credential it would cut in
+			// half is still whole for redaction (see redact.go), which
+			// caps it after.
+			m.errMessage = strValue(s, 4*maxErrorMessage)
 		default:
 			s.skip()
 		}

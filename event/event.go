@@ -134,6 +134,11 @@ type Event struct {
 	// header disagrees with its body: a gateway routes on the headers, the
 	// server executes the body.
 	HeaderMismatch bool `json:"header_mismatch,omitempty"`
+	// HeaderBytes is the size of the carrying request's HTTP header block
+	// (start line included) when it exceeded the decoder's large-header
+	// threshold (64 KiB by default), on message and auth events: headers
+	// that large slip past sensors and front ends with smaller caps.
+	HeaderBytes int `json:"header_bytes,omitempty"`
 
 	// kind = session.
 	StartTS            *time.Time `json:"start_ts,omitempty"`

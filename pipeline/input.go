@@ -55,6 +55,14 @@ func openInputs(cfg Config) ([]input, error) {
 		}
 		out = append(out, in)
 	}
+	// Every capture socket is open: what opening them took (CAP_NET_RAW)
+	// goes, for the rest of the run. A sensor parsing hostile traffic
+	// keeps no privilege it does not use.
+	if len(cfg.Ifaces) > 0 {
+		if err := capture.DropCaptureCapabilities(); err != nil {
+			return fail(fmt.Errorf("after opening %v: %w", cfg.Ifaces, err))
+		}
+	}
 	return out, nil
 }
 

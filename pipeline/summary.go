@@ -165,8 +165,12 @@ func (inv *inventory) fill(s *Summary) {
 	slices.SortFunc(s.Servers, func(a, b ServerSummary) int { return cmp.Compare(a.ServerKey, b.ServerKey) })
 }
 
-// Print writes the summary for a person.
+// Print writes the summary for a person. Every string in it may have come
+// off the wire (a Host header, a server name, a log record quoted in a
+// warning), so each goes through event.Printable: control characters
+// show as escapes instead of driving the terminal.
 func (s *Summary) Print(w io.Writer) {
+	p := event.Printable
 	fmt.Fprintf(w, "packets: %d  flows: %d  MCP sessions: %d  events: %s\n",
 		s.Packets, s.Flows, s.Sessions, s.eventCounts())
 	if s.LogRecords > 0 || s.BadLogRecords > 0 {
@@ -179,14 +183,14 @@ func (s *Summary) Print(w io.Writer) {
 	for _, srv := range s.Servers {
 		name := "(unknown)"
 		if srv.Name != "" {
-			name = srv.Name + " " + srv.Version
+			name = p(srv.Name) + " " + p(srv.Version)
 		}
 		versions := "-"
 		if len(srv.ProtocolVersions) > 0 {
-			versions = strings.Join(srv.ProtocolVersions, ",")
+			versions = event.PrintableList(srv.ProtocolVersions, ",")
 		}
 		fmt.Fprintf(w, "  %-40s  %-22s  protocol %-10s  clients %d  messages %d\n",
-			srv.ServerKey, name, versions, srv.Clients, srv.Messages)
+			p(srv.ServerKey), name, versions, srv.Clients, srv.Messages)
 	}
 	var total int64
 	rules := make([]string, 0, len(s.AlertsByRule))
@@ -197,13 +201,13 @@ func (s *Summary) Print(w io.Writer) {
 	sort.Strings(rules)
 	fmt.Fprintf(w, "alerts (%d):\n", total)
 	for _, r := range rules {
-		fmt.Fprintf(w, "  %-40s  %d\n", r, s.AlertsByRule[r])
+		fmt.Fprintf(w, "  %-40s  %d\n", p(r), s.AlertsByRule[r])
 	}
 	if len(s.Faults) > 0 {
-		fmt.Fprintf(w, "faults contained: %s\n", s.faultLine())
+		fmt.Fprintf(w, "faults contained: %s\n", p(s.faultLine()))
 	}
 	if len(s.FailureDumps) > 0 {
-		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), strings.Join(s.FailureDumps, " "))
+		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), event.PrintableList(s.FailureDumps, " "))
 	}
 	if r := s.Resumed; r != nil {
 		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; the input was replayed from the start\n",
@@ -216,7 +220,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "input paused %d times for %s: data dir short of space\n", s.DiskPauses, s.DiskPaused.Round(time.Millisecond))
 	}
 	for _, warn := range s.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
+		fmt.Fprintf(w, "warning: %s\n", p(warn))
 	}
 	for _, d := range s.DamagedInputs {
 		fmt.Fprintf(w, "damaged input: %s\n", d)

@@ -78,11 +78,14 @@ token audiences, and how many clients, sessions and tool calls it had.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), servers)
 			}
+			// Wire strings are escaped for the terminal (event.Printable);
+			// --json output is JSON, escaped by its encoder.
+			p := event.Printable
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVER\tNAME\tPROTOCOL\tAUTH\tUNAUTH OK\t401s\tPRM\tCLIENTS\tTOOL CALLS\tLAST SEEN")
 			for _, s := range servers {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%d\t%s\n",
-					s.ServerKey, strings.TrimSpace(s.ServerName+" "+s.ServerVersion), strings.Join(s.ProtocolVersions, ","),
+					p(s.ServerKey), p(strings.TrimSpace(s.ServerName+" "+s.ServerVersion)), event.PrintableList(s.ProtocolVersions, ","),
 					yesNo(s.AuthRequired, "required", "none"), s.UnauthenticatedOK, s.Challenges, yesNo(s.PRMServed, "yes", "no"),
 					s.Clients, s.ToolCalls, s.LastSeen.Format(time.RFC3339))
 			}
@@ -133,10 +136,11 @@ func newAlertsCommand() *cobra.Command {
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), alerts)
 			}
+			p := event.Printable
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tSEVERITY\tRULE\tSERVER\tCLIENT\tSUMMARY")
 			for _, a := range alerts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.TS.Format(time.RFC3339), a.Severity, a.RuleID, a.ServerKey, a.ClientAddress, a.Summary)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.TS.Format(time.RFC3339), p(a.Severity), p(a.RuleID), p(a.ServerKey), p(a.ClientAddress), p(a.Summary))
 			}
 			return tw.Flush()
 		},

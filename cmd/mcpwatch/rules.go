@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpwatch/mcpwatch/detect"
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/rules"
 )
 
@@ -48,7 +49,7 @@ type, expressions that do not compile or name fields events do not have.`,
 			fsys, name := rulesFS(args)
 			errs := detect.Lint(fsys)
 			for _, err := range errs {
-				fmt.Fprintln(cmd.OutOrStdout(), err)
+				fmt.Fprintln(cmd.OutOrStdout(), event.Printable(err.Error()))
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: lint found %d problem(s)", name, len(errs))
@@ -86,7 +87,7 @@ expects its alerts, a negative test none). Every rule should have both.`,
 			out := cmd.OutOrStdout()
 			failed := report.Failed()
 			for _, t := range failed {
-				fmt.Fprintf(out, "FAIL %s %s: %s\n", t.Where, t.Name, t.Failure)
+				fmt.Fprintf(out, "FAIL %s %s: %s\n", event.Printable(t.Where), event.Printable(t.Name), event.Printable(t.Failure))
 			}
 			loaded, err := detect.LoadRules(fsys)
 			if err != nil {

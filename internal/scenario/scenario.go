@@ -30,6 +30,9 @@ type ServerSpec struct {
 	Options mcp.StreamableHTTPOptions
 	// Setup registers tools, resources and prompts; nil gives DemoTools.
 	Setup func(*mcp.Server)
+	// Wrap, when set, wraps the MCP handler (auth middleware, a server
+	// quirk).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is a running MCP server of a scenario.
@@ -59,7 +62,11 @@ func StartServer(spec ServerSpec) (*Server, error) {
 	// Clients reach the loopback listener under a corporate Host name.
 	opts.DisableLocalhostProtection = true
 	mux := http.NewServeMux()
-	mux.Handle(spec.Path, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &opts))
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &opts)
+	if spec.Wrap != nil {
+		h = spec.Wrap(h)
+	}
+	mux.Handle(spec.Path, h)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for %s: %w", spec.Name, err)
@@ -182,15 +189,21 @@ type ClientSpec struct {
 	ProtocolVersion string
 	// DisableStandaloneSSE skips the GET stream of stateful sessions.
 	DisableStandaloneSSE bool
+	// Header is added to every request of the client.
+	Header http.Header
 }
 
 // Connect connects a go-sdk client to s, recording its TCP connections in
 // rec and its JSON-RPC messages in log.
 func (s *Server) Connect(ctx context.Context, rec *tcprec.Recorder, spec ClientSpec, log *Log) (*mcp.ClientSession, error) {
-	httpClient := &http.Client{Transport: &http.Transport{
+	var rt http.RoundTripper = &http.Transport{
 		DialContext:       rec.DialContext(s.realAddr, spec.IP, s.Spec.As),
 		DisableKeepAlives: false,
-	}}
+	}
+	if spec.Header != nil {
+		rt = &addHeader{header: spec.Header, next: rt}
+	}
+	httpClient := &http.Client{Transport: rt}
 	transport := &mcp.StreamableClientTransport{
 		Endpoint:             s.URL(),
 		HTTPClient:           httpClient,
@@ -204,4 +217,18 @@ func (s *Server) Connect(ctx context.Context, rec *tcprec.Recorder, spec ClientS
 		return nil, fmt.Errorf("connect %s to %s: %w", spec.Name, s.URL(), err)
 	}
 	return cs, nil
+}
+
+// addHeader adds fields to every request.
+type addHeader struct {
+	header http.Header
+	next   http.RoundTripper
+}
+
+func (a *addHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, vs := range a.header {
+		r.Header[k] = vs
+	}
+	return a.next.RoundTrip(r)
 }
