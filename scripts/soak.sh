@@ -35,6 +35,7 @@
 #   scripts/soak.sh 1m          # a quick trial
 #   scripts/soak.sh --report bench/out/soak-TIMESTAMP   # the table again
 #   SOAK_ARGS="-clients 3 -pause 200ms -noise-rate 10" scripts/soak.sh 30m
+#   SOAK_SENSOR_ARGS="--max-groups-per-rule 2000" scripts/soak.sh   (extra mcpwatch run flags)
 #
 # SOAK_MCPWATCH=BINARY soaks that binary instead of building ./cmd/mcpwatch;
 # SOAK_DUMP_FAILURES=1 adds --dump-failures (whose packet store keeps up to
@@ -155,7 +156,7 @@ metrics=http://$maddr/metrics
 
 "$mcpwatch" run --iface lo --port "$ports" --metrics-addr "$maddr" \
 	--alerts-out "$out/alerts.jsonl" --token-key-file "$out/token.key" "${dump[@]}" \
-	--log-level warn >"$out/sensor.out" 2>"$out/sensor.err" &
+	--log-level warn ${SOAK_SENSOR_ARGS:-} >"$out/sensor.out" 2>"$out/sensor.err" &
 spid=$!
 for _ in $(seq 150); do
 	curl -sf --max-time 2 "$metrics" >/dev/null && break
