@@ -237,10 +237,19 @@ func (e *Engine) refeed(p Packet) {
 	if err != nil {
 		return // it decoded once: cannot happen
 	}
-	cur := e.curPacket
+	// What it completes happened when it arrived, not when it was let
+	// go: the clock goes back for it (reassembly sees its time already),
+	// then on to where it was.
+	cur, now := e.curPacket, e.now
 	e.replaying, e.curPacket = true, p
+	if p.Info.Timestamp.Before(e.now) {
+		e.now = p.Info.Timestamp
+	}
 	e.feed(flow, tcp)
 	e.replaying, e.curPacket = false, cur
+	if now.After(e.now) {
+		e.now = now
+	}
 }
 
 // expireHeld releases what will have waited ReorderWindow at packet time
