@@ -133,7 +133,6 @@ func (f *Feed) WriteAlerts(ctx context.Context, as []*event.Alert) error {
 				return err
 			}
 		case f.gaveUp.Load():
-			f.noteError(err)
 			if err := f.deadLetter(a, reasonUndelivered, f.undeliveredError()); err != nil {
 				return err
 			}

@@ -307,8 +307,9 @@ func headerField(v string, n int) string {
 // carry: \n, \r, \t, \xHH for the other C0 codes and DEL, \u00HH for C1.
 // Invalid UTF-8 becomes U+FFFD. A longer value is cut and ends in "…".
 func escapeSD(v string, n int) string {
-	var b strings.Builder
 	const more = "…"
+	var b strings.Builder
+	cut := -1 // where the value is cut if it does not fit whole
 	for i, r := range v {
 		var esc string
 		switch {
@@ -329,12 +330,11 @@ func escapeSD(v string, n int) string {
 		default:
 			esc = v[i : i+utf8.RuneLen(r)]
 		}
+		if cut < 0 && b.Len()+len(esc) > n-len(more) {
+			cut = b.Len()
+		}
 		if b.Len()+len(esc) > n {
-			if b.Len()+len(more) > n {
-				return b.String()
-			}
-			b.WriteString(more)
-			return b.String()
+			return b.String()[:cut] + more
 		}
 		b.WriteString(esc)
 	}
