@@ -40,6 +40,10 @@ type Summary struct {
 	// written for them (Config.FailureDumps).
 	Faults       map[string]FaultSummary
 	FailureDumps []string
+	// Feeds are the alert feeds' deliveries, by feed name.
+	Feeds []FeedSummary
+	// RuleErrors lists the rules that had run-time errors, by rule id.
+	RuleErrors []RuleErrorSummary
 }
 
 // ServerSummary is one line of the server inventory.
@@ -171,6 +175,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, r := range rules {
 		fmt.Fprintf(w, "  %-40s  %d\n", r, s.AlertsByRule[r])
 	}
+	s.printFeeds(w)
+	s.printRuleErrors(w)
 	if len(s.Faults) > 0 {
 		fmt.Fprintf(w, "faults contained: %s\n", s.faultLine())
 	}
