@@ -48,3 +48,18 @@ func checkLogLoss(s *pipeline.Summary) error {
 	}
 	return exitError{exitBadLogRecords, fmt.Errorf("%d log records skipped as bad (see the warnings above); every other record was read and delivered", s.BadLogRecordsRead)}
 }
+
+// exitFeedUndelivered is the exit status of a run over files whose alert
+// feeds did not deliver every alert: the rest is in their dead-letter files.
+const exitFeedUndelivered = 4
+
+// checkFeedLoss turns alerts a feed did not deliver into exit status 4
+// when the input was files; a live capture's feeds are watched through
+// their metrics and dead-letter files instead.
+func checkFeedLoss(cfg *pipeline.Config, s *pipeline.Summary) error {
+	n := s.FeedUndelivered()
+	if n == 0 || len(cfg.Ifaces) > 0 || cfg.TapFollow {
+		return nil
+	}
+	return exitError{exitFeedUndelivered, fmt.Errorf("%d alerts not delivered to an alert feed : they are in the dead-letter files named above", n)}
+}
