@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +45,17 @@ type Bus struct {
 	closed  atomic.Bool
 	life    context.Context // ends at Close; bounds the sends of lingering events
 	end     context.CancelFunc
+
+	// outage is closed when the Bus failed for good (OutageLimit);
+	// outageErr says why.
+	outage     chan struct{}
+	outageOnce sync.Once
+	outageErr  error
 }
+
+// ErrOutage is wrapped by the errors of a Bus that went without a publish
+// ack for longer than Config.OutageLimit.
+var ErrOutage = errors.New("NATS outage limit exceeded")
 
 // Stats are counters since Connect.
 type Stats struct {
@@ -83,7 +94,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL)}
+	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL), outage: make(chan struct{})}
+	if cfg.InProcess != nil {
+		b.where = "embedded NATS (in-process)"
+	}
 	b.pub.init(cfg.PublishAsyncMax)
 	b.batches.linger, b.batches.maxEvents = cfg.PublishLinger, cfg.EventsPerMessage
 	b.batches.timer = time.AfterFunc(time.Hour, b.publishDue)
@@ -93,7 +107,14 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
 		timeout = max(time.Until(deadline), time.Millisecond)
 	}
-	nc, err := nats.Connect(cfg.URL,
+	opts, err := cfg.Auth.options()
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", b.where, err)
+	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+	}
+	nc, err := nats.Connect(cfg.URL, append(opts,
 		nats.Name("mcpwatch"),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
@@ -109,7 +130,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			b.log.Warn("NATS error", "url", b.where, "err", err)
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", b.where, err)
 	}
@@ -131,7 +152,56 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, err
 	}
 	b.life, b.end = context.WithCancel(context.Background())
+	if cfg.OutageLimit > 0 {
+		go b.watchOutage()
+	}
 	return b, nil
+}
+
+// watchOutage fails the Bus when messages have waited OutageLimit for an
+// ack without any publish being acked meanwhile.
+func (b *Bus) watchOutage() {
+	limit := b.cfg.OutageLimit
+	t := time.NewTicker(min(max(limit/20, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-b.life.Done():
+			return
+		case <-b.outage:
+			return
+		case <-t.C:
+		}
+		stalled, waiting := b.pub.stalled()
+		if waiting == 0 || stalled < limit {
+			continue
+		}
+		b.fail(fmt.Errorf("NATS at %s: no publish acknowledged for %s with %d messages waiting (outage limit %s): %w",
+			b.where, stalled.Round(time.Second), waiting, limit, ErrOutage))
+	}
+}
+
+// fail ends the Bus for good: messages in flight are counted as failed,
+// blocked and later publishes return err.
+func (b *Bus) fail(err error) {
+	b.outageOnce.Do(func() {
+		b.outageErr = err
+		close(b.outage)
+		b.log.Error("giving up on NATS", "err", err)
+		for _, msg := range b.pub.tracked() {
+			b.finish(msg, err)
+		}
+	})
+}
+
+// Failed returns the error that ended the Bus (wrapping ErrOutage), or nil.
+func (b *Bus) Failed() error {
+	select {
+	case <-b.outage:
+		return b.outageErr
+	default:
+		return nil
+	}
 }
 
 func (b *Bus) ensureStreams(ctx context.Context) error {
@@ -219,10 +289,22 @@ func (b *Bus) WaitDrained(ctx context.Context, durables ...string) error {
 func (b *Bus) waitDrained(ctx context.Context, durable string) error {
 	const minPoll, maxPoll = 10 * time.Millisecond, 250 * time.Millisecond
 	poll := minPoll
+	var failingSince time.Time
 	for {
 		backlog, err := b.Backlog(ctx, durable)
 		if err == nil && backlog.Pending == 0 && backlog.Unacked == 0 {
 			return nil
+		}
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case b.cfg.OutageLimit > 0 && time.Since(failingSince) > b.cfg.OutageLimit:
+			return fmt.Errorf("wait for consumer %s at %s to drain: failing for %s (outage limit): %w (%w)", durable, b.where, b.cfg.OutageLimit, err, ErrOutage)
+		}
+		if ferr := b.Failed(); ferr != nil {
+			return fmt.Errorf("wait for consumer %s to drain: %w", durable, ferr)
 		}
 		status := fmt.Sprintf("%d pending, %d unacked", backlog.Pending, backlog.Unacked)
 		if err != nil {

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Defaults of Config and ConsumerConfig.
@@ -16,7 +19,7 @@ const (
 	DefaultPublishAsyncMax  = 4096
 	DefaultDuplicateWindow  = 2 * time.Minute
 	DefaultPublishTimeout   = 5 * time.Second
-	DefaultPublishRetries   = 8
+	DefaultOutageLimit      = 2 * time.Minute
 	DefaultConnectTimeout   = 3 * time.Second
 	DefaultPublishLinger    = 20 * time.Millisecond
 	DefaultEventsPerMessage = 32
@@ -49,8 +52,29 @@ type Config struct {
 	// retried.
 	PublishTimeout time.Duration
 	// PublishRetries is how often a failed publish is retried before it is
-	// counted as failed.
+	// counted as failed; 0 means without limit: a message is retried until
+	// it is stored, the Bus closes or OutageLimit ends the wait.
 	PublishRetries int
+	// OutageLimit is how long the Bus may wait without any publish being
+	// acknowledged while messages are waiting for an ack (NATS unreachable,
+	// a stream that cannot store). Past it the Bus fails: every waiting
+	// message is counted as failed, Publish and Flush return ErrOutage at
+	// once, and WaitDrained gives up once Backlog has failed that long. A
+	// publisher blocked on PublishAsyncMax is so never stuck for longer.
+	// Default 2m; negative means no limit.
+	OutageLimit time.Duration
+	// MsgIDScope, when set, is put in front of every Nats-Msg-Id, so the
+	// stream's duplicate window drops the retries of this scope only.
+	// `mcpwatch run` names each run so: a run that replays the input of an
+	// interrupted one must have every event stored again for its own
+	// consumers, and deduplicates at its outputs instead.
+	MsgIDScope string
+	// InProcess, when set, connects to an in-process server (Embedded)
+	// without a network listener; URL is then only a name for errors.
+	InProcess nats.InProcessConnProvider
+	// Auth is how the Bus proves who it is to an external server and
+	// checks the server's certificate.
+	Auth Auth
 	// ConnectTimeout bounds the first connection attempt.
 	ConnectTimeout time.Duration
 	// EventsPerMessage is how many events of one subject share a JetStream
@@ -88,8 +112,8 @@ func (c Config) WithDefaults() Config {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
 	}
-	if c.PublishRetries == 0 {
-		c.PublishRetries = DefaultPublishRetries
+	if c.OutageLimit == 0 {
+		c.OutageLimit = DefaultOutageLimit
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -110,7 +134,7 @@ func (c Config) WithDefaults() Config {
 func (c *Config) Validate() error {
 	d := c.WithDefaults()
 	switch {
-	case d.URL == "":
+	case d.URL == "" && d.InProcess == nil:
 		return errors.New("bus config: no NATS URL (start the embedded server or set one)")
 	case d.Partitions < 1 || d.Partitions > 1024:
 		return fmt.Errorf("bus config: partitions %d, want 1..1024", d.Partitions)
@@ -128,6 +152,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bus config: publish timeout %s is negative", d.PublishTimeout)
 	case d.PublishRetries < 0:
 		return fmt.Errorf("bus config: publish retries %d is negative", d.PublishRetries)
+	case d.MsgIDScope != "" && strings.ContainsAny(d.MsgIDScope, " \t\r\n"):
+		return fmt.Errorf("bus config: message id scope %q has white space", d.MsgIDScope)
 	case d.ConnectTimeout < 0:
 		return fmt.Errorf("bus config: connect timeout %s is negative", d.ConnectTimeout)
 	case d.EventsPerMessage < 1 || d.EventsPerMessage > MaxEventsPerMessage:
@@ -135,7 +161,7 @@ func (c *Config) Validate() error {
 	case d.PublishLinger < 0 || d.PublishLinger > time.Second:
 		return fmt.Errorf("bus config: publish linger %s, want 0..1s", d.PublishLinger)
 	}
-	return nil
+	return d.Auth.validate()
 }
 
 // ConsumerConfig describes one durable pull consumer. Processes sharing a

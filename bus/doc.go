@@ -51,9 +51,11 @@
 //
 // A publish whose ack is an error, times out (Config.PublishTimeout) or is lost
 // to a disconnect is published again, with the same Nats-Msg-Id, after an
-// exponential backoff (30 ms doubling to 5 s), up to Config.PublishRetries
-// times; then its events are counted as failed (Stats.PublishFailed) and
-// Flush reports them. Retries can reorder messages: consumers must not rely
+// exponential backoff (30 ms doubling to 5 s), without limit unless
+// Config.PublishRetries is set; when nothing has been acked for
+// Config.OutageLimit while messages wait, the Bus fails (Failed, ErrOutage):
+// what waits is counted as failed (Stats.PublishFailed) and Flush and
+// Publish return at once. Retries can reorder messages: consumers must not rely
 // on arrival order (event time is in the event). Flush sends the open
 // messages and waits until every publish made before it is acked or has
 // failed for good; call it before exiting.
@@ -121,7 +123,9 @@
 // # Embedded server
 //
 // StartEmbedded runs nats-server in-process with JetStream storing files under
-// a data directory and a listener on 127.0.0.1 at a random port, so the
-// all-in-one mode needs no external service and external tools (the nats CLI)
-// can still attach to ClientURL.
+// a data directory and no network listener (server.Options.DontListen): the
+// all-in-one mode connects through nats.InProcessServer (Embedded.Configure),
+// so no other local process can read its events or publish a forged alert
+// into it. StartEmbeddedListener adds an unauthenticated 127.0.0.1 listener,
+// for tests only.
 package bus

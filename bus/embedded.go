@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -14,14 +15,31 @@ type Embedded struct {
 	srv *server.Server
 }
 
+var _ interface{ InProcessConn() (net.Conn, error) } = (*Embedded)(nil)
+
 // StartEmbedded starts nats-server in this process with JetStream storing
-// files under dataDir, listening on 127.0.0.1 at a random port. ctx bounds
-// only the start-up; call Shutdown to stop the server.
+// files under dataDir and no network listener: only this process can reach
+// it, through in-process connections (Connect with Config.InProcess, see
+// Configure). No other local process can read the events or publish a forged
+// alert into the run. ctx bounds only the start-up; call Shutdown to stop
+// the server.
 func StartEmbedded(ctx context.Context, dataDir string) (*Embedded, error) {
+	return startEmbedded(ctx, dataDir, false)
+}
+
+// StartEmbeddedListener is StartEmbedded with a listener on 127.0.0.1 at a
+// random port (ClientURL), without authentication: for tests and tools that
+// connect from outside, never for a sensor's data.
+func StartEmbeddedListener(ctx context.Context, dataDir string) (*Embedded, error) {
+	return startEmbedded(ctx, dataDir, true)
+}
+
+func startEmbedded(ctx context.Context, dataDir string, listen bool) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName: "mcpwatch-embedded",
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
+		DontListen: !listen,
 		JetStream:  true,
 		StoreDir:   dataDir,
 		// The server's own logs and signal handlers belong to a standalone
@@ -50,8 +68,23 @@ func StartEmbedded(ctx context.Context, dataDir string) (*Embedded, error) {
 	return &Embedded{srv: srv}, nil
 }
 
-// ClientURL is the nats:// URL clients connect to.
-func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+// ClientURL is the nats:// URL clients connect to; empty without a listener.
+func (e *Embedded) ClientURL() string {
+	if e.srv.Addr() == nil {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// InProcessConn is a connection to the server from inside this process
+// (nats.InProcessConnProvider).
+func (e *Embedded) InProcessConn() (net.Conn, error) { return e.srv.InProcessConn() }
+
+// Configure points cfg at the server through in-process connections.
+func (e *Embedded) Configure(cfg *Config) {
+	cfg.InProcess = e
+	cfg.URL = ""
+}
 
 // Shutdown stops the server and waits until its store is closed, so the data
 // directory can be removed or reopened afterwards.

@@ -41,7 +41,7 @@ func startEmbedded(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := bus.StartEmbedded(ctx, t.TempDir())
+	e, err := bus.StartEmbeddedListener(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

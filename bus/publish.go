@@ -27,6 +27,31 @@ type publisher struct {
 	idle     chan struct{} // closed when inFlight empties; nil while empty
 	failed   int           // events failed for good since the last Flush
 	lastErr  error
+	// progress is when an ack last came, or when inFlight last filled from
+	// empty: what OutageLimit is measured from.
+	progress time.Time
+}
+
+// stalled returns how long no ack has come while messages are waiting,
+// and how many wait.
+func (p *publisher) stalled() (time.Duration, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.inFlight) == 0 {
+		return 0, 0
+	}
+	return time.Since(p.progress), len(p.inFlight)
+}
+
+// tracked returns the messages in flight.
+func (p *publisher) tracked() []*nats.Msg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msgs := make([]*nats.Msg, 0, len(p.inFlight))
+	for m := range p.inFlight {
+		msgs = append(msgs, m)
+	}
+	return msgs
 }
 
 // sending is a message in flight.
@@ -68,18 +93,36 @@ func (b *Bus) publish(ctx context.Context, subject, id string, data []byte, n in
 		b.pub.lose(b, n, err)
 		return err
 	}
+	if err := b.Failed(); err != nil {
+		b.pub.lose(b, n, err)
+		return err
+	}
+	// Waiting for a slot is the back-pressure a producer feels; it ends
+	// with the caller's ctx, the Bus's Close and its outage limit, so no
+	// producer waits for ever.
 	select {
 	case b.pub.sem <- struct{}{}:
 	case <-ctx.Done():
 		err := fmt.Errorf("publish %s to %s: %d messages in flight: %w", id, subject, cap(b.pub.sem), ctx.Err())
 		b.pub.lose(b, n, err)
 		return err
+	case <-b.life.Done():
+		err := fmt.Errorf("publish %s to %s: %w", id, subject, ErrClosed)
+		b.pub.lose(b, n, err)
+		return err
+	case <-b.outage:
+		b.pub.lose(b, n, b.outageErr)
+		return b.outageErr
+	}
+	if b.cfg.MsgIDScope != "" {
+		id = b.cfg.MsgIDScope + "." + id
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
 	b.pub.mu.Lock()
 	b.pub.inFlight[msg] = &sending{events: n}
 	if b.pub.idle == nil {
 		b.pub.idle = make(chan struct{})
+		b.pub.progress = time.Now()
 	}
 	b.pub.mu.Unlock()
 
@@ -105,6 +148,9 @@ func (b *Bus) onPublishAck(_ jetstream.JetStream, msg *nats.Msg, ack *jetstream.
 	if s == nil {
 		return // already finished; a late ack for an earlier send
 	}
+	b.pub.mu.Lock()
+	b.pub.progress = time.Now()
+	b.pub.mu.Unlock()
 	b.stats.published.Add(uint64(s.events))
 	b.stats.publishedMessages.Add(1)
 	if ack.Duplicate {
@@ -133,7 +179,7 @@ func (b *Bus) retry(msg *nats.Msg, err error) {
 		return // already finished; a late callback for an earlier send
 	}
 	id := msg.Header.Get(jetstream.MsgIDHeader)
-	if attempts > b.cfg.PublishRetries || b.closed.Load() {
+	if b.cfg.PublishRetries > 0 && attempts > b.cfg.PublishRetries || b.closed.Load() || b.Failed() != nil {
 		b.finish(msg, fmt.Errorf("publish %s to %s: gave up after %d attempts: %w", id, msg.Subject, attempts, err))
 		return
 	}
@@ -143,6 +189,10 @@ func (b *Bus) retry(msg *nats.Msg, err error) {
 	time.AfterFunc(wait, func() {
 		if b.closed.Load() {
 			b.finish(msg, fmt.Errorf("publish %s to %s: %w (last error: %v)", id, msg.Subject, ErrClosed, err))
+			return
+		}
+		if ferr := b.Failed(); ferr != nil {
+			b.finish(msg, ferr)
 			return
 		}
 		if err := b.send(msg); err != nil {

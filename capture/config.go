@@ -152,9 +152,21 @@ func (c *Config) keep(flow gopacket.Flow, tcp *layers.TCP) bool {
 	}
 	src, _ := netip.AddrFromSlice(flow.Src().Raw())
 	dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
-	src, dst = src.Unmap(), dst.Unmap()
-	for _, n := range c.Nets {
-		if n.Contains(src) || n.Contains(dst) {
+	return inNets(c.Nets, src.Unmap(), dst.Unmap())
+}
+
+// Keeps reports whether Ports and Nets keep the TCP connection between a
+// and b.
+func (c *Config) Keeps(a, b netip.AddrPort) bool {
+	if len(c.Ports) > 0 && !slices.Contains(c.Ports, a.Port()) && !slices.Contains(c.Ports, b.Port()) {
+		return false
+	}
+	return len(c.Nets) == 0 || inNets(c.Nets, a.Addr(), b.Addr())
+}
+
+func inNets(nets []netip.Prefix, a, b netip.Addr) bool {
+	for _, n := range nets {
+		if n.Contains(a) || n.Contains(b) {
 			return true
 		}
 	}

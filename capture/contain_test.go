@@ -463,6 +463,35 @@ func TestDumperNewConnectionOnSameAddresses(t *testing.T) {
 	samePackets(t, readFrames(t, path), conn)
 }
 
+// TestDumperForgetsEndedAndFiltered: a connection is forgotten
+// endedLinger after its FIN (a later packet moves the clock), and a
+// connection the capture's filter skips is never copied.
+func TestDumperForgetsEndedAndFiltered(t *testing.T) {
+	all := readFrames(t, "../testdata/demo.pcap")
+	a, b, _ := frameEndpoints(all[0].LinkType, all[0].Data)
+	conn := packetsOf(all, a, b)
+	late := slices.Clone(all[len(all)-1:])
+	late[0].Info.Timestamp = all[len(all)-1].Info.Timestamp.Add(endedLinger + time.Second)
+	d, err := NewFaultDumper(&memSource{frames: append(slices.Clone(conn), late...)}, DumpConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, d)
+	if st := d.Stats(); st.EndedDropped != 1 || st.ConnsActive != 1 {
+		t.Errorf("stats %+v, want the ended connection forgotten and the late one's kept", st)
+	}
+
+	keep := Config{Ports: []uint16{1}}
+	d, err = NewFaultDumper(&memSource{frames: all}, DumpConfig{Dir: t.TempDir(), Keep: keep.Keeps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, d)
+	if st := d.Stats(); st.ConnsActive != 0 || st.BytesInUse != 0 {
+		t.Errorf("filtered out, yet kept: %+v", st)
+	}
+}
+
 func drain(t *testing.T, src Source) {
 	t.Helper()
 	for {

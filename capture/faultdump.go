@@ -37,7 +37,14 @@ type DumpConfig struct {
 	// MaxDumps caps the dumps written, so a fault on every connection
 	// cannot fill the disk (Stats.DumpsSkipped).
 	MaxDumps int
+	// Keep, when set, says which connections the capture keeps (its
+	// Config.Keeps): the others are not copied.
+	Keep func(a, b netip.AddrPort) bool
 }
+
+// endedLinger is how long (packet time) a connection is kept after its
+// FIN or RST, for a fault when the capture ends it.
+const endedLinger = 30 * time.Second
 
 // DefaultDumpConfig returns the defaults every zero cap gets.
 func DefaultDumpConfig() DumpConfig {
@@ -54,6 +61,9 @@ type DumpStats struct {
 	// over MaxConnBytes; Evictions connections dropped whole over MaxBytes.
 	ConnCapDrops uint64
 	Evictions    uint64
+	// EndedDropped counts connections forgotten endedLinger after their
+	// FIN or RST.
+	EndedDropped uint64
 	// Dumps counts pcaps written; DumpsSkipped faults not dumped: past
 	// MaxDumps, or with no packet of their connection kept; DumpErrors
 	// dumps that failed to write.
@@ -79,6 +89,7 @@ type FaultDumper struct {
 	mu    sync.Mutex
 	conns map[connKey]*dumpConn
 	lru   list.List // of *dumpConn, least recently active first
+	ended list.List // of *dumpConn, in the order they ended
 	stats DumpStats
 }
 
@@ -93,8 +104,12 @@ type dumpConn struct {
 	headBytes  int
 	tailBytes  int
 	// ended is set by a FIN or RST: a SYN after it opens a new connection
-	// on the same addresses.
-	ended bool
+	// on the same addresses. endedAt is the packet time of the first; the
+	// connection is forgotten endedLinger later (endedElem is its place in
+	// FaultDumper.ended).
+	ended     bool
+	endedAt   time.Time
+	endedElem *list.Element
 }
 
 // NewFaultDumper returns a FaultDumper reading src.
@@ -139,7 +154,7 @@ func (d *FaultDumper) Stats() DumpStats {
 
 func (d *FaultDumper) keep(p Packet) {
 	a, b, ok := frameEndpoints(p.LinkType, p.Data)
-	if !ok {
+	if !ok || (d.cfg.Keep != nil && !d.cfg.Keep(a, b)) {
 		return
 	}
 	flags := tcpFlags(p)
@@ -147,6 +162,10 @@ func (d *FaultDumper) keep(p Packet) {
 	size := len(p.Data) + dumpPacketOverhead
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for el := d.ended.Front(); el != nil && p.Info.Timestamp.Sub(el.Value.(*dumpConn).endedAt) > endedLinger; el = d.ended.Front() {
+		d.drop(el.Value.(*dumpConn))
+		d.stats.EndedDropped++
+	}
 	c := d.conns[key]
 	if c != nil && c.ended && flags&tcpSYN != 0 && flags&tcpACK == 0 {
 		d.drop(c) // the addresses are reused by a new connection
@@ -160,8 +179,9 @@ func (d *FaultDumper) keep(p Packet) {
 	} else {
 		d.lru.MoveToBack(c.elem)
 	}
-	if flags&(tcpFIN|tcpRST) != 0 {
-		c.ended = true
+	if flags&(tcpFIN|tcpRST) != 0 && !c.ended {
+		c.ended, c.endedAt = true, p.Info.Timestamp
+		c.endedElem = d.ended.PushBack(c)
 	}
 	cp := p
 	cp.Data = append([]byte(nil), p.Data...)
@@ -194,6 +214,9 @@ func (d *FaultDumper) keep(p Packet) {
 // drop forgets a connection; d.mu is held.
 func (d *FaultDumper) drop(c *dumpConn) {
 	d.lru.Remove(c.elem)
+	if c.endedElem != nil {
+		d.ended.Remove(c.endedElem)
+	}
 	delete(d.conns, c.key)
 	d.stats.BytesInUse -= c.headBytes + c.tailBytes + dumpConnOverhead
 }

@@ -35,6 +35,10 @@ type dirOrder struct {
 	held             []heldSegment
 	heldSince        time.Time
 	startHeld        bool
+	// overtaken is set when the other direction sent data from beyond
+	// what the first held segment acknowledges: the bytes it waits for
+	// were lost (a direction keeps its order on the wire), so it goes now.
+	overtaken bool
 }
 
 // heldSegment is a packet held back; data is its own copy of the frame.
@@ -90,10 +94,12 @@ func (s *stream) ahead(d int, ack reassembly.Sequence) bool {
 // has not started (nextSeq -1) or has, must be held back.
 func (s *stream) holds(d int, tcp *layers.TCP, nextSeq reassembly.Sequence) bool {
 	switch {
-	case s.e.replaying:
+	case s.e.replaying || s.ended:
 		return false
 	case len(s.order[d].held) > 0:
 		return true // the direction goes on in order
+	case len(tcp.Payload) > 0 && s.overtakes(d, tcp):
+		return true // after the other direction's held segments, which go first
 	case nextSeq == -1 && !tcp.SYN && len(tcp.Payload) > 0:
 		// A direction seen from its middle starts where its first packet
 		// is: wait a little for the packets it overtook.
@@ -101,6 +107,19 @@ func (s *stream) holds(d int, tcp *layers.TCP, nextSeq reassembly.Sequence) bool
 		return true
 	}
 	return tcp.ACK && s.ahead(d, reassembly.Sequence(tcp.Ack))
+}
+
+// overtakes reports whether a segment of direction d starts at or beyond
+// what the other direction's first held segment acknowledges, and if so
+// marks that one due: it answered bytes before this segment, which the
+// capture lost.
+func (s *stream) overtakes(d int, tcp *layers.TCP) bool {
+	o := &s.order[1-d]
+	if len(o.held) == 0 || o.startHeld || reassembly.Sequence(tcp.Seq).Difference(o.held[0].ack) > 0 {
+		return false
+	}
+	o.overtaken = true
+	return true
 }
 
 // hold keeps a copy of the packet being assembled, in sequence order
@@ -154,14 +173,17 @@ func (e *Engine) releaseHeld(s *stream, force bool) {
 		h := o.held[0]
 		o.held = o.held[1:]
 		if len(o.held) == 0 {
-			o.held, o.startHeld = nil, false
+			o.held, o.startHeld, o.overtaken = nil, false, false
 		} else {
 			o.heldSince = o.held[0].at
 		}
 		e.heldBytes -= len(h.pkt.Data)
 		e.refeed(h.pkt)
 	}
-	if s.heldCount() == 0 && s.heldElem != nil {
+	switch {
+	case s.ended:
+		e.dropHeld(s) // what its end left held can go nowhere now
+	case s.heldCount() == 0 && s.heldElem != nil:
 		e.holding.Remove(s.heldElem)
 		s.heldElem = nil
 	}
@@ -177,7 +199,7 @@ func (e *Engine) nextHeld(s *stream, force bool) (int, bool) {
 		if len(o.held) == 0 {
 			continue
 		}
-		due[d] = force || e.now.Sub(o.heldSince) >= e.cfg.ReorderWindow
+		due[d] = force || o.overtaken || e.now.Sub(o.heldSince) >= e.cfg.ReorderWindow
 		ready[d] = !o.startHeld && !s.ahead(d, o.held[0].ack)
 		if o.startHeld && due[d] {
 			ready[d] = !s.ahead(d, o.held[0].ack) || len(s.order[1-d].held) == 0
@@ -225,10 +247,15 @@ func (e *Engine) refeed(p Packet) {
 // now, and the oldest holders' segments while all hold more than
 // MaxHeldBytes. The Engine's clock has not moved to now yet, so what goes
 // keeps the time it arrived at, and goes before idle flushes at now.
-// Connections are in the holding list in the order they began to hold,
-// so the first that need not go ends the walk.
+// Connections are in the holding list in about the order they began to
+// hold: the walk visits each at most once and ends at the first that
+// need not go.
 func (e *Engine) expireHeld(now time.Time) {
-	for el := e.holding.Front(); el != nil; el = e.holding.Front() {
+	for range e.holding.Len() {
+		el := e.holding.Front()
+		if el == nil {
+			return
+		}
 		s := el.Value.(*stream)
 		over := e.heldBytes > e.cfg.MaxHeldBytes
 		due := s.heldDue(now, e.cfg.ReorderWindow)
@@ -240,12 +267,9 @@ func (e *Engine) expireHeld(now time.Time) {
 		}
 		e.releaseHeld(s, over || due)
 		if s.heldElem == el {
-			// Due segments went, others still wait: look at the next
-			// connection when this one's turn comes again.
+			// Due segments went, others still wait: this connection's
+			// turn comes again after the others'.
 			e.holding.MoveToBack(el)
-			if e.holding.Front() == el {
-				return
-			}
 		}
 	}
 }

@@ -368,6 +368,7 @@ func (s *stream) finish(reason string) {
 	e := s.e
 	if s.ghost {
 		s.ended = true
+		e.dropHeld(s)
 		return
 	}
 	s.halves[s.clientDir].end(e.now)
@@ -464,7 +465,10 @@ func (s *stream) responseStarted(m *message) *Request {
 		m.resp.Seq = rm.req.Seq
 		return rm.req
 	}
-	m.resp.Seq = seq
+	// Numbered apart from the requests (-1 for the connection's first
+	// response): a lost request would otherwise leave its response the
+	// number of the next request's exchange, and their events one id.
+	m.resp.Seq = -(seq + 1)
 	s.e.stats.UnmatchedResponses++
 	return nil
 }

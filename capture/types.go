@@ -52,8 +52,9 @@ type Request struct {
 type Response struct {
 	Conn *Conn
 	// Seq is the Seq of the Request answered; for a response without one
-	// (one-sided capture, request lost) it is the response's position on
-	// the connection.
+	// (one-sided capture, request lost) it is minus one minus the
+	// response's position on the connection (-1 for the first), so that it
+	// never names a request's exchange.
 	Seq        int
 	Time       time.Time
 	End        time.Time

@@ -53,6 +53,22 @@ type Decoder struct {
 	// id and its endpoints' addresses as text.
 	idParts []string
 	addrs   addrTexts
+	connIDs idTexts
+}
+
+// idTexts remembers the decimal text of recently seen connection ids
+// (hashes, twenty digits: formatting one for every event allocates).
+type idTexts [256]struct {
+	id   uint64
+	text string
+}
+
+func (t *idTexts) text(id uint64) string {
+	slot := &t[id%uint64(len(t))]
+	if slot.id != id || slot.text == "" {
+		slot.id, slot.text = id, strconv.FormatUint(id, 10)
+	}
+	return slot.text
 }
 
 // addrTexts remembers the text of recently seen addresses, a few hundred
@@ -733,6 +749,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	ev.UserAgent = ex.userAgent
 	ex.cred.apply(ev)
 
+	serverBefore := [2]string{s.serverName, s.serverVersion}
 	p := s.observe(m, dir, ts, d.cfg.MaxPendingPerSession)
 	d.sessions.touch(s)
 	if p.dropped {
@@ -754,13 +771,18 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 		ev.ResourceURI = m.uri
 	}
 	s.fill(ev) // after observe: an initialize response names the server on its own event
+	if p.answer != nil {
+		// The response came first and may have named the server: the
+		// request's event says what was known before it, whatever the order.
+		ev.ServerName, ev.ServerVersion = p.answer.serverBefore[0], p.answer.serverBefore[1]
+	}
 	if m.truncated {
 		d.stats.Truncated++
 	}
 	if p.unmatched && m.hasID && len(s.parked) < d.cfg.MaxPendingPerSession {
 		// Its request may still come: capture clocks of two directions or
 		// two connections can disagree by a little. Hold it a while.
-		s.parked[dir+"|"+m.id] = parkedResponse{ev: ev, identity: identityOf(m)}
+		s.parked[dir+"|"+m.id] = parkedResponse{ev: ev, identity: identityOf(m), serverBefore: serverBefore}
 		d.parkedIn[s] = true
 		return
 	}
@@ -815,7 +837,7 @@ func (d *Decoder) releaseParked(s *session, force bool) {
 // known, a session. Ids derive from the connection id and the position in it
 // (idParts), so the same input always gives the same ids.
 func (d *Decoder) envelope(kind event.Kind, ts time.Time, c *capture.Conn, serverKey string, s *session, idParts ...string) *event.Event {
-	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), strconv.FormatUint(c.ID, 10))
+	d.idParts = append(d.idParts[:0], d.cfg.Sensor, d.cfg.Source, string(kind), d.connIDs.text(c.ID))
 	d.idParts = append(d.idParts, idParts...)
 	ev := &event.Event{
 		Schema:    event.SchemaVersion,

@@ -90,6 +90,10 @@ func newSession(key string, ex *exchange, transport string) *session {
 type parkedResponse struct {
 	ev       *event.Event
 	identity message
+	// serverBefore is the server's name and version as the session knew
+	// them before this response: its request's event carries those, as it
+	// would have had the request come first.
+	serverBefore [2]string
 }
 
 // identityOf keeps what learn reads of a message, its strings copied.

@@ -132,6 +132,11 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	dcfg.Source = in.name
 	dcfg.TokenKey = tokenKey
 	emit := func(ev *event.Event) {
+		// A data dir short of space pauses the reading here (Run only).
+		if err := cfg.gate.wait(ctx); err != nil {
+			cancel(err)
+			return
+		}
 		if err := pub.PublishEvent(pubCtx, ev); err != nil {
 			cancel(fmt.Errorf("publish event: %w", err))
 		}
@@ -169,7 +174,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	var dumper *capture.FaultDumper
 	if cfg.FailureDumps.Dir != "" {
 		var err error
-		if dumper, err = capture.NewFaultDumper(in.src, cfg.FailureDumps); err != nil {
+		dumps := cfg.FailureDumps
+		dumps.Keep = cfg.Capture.Keeps
+		if dumper, err = capture.NewFaultDumper(in.src, dumps); err != nil {
 			return err
 		}
 		src = dumper

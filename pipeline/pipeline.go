@@ -47,8 +47,17 @@ type Config struct {
 	// Bus configures NATS; an empty URL runs the embedded server (Run only).
 	Bus bus.Config
 	// DataDir holds the embedded server's JetStream store; empty means a
-	// temporary directory removed when the run ends.
+	// temporary directory removed when the run ends. Run locks it (one run
+	// per directory) and keeps in it what a run that resumes an interrupted
+	// one needs to write every event and alert once (datadir.go).
 	DataDir string
+	// DataDirReserve is the free space Run keeps on the store's file system:
+	// below it the inputs pause until space is freed (diskGate). Zero
+	// means DefaultDataDirReserve, negative none.
+	DataDirReserve int64
+	// DedupWindow is how many ids each output of Run remembers to skip
+	// events and alerts it already wrote (zero: DefaultDedupWindow).
+	DedupWindow int
 	// AllowlistPath is the allowlist of approved servers; empty disables
 	// the rules that need one. The file is reloaded when it changes and
 	// whenever ReloadAllowlist delivers (SIGHUP).
@@ -115,6 +124,8 @@ type Config struct {
 	// wrapHandler, when set, stands between capture and shard k's decoder
 	// (tests inject faults with it).
 	wrapHandler func(shard int, d *decode.Decoder) capture.Handler
+	// gate pauses the inputs while the data dir is short of space (Run).
+	gate *diskGate
 }
 
 // DefaultConfig returns a configuration with every stage at its defaults
@@ -134,6 +145,15 @@ func (c *Config) validate() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.DedupWindow < 0 {
+		return fmt.Errorf("dedup window %d: want 0 (default) or more", c.DedupWindow)
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = DefaultDedupWindow
+	}
+	if c.DataDirReserve == 0 {
+		c.DataDirReserve = DefaultDataDirReserve
 	}
 	if c.DrainTimeout <= 0 {
 		return fmt.Errorf("drain timeout %s: want > 0", c.DrainTimeout)
@@ -188,6 +208,16 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.validateInputs(); err != nil {
 		return nil, err
 	}
+	// The data dir is locked before anything else: a second run on it
+	// fails at once instead of sharing its store.
+	var dd *dataDir
+	if cfg.DataDir != "" && cfg.Bus.URL == "" {
+		var err error
+		if dd, err = openDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		defer dd.close()
+	}
 	ins, err := openInputs(cfg)
 	if err != nil {
 		return nil, err
@@ -215,20 +245,39 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer out.close()
+	// Consumers are named per run and start at this run's messages, so an
+	// external server's older contents are not replayed.
+	started := time.Now()
+	runID := event.NewID(cfg.Sensor, started.String())[:12]
+	resumed, err := beginRun(cfg, dd, runID)
+	if err != nil {
+		return nil, err
+	}
+	outFeeds, err := out.dedup(feeds, dd, cfg.DedupWindow, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	// Each run stores every event it publishes, even one an interrupted run
+	// published a moment ago (its consumers are new): the stream's duplicate
+	// window catches only this run's retries, the outputs the rest.
+	cfg.Bus.MsgIDScope = runID
 	b, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
+	if cfg.Bus.URL == "" {
+		storeDir := cfg.DataDir
+		if storeDir == "" {
+			storeDir = os.TempDir()
+		}
+		cfg.gate = newDiskGate(storeDir, cfg.DataDirReserve, cfg.Log)
+	}
 
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(deliverCtx, cfg, engine)
 	}
 
-	// Consumers are named per run and start at this run's messages, so an
-	// external server's older contents are not replayed.
-	started := time.Now()
-	runID := event.NewID(cfg.Sensor, started.String())[:12]
 	nextEvent, err := b.NextSeq(ctx, bus.EventsStream)
 	if err != nil {
 		return nil, err
@@ -276,20 +325,28 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		})
 	})
 	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, out.alerts, inv) })
-	for i, f := range feeds {
-		c := feedConsumers[i]
-		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f.out}, nil) })
+	for i := range feeds {
+		c, f := feedConsumers[i], outFeeds[i]
+		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f}, nil) })
 	}
 
 	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
 	if err != nil {
-		return nil, err
+		return nil, notDelivered(b, err)
 	}
 	cfg.Log.Debug("input read", "elapsed", time.Since(started), "packets", summary.Packets)
 	drainCtx, cancel := context.WithTimeout(deliverCtx, cfg.DrainTimeout)
 	defer cancel()
 	if err := b.Flush(drainCtx); err != nil {
-		return nil, fmt.Errorf("publish events: %w", err)
+		return nil, notDelivered(b, fmt.Errorf("publish events: %w", err))
+	}
+	// Failures are reported to whichever Flush comes next, and detect
+	// flushes its alerts all the time: only the total tells.
+	if ferr := b.Failed(); ferr != nil {
+		return nil, notDelivered(b, fmt.Errorf("publish events: %w", ferr))
+	}
+	if n := b.Stats().PublishFailed; n > 0 {
+		return nil, notDelivered(b, fmt.Errorf("publish events: %d events or alerts failed to publish", n))
 	}
 	if err := b.WaitDrained(drainCtx, events.Durable); err != nil {
 		return nil, fmt.Errorf("deliver events: %w", err)
@@ -306,7 +363,44 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	inv.fill(summary)
 	summary.addFeeds(feeds)
 	summary.addRuleErrors(engine.Stats())
+	summary.Resumed = resumed
+	summary.Deduplicated = out.deduplicated()
+	if cfg.gate != nil {
+		summary.DiskPauses, summary.DiskPaused = cfg.gate.pauses.Load(), time.Duration(cfg.gate.paused.Load())
+	}
+	if dd != nil {
+		if err := dd.finish(); err != nil {
+			return nil, err
+		}
+	}
 	return summary, nil
+}
+
+// beginRun records the run in its data dir and says which run it resumes.
+func beginRun(cfg Config, dd *dataDir, runID string) (*Resume, error) {
+	if dd == nil {
+		return nil, nil
+	}
+	if err := dd.begin(runID, jsonlFiles(cfg)); err != nil {
+		return nil, err
+	}
+	if dd.prev == nil {
+		return nil, nil
+	}
+	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes}
+	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: replaying the input, outputs skip what they already have",
+		"data_dir", cfg.DataDir, "previous_run", r.RunID, "previous_pid", r.PID, "previous_start", r.Started)
+	return r, nil
+}
+
+// notDelivered adds to err how many events and alerts the bus lost, and
+// that a rerun on the same data dir delivers them.
+func notDelivered(b *bus.Bus, err error) error {
+	st := b.Stats()
+	if st.PublishFailed == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%d events or alerts not delivered; a rerun replays the input, with the same --data-dir delivering each once)", err, st.PublishFailed)
 }
 
 // DefaultFeedWait is Config.FeedWait's default: long enough for a healthy
@@ -674,7 +768,7 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 			cleanup[i]()
 		}
 	}
-	if bcfg.URL == "" {
+	if bcfg.URL == "" && bcfg.InProcess == nil {
 		dir := cfg.DataDir
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "mcpwatch-nats-")
@@ -684,13 +778,20 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 			dir = tmp
 			cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
 		}
+		// JetStream refuses streams whose MaxBytes exceed the store's file
+		// system; on a small one each stream gets a quarter of its free space.
+		if bcfg.MaxBytes == 0 {
+			if free, err := freeBytes(dir); err == nil && free/4 < bus.DefaultMaxBytes {
+				bcfg.MaxBytes = int64(max(free/4, 1<<20))
+			}
+		}
 		emb, err := bus.StartEmbedded(ctx, dir)
 		if err != nil {
 			stop()
 			return nil, nil, err
 		}
 		cleanup = append(cleanup, emb.Shutdown)
-		bcfg.URL = emb.ClientURL()
+		emb.Configure(&bcfg)
 	}
 	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {

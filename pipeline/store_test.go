@@ -25,7 +25,7 @@ func TestStoreDeadLettersPoisonEvent(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, t.TempDir())
+	emb, err := bus.StartEmbeddedListener(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/capture/logtap"
 	"github.com/mcpwatch/mcpwatch/event"
@@ -44,6 +45,25 @@ type Summary struct {
 	Feeds []FeedSummary
 	// RuleErrors lists the rules that had run-time errors, by rule id.
 	RuleErrors []RuleErrorSummary
+	// Resumed is set when the run resumed one on the same data dir that
+	// stopped before it delivered everything: the input was read again from
+	// the start, and Deduplicated counts, per output, the events or alerts
+	// skipped because the interrupted run (or a redelivery) had written them.
+	Resumed      *Resume
+	Deduplicated map[string]int64
+	// DiskPauses counts the times the input paused because the data dir
+	// was short of space, for DiskPaused in all.
+	DiskPauses int64
+	DiskPaused time.Duration
+}
+
+// Resume names the interrupted run a run resumed.
+type Resume struct {
+	RunID   string
+	PID     int
+	Started time.Time
+	// Resumes counts the runs of the dedup epoch before this one.
+	Resumes int
 }
 
 // ServerSummary is one line of the server inventory.
@@ -183,9 +203,35 @@ func (s *Summary) Print(w io.Writer) {
 	if len(s.FailureDumps) > 0 {
 		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), strings.Join(s.FailureDumps, " "))
 	}
+	if r := s.Resumed; r != nil {
+		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; the input was replayed from the start\n",
+			r.RunID, r.PID, r.Started.Format(time.RFC3339))
+	}
+	if len(s.Deduplicated) > 0 || s.Resumed != nil {
+		fmt.Fprintf(w, "deduplicated (already written, skipped): %s\n", s.dedupLine())
+	}
+	if s.DiskPauses > 0 {
+		fmt.Fprintf(w, "input paused %d times for %s: data dir short of space\n", s.DiskPauses, s.DiskPaused.Round(time.Millisecond))
+	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+func (s *Summary) dedupLine() string {
+	if len(s.Deduplicated) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(s.Deduplicated))
+	for n := range s.Deduplicated {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, s.Deduplicated[n])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // addTap adds what reading one proxy log gave; live is set for a followed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -98,6 +99,11 @@ func collectFeedStats(feeds []feed) feedStats {
 type writers struct {
 	events []sink.Writer
 	alerts []alertfeed.Output
+	// eventNames and alertNames name each output for the summary and the
+	// dedup journals.
+	eventNames, alertNames []string
+	// dedups are the outputs' dedup filters (Run only), by name.
+	dedups map[string]*dedupOutput
 	// clickhouse batches the ClickHouse inserts; nil without ClickHouse.
 	clickhouse *sink.BatchWriter
 	opened     []sink.Writer
@@ -107,6 +113,9 @@ type writers struct {
 func (w *writers) close() {
 	for i := len(w.opened) - 1; i >= 0; i-- {
 		w.opened[i].Close()
+	}
+	for _, d := range w.dedups {
+		d.close()
 	}
 }
 
@@ -122,27 +131,39 @@ func openWriters(ctx context.Context, cfg Config) (*writers, error) {
 }
 
 func (ws *writers) open(ctx context.Context, cfg Config) error {
-	jsonl := func(path string) (sink.Writer, error) {
-		w, err := sink.NewJSONL(path)
+	// A file is written a batch at a time (jsonlFile), so a full disk
+	// leaves no torn line behind and a resumed run can read back its ids.
+	jsonl := func(path string) (sink.Writer, string, error) {
+		if path == "-" {
+			w, err := sink.NewJSONL(path)
+			if err != nil {
+				return nil, "", err
+			}
+			ws.opened = append(ws.opened, w)
+			return w, "stdout", nil
+		}
+		w, err := openJSONLFile(path)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		ws.opened = append(ws.opened, w)
-		return w, nil
+		return w, "jsonl", nil
 	}
 	if cfg.EventsOut != "" {
-		w, err := jsonl(cfg.EventsOut)
+		w, kind, err := jsonl(cfg.EventsOut)
 		if err != nil {
 			return err
 		}
 		ws.events = append(ws.events, w)
+		ws.eventNames = append(ws.eventNames, "events-"+kind)
 	}
 	if cfg.AlertsOut != "" {
-		w, err := jsonl(cfg.AlertsOut)
+		w, kind, err := jsonl(cfg.AlertsOut)
 		if err != nil {
 			return err
 		}
 		ws.alerts = append(ws.alerts, w)
+		ws.alertNames = append(ws.alertNames, "alerts-"+kind)
 	}
 	if cfg.ClickHouse.Addr != "" {
 		ch, err := sink.OpenClickHouse(ctx, cfg.ClickHouse)
@@ -159,8 +180,88 @@ func (ws *writers) open(ctx context.Context, cfg Config) error {
 		ws.clickhouse = bw
 		ws.events = append(ws.events, bw)
 		ws.alerts = append(ws.alerts, bw)
+		ws.eventNames = append(ws.eventNames, "events-clickhouse")
+		ws.alertNames = append(ws.alertNames, "alerts-clickhouse")
 	}
 	return nil
+}
+
+// dedup puts a dedup filter (dedupOutput) in front of every output and
+// feed. With a data dir the filters remember across runs: a JSONL file's
+// ids written since the epoch began are read back from the file, the other
+// outputs' from their journals.
+func (ws *writers) dedup(feeds []feed, dd *dataDir, window int, log *slog.Logger) ([]alertfeed.Output, error) {
+	ws.dedups = map[string]*dedupOutput{}
+	add := func(name string, w any, field string) (*dedupOutput, error) {
+		d := &dedupOutput{name: name, log: log, seen: newIDSet(window)}
+		ws.dedups[name] = d
+		if dd == nil {
+			return d, nil
+		}
+		if f, ok := w.(*jsonlFile); ok {
+			n, err := f.readIDs(dd.jsonlOffset(f.path), field, d.seen)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				log.Info("resuming output", "output", name, "file", f.path, "ids_already_written", n)
+			}
+			return d, nil
+		}
+		j, err := openIDJournal(dd.journal(name), d.seen)
+		if err != nil {
+			return nil, err
+		}
+		d.journal = j
+		return d, nil
+	}
+	for i, w := range ws.events {
+		d, err := add(ws.eventNames[i], w, "event_id")
+		if err != nil {
+			return nil, err
+		}
+		ws.events[i] = &dedupEvents{dedupOutput: d, w: w}
+	}
+	for i, w := range ws.alerts {
+		d, err := add(ws.alertNames[i], w, "alert_id")
+		if err != nil {
+			return nil, err
+		}
+		ws.alerts[i] = &dedupAlerts{dedupOutput: d, w: w}
+	}
+	// The feeds themselves stay in feeds, for closeFeeds.
+	outs := make([]alertfeed.Output, len(feeds))
+	for i, f := range feeds {
+		d, err := add("feed-"+f.name, f.out, "alert_id")
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = &dedupAlerts{dedupOutput: d, w: f.out}
+	}
+	return outs, nil
+}
+
+// deduplicated is how many events or alerts each output skipped as
+// already written.
+func (ws *writers) deduplicated() map[string]int64 {
+	out := map[string]int64{}
+	for name, d := range ws.dedups {
+		if n := d.skipped.Load(); n > 0 {
+			out[name] = n
+		}
+	}
+	return out
+}
+
+// jsonlFiles are the paths of the JSONL file outputs of cfg.
+func jsonlFiles(cfg Config) []string {
+	var files []string
+	for _, p := range []string{cfg.EventsOut, cfg.AlertsOut} {
+		if p != "" && p != "-" {
+			files = append(files, p)
+		}
+	}
+	return files
 }
 
 // clickHouseBatchDelay is how long a consumer's partial batch waits for more

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -46,7 +47,7 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	f.StringVar(&cfg.FailureDumps.Dir, "dump-failures", "", "write reproducers of contained faults into `DIR`. A connection whose decoding panics is dropped, logged and counted, and the run goes on; "+
 		"with this flag its packets are also written as DIR/fault-TIME-CLIENT-SERVER.pcap, the panic and its stack in a .txt beside it: attach both to a bug report (mcpwatch run --pcap on the pcap replays the fault). "+
 		"A proxy-log record whose reading panics is written as DIR/record-FILE-LINE.log. "+
-		"Costs a copy of each connection's first and latest packets while it is open: at most 4 MiB per connection and 256 MiB in all (least recently active connections go first), and 100 dumps per input")
+		"Costs a copy of the first and latest packets of each connection --port/--net keep, while it is open and 30 s after its FIN or RST: at most 4 MiB per connection and 256 MiB in all (least recently active connections go first), and 100 dumps per input")
 	f.IntVar(&cfg.Capture.MaxBodyBytes, "max-body-bytes", cfg.Capture.MaxBodyBytes, "longest HTTP body kept; longer ones are cut and flagged truncated (counted)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
@@ -88,10 +89,22 @@ func (in *inputFlags) apply(cfg *pipeline.Config) error {
 func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 	help := "NATS URL of the shared JetStream (required)"
 	if embedded {
-		help = "external NATS URL (default: an embedded server)"
-		f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory)")
+		help = "external NATS URL (default: an embedded server, reachable only from this process)"
+		f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory). "+
+			"Locked by one run at a time; a run that resumes one killed before it delivered everything replays its input and every output skips what it already has (exit status 4)")
+		f.Var(byteSize{&cfg.DataDirReserve}, "data-dir-reserve", "free space to keep on the data dir's file system: below it reading pauses until space is freed (default 64MiB; 0 = default, -1 = none)")
+		f.IntVar(&cfg.DedupWindow, "dedup-window", 0, "event and alert ids each output remembers to skip what it already wrote (default 2000000)")
 	}
 	f.StringVar(&cfg.Bus.URL, "nats", "", help)
+	f.DurationVar(&cfg.Bus.OutageLimit, "bus-outage-limit", 0, "how long publishing may wait for NATS to acknowledge anything (NATS down, its store full) before the job fails with a non-zero exit; reading pauses meanwhile (default 2m)")
+	f.StringVar(&cfg.Bus.Auth.CAFile, "nats-ca", "", "PEM CA bundle to verify an external NATS server's certificate (requires TLS)")
+	f.StringVar(&cfg.Bus.Auth.CertFile, "nats-cert", "", "PEM client certificate for an external NATS server (with --nats-key)")
+	f.StringVar(&cfg.Bus.Auth.KeyFile, "nats-key", "", "PEM key of --nats-cert")
+	f.StringVar(&cfg.Bus.Auth.CredsFile, "nats-creds", "", "NATS .creds file (user JWT and nkey seed)")
+	f.StringVar(&cfg.Bus.Auth.NKeyFile, "nats-nkey", "", "file holding a NATS user nkey seed")
+	f.StringVar(&cfg.Bus.Auth.User, "nats-user", "", "NATS user name (with --nats-password-file)")
+	f.StringVar(&cfg.Bus.Auth.PasswordFile, "nats-password-file", "", "file whose first line is the password of --nats-user")
+	f.StringVar(&cfg.Bus.Auth.TokenFile, "nats-token-file", "", "file whose first line is a NATS authorization token")
 	f.IntVar(&cfg.Bus.Partitions, "partitions", 0, "event subject partitions, hash(server_key) mod N (default 16; must match across processes)")
 	f.IntVar(&cfg.Bus.EventsPerMessage, "events-per-message", 0, "events of one subject that share a NATS message, at most (default 32; 1 sends each alone: more NATS work per event)")
 	f.DurationVar(&cfg.Bus.PublishLinger, "publish-linger", 0, "how long an event waits for others to share its message, at most (default 20ms; adds that much packet-to-alert latency when traffic is light)")
@@ -160,6 +173,37 @@ func defaultStateDir(name string) string {
 		dir = os.TempDir()
 	}
 	return filepath.Join(dir, "mcpwatch", name)
+}
+
+// byteSize is a flag of bytes with an optional KiB/MiB/GiB suffix.
+type byteSize struct{ p *int64 }
+
+func (b byteSize) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*b.p, 10)
+}
+
+func (b byteSize) Type() string { return "bytes" }
+
+func (b byteSize) Set(v string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a number of bytes, e.g. 64MiB")
+	}
+	*b.p = n * mult
+	return nil
 }
 
 func alertFormat(s string) alertfeed.Format { return alertfeed.Format(strings.ToLower(s)) }

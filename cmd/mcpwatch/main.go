@@ -16,6 +16,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the reading and delivers what was read (up to
+	// the drain timeout); a second one ends the process at once, as signals
+	// do by default.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := newRootCommand()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpwatch:", err)
@@ -31,6 +38,12 @@ func main() {
 // end but skipped records in them: everything else was delivered.
 const exitBadLogRecords = 3
 
+// exitResumed is the exit status of a run that completed after resuming one
+// on the same data dir that had stopped before delivering everything: the
+// input was replayed and the outputs skipped what they already had, so
+// together the runs delivered every event and alert once.
+const exitResumed = 4
+
 // exitError ends the process with code instead of 1.
 type exitError struct {
 	code int
@@ -44,16 +57,28 @@ func (e exitError) Unwrap() error { return e.err }
 // status 3, after the summary has said which.
 func checkLogLoss(s *pipeline.Summary) error {
 	if s.BadLogRecordsRead == 0 {
-		return nil
+		return checkResumed(s)
 	}
 	return exitError{exitBadLogRecords, fmt.Errorf("%d log records skipped as bad (see the warnings above); every other record was read and delivered", s.BadLogRecordsRead)}
 }
 
+// checkResumed turns a completed resume into exit status 4.
+func checkResumed(s *pipeline.Summary) error {
+	if s.Resumed == nil {
+		return nil
+	}
+	var skipped int64
+	for _, n := range s.Deduplicated {
+		skipped += n
+	}
+	return exitError{exitResumed, fmt.Errorf("resumed run %s (pid %d): input replayed, %d already written events and alerts skipped; every event and alert is now delivered once", s.Resumed.RunID, s.Resumed.PID, skipped)}
+}
+
 // exitFeedUndelivered is the exit status of a run over files whose alert
 // feeds did not deliver every alert: the rest is in their dead-letter files.
-const exitFeedUndelivered = 4
+const exitFeedUndelivered = 5
 
-// checkFeedLoss turns alerts a feed did not deliver into exit status 4
+// checkFeedLoss turns alerts a feed did not deliver into exit status 5
 // when the input was files; a live capture's feeds are watched through
 // their metrics and dead-letter files instead.
 func checkFeedLoss(cfg *pipeline.Config, s *pipeline.Summary) error {
@@ -61,5 +86,5 @@ func checkFeedLoss(cfg *pipeline.Config, s *pipeline.Summary) error {
 	if n == 0 || len(cfg.Ifaces) > 0 || cfg.TapFollow {
 		return nil
 	}
-	return exitError{exitFeedUndelivered, fmt.Errorf("%d alerts not delivered to an alert feed : they are in the dead-letter files named above", n)}
+	return exitError{exitFeedUndelivered, fmt.Errorf("%d alerts not delivered to an alert feed: they are in the dead-letter files named above", n)}
 }

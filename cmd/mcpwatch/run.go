@@ -36,7 +36,7 @@ summary: packets, flows, MCP sessions, the servers found, alerts by rule, rule
 errors, and what each alert feed delivered. Alert feeds get --feed-wait after
 the alerts are stored; what a feed has not delivered by then, and what its
 receiver refused for good (HTTP 4xx but 408/429, a message too large), is in
-its dead-letter file (--dead-letter-dir) and makes the exit status 4 when the
+its dead-letter file (--dead-letter-dir) and makes the exit status 5 when the
 input was files.
 Replaying the same capture gives the same events (same event_ids) and alerts.
 With --iface it runs until interrupted (Ctrl-C, SIGTERM), then delivers what it
@@ -84,10 +84,12 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
-	if err := checkLogLoss(summary); err != nil {
-		return err
+	if summary.BadLogRecordsRead == 0 {
+		if err := checkFeedLoss(cfg, summary); err != nil {
+			return err
+		}
 	}
-	return checkFeedLoss(cfg, summary)
+	return checkLogLoss(summary)
 }
 
 func newTapCommand() *cobra.Command {

@@ -67,8 +67,8 @@ for mode in 500 400 hang; do
 	dead_file=$(cat "$dl"/alerts-webhook.jsonl 2>/dev/null | wc -l)
 	printf '%-6s %-9s %-5s %-7.2f %-10s %s/%s/%s (dead-letter file: %s lines)\n' \
 		"$mode" "$feed_wait" "$code" "$(echo "$end - $start" | bc)" "$alerts" "$delivered" "$dead" "$lost" "$dead_file"
-	if [ "$code" -ne 4 ] || [ "$lost" != 0 ] || [ "$dead" != "$alerts" ]; then
-		echo "FAIL: want exit 4, every alert dead-lettered, none lost" >&2
+	if [ "$code" -ne 5 ] || [ "$lost" != 0 ] || [ "$dead" != "$alerts" ]; then
+		echo "FAIL: want exit 5, every alert dead-lettered, none lost" >&2
 		cat "$work/stderr-$mode" >&2
 		exit 1
 	fi
