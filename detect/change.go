@@ -51,7 +51,7 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	r := d.rule
 	v, err := c.run(r.value)
 	if err != nil {
-		c.rule.stats.EvalErrors++
+		c.evalError("value", err)
 		return nil
 	}
 	v = plainValue(v)
@@ -151,7 +151,7 @@ func (d *changeDetector) changed(c *evalCtx, group string, prev, cur observed, a
 		c.setVars(&vars)
 		ok, err := c.run(d.rule.changedWhen)
 		if err != nil {
-			c.rule.stats.EvalErrors++
+			c.evalError("changed_when", err)
 			return nil
 		}
 		if !ok.(bool) {

@@ -41,5 +41,16 @@
 // are dropped and counted. Events older than a group's window (late arrivals)
 // are counted and ignored. Eviction can cause a repeated new_value alert or a
 // missed change — the counters say when that may have happened; memory never
-// grows without bound.
+// grows without bound. Alerts are bounded as well: Config.MaxAttributeBytes
+// caps each attribute value (MaxSummaryBytes the summary) and
+// Config.MaxAttributes their number; what is cut says so (TruncatedMarker,
+// DroppedAttributesKey) and is counted per rule.
+//
+// Run-time errors: an expression that fails is counted per rule
+// (RuleStats.EvalErrors, LastError) and logged, rate-limited per rule. A
+// failing condition skips the event for the rule; a failing attribute is
+// marked in an alert that is still raised. A rule whose evaluations keep
+// failing (Config.FailAfter in a row, or more than FailRatio of a window of
+// FailWindow) is failing: logged as an error, RuleStats.Failing, until a
+// window under the ratio ends.
 package detect

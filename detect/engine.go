@@ -3,18 +3,22 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// Config bounds the engine's state.
+// Config bounds the engine's state and says when a rule is failing.
 type Config struct {
 	// MaxGroupsPerRule caps the groups (threshold windows, seen values,
 	// last values, suppression marks) each rule keeps; the least recently
@@ -23,20 +27,87 @@ type Config struct {
 	// MaxEventsPerGroup caps the entries of one threshold window and the
 	// clients one change rule compares per key. Default 10000.
 	MaxEventsPerGroup int
+	// MaxAttributeBytes caps each attribute value of an alert, in bytes; a
+	// longer value is cut at a UTF-8 boundary and ends in TruncatedMarker,
+	// the whole within the cap. Default 4096 (the cap on a tool
+	// description in events). The summary is capped at MaxSummaryBytes.
+	MaxAttributeBytes int
+	// MaxAttributes caps the attributes of one alert. The rule type's own
+	// (value, previous, current, other_*) and mitre are kept first, then
+	// the rule's in name order; the alert says how many were dropped in
+	// the attribute DroppedAttributesKey. Default 32.
+	MaxAttributes int
+	// FailAfter consecutive failed evaluations of a rule make it failing.
+	// Default 100.
+	FailAfter int
+	// FailWindow and FailRatio: a rule is also failing when more than
+	// FailRatio of its last FailWindow evaluations failed (windows of
+	// FailWindow evaluations, one after the other); it recovers at the end
+	// of a window that is not. Default 1000 and 0.5.
+	FailWindow int
+	FailRatio  float64
+	// Logger receives rule errors (rate-limited per rule) and failing
+	// rules. Default slog.Default().
+	Logger *slog.Logger
 }
+
+// MaxSummaryBytes caps an alert's summary, in bytes, as MaxAttributeBytes
+// caps an attribute: a longer one ends in TruncatedMarker.
+const MaxSummaryBytes = 1024
+
+// TruncatedMarker ends an attribute value or summary cut to its cap.
+const TruncatedMarker = "…[truncated]"
+
+// DroppedAttributesKey is the attribute that counts the attributes dropped
+// by MaxAttributes; it is the only one beyond the cap.
+const DroppedAttributesKey = "attributes_dropped"
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{MaxGroupsPerRule: 100_000, MaxEventsPerGroup: 10_000}
+	return Config{MaxGroupsPerRule: 100_000, MaxEventsPerGroup: 10_000, MaxAttributeBytes: 4096, MaxAttributes: 32,
+		FailAfter: 100, FailWindow: 1000, FailRatio: 0.5}
 }
 
-// Validate checks the limits.
-func (c Config) Validate() error {
-	if c.MaxGroupsPerRule <= 0 {
-		return fmt.Errorf("detect config: MaxGroupsPerRule %d, want > 0", c.MaxGroupsPerRule)
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	for _, f := range []struct{ v, d *int }{
+		{&c.MaxGroupsPerRule, &def.MaxGroupsPerRule}, {&c.MaxEventsPerGroup, &def.MaxEventsPerGroup},
+		{&c.MaxAttributeBytes, &def.MaxAttributeBytes}, {&c.MaxAttributes, &def.MaxAttributes},
+		{&c.FailAfter, &def.FailAfter}, {&c.FailWindow, &def.FailWindow},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
 	}
-	if c.MaxEventsPerGroup <= 0 {
-		return fmt.Errorf("detect config: MaxEventsPerGroup %d, want > 0", c.MaxEventsPerGroup)
+	if c.FailRatio == 0 {
+		c.FailRatio = def.FailRatio
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate checks the limits; zero fields stand for their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxGroupsPerRule", c.MaxGroupsPerRule}, {"MaxEventsPerGroup", c.MaxEventsPerGroup},
+		{"MaxAttributes", c.MaxAttributes}, {"FailAfter", c.FailAfter}, {"FailWindow", c.FailWindow},
+	} {
+		if f.v <= 0 {
+			return fmt.Errorf("detect config: %s %d, want > 0", f.name, f.v)
+		}
+	}
+	if c.MaxAttributeBytes < 2*len(TruncatedMarker) {
+		return fmt.Errorf("detect config: MaxAttributeBytes %d, want at least %d", c.MaxAttributeBytes, 2*len(TruncatedMarker))
+	}
+	if c.FailRatio <= 0 || c.FailRatio > 1 {
+		return fmt.Errorf("detect config: FailRatio %g, want 0 < ratio <= 1", c.FailRatio)
 	}
 	return nil
 }
@@ -46,6 +117,9 @@ func (c Config) Validate() error {
 type Engine struct {
 	schema *schema
 	allow  atomic.Pointer[Allowlist]
+	cfg    Config
+	// now is the wall clock, for rate-limiting error logs only.
+	now func() time.Time
 
 	mu    sync.Mutex // guards everything below
 	rules []*ruleRunner
@@ -94,15 +168,32 @@ type ruleRunner struct {
 	det      detector
 	suppress *groups[time.Time]
 	stats    RuleStats
+	health   ruleHealth
 }
 
 // RuleStats are the counters of one rule.
 type RuleStats struct {
-	Matched    uint64 // events that matched the condition
-	Alerts     uint64
-	Suppressed uint64 // alerts withheld by suppress
-	EvalErrors uint64 // expression errors at run time; the event is skipped
-	Groups     int    // groups held now, suppression marks included
+	// Evaluations counts the events the rule was run on.
+	Evaluations uint64
+	Matched     uint64 // events that matched the condition
+	Alerts      uint64
+	Suppressed  uint64 // alerts withheld by suppress
+	// EvalErrors counts expression errors at run time. A condition (or
+	// change value) that fails skips the event for the rule; an attribute
+	// that fails is in the alert as "[error: …]" and the alert is raised.
+	EvalErrors uint64
+	// Failing is 1 while the rule is failing (Config.FailAfter,
+	// FailWindow, FailRatio), else 0; FailingPeriods counts the times it
+	// started failing.
+	Failing        int
+	FailingPeriods uint64
+	// LastError is the rule's latest run-time error, empty if none.
+	LastError string
+	// AttributesTruncated counts attribute values and summaries cut to
+	// their cap, AttributesDropped the attributes beyond MaxAttributes.
+	AttributesTruncated uint64
+	AttributesDropped   uint64
+	Groups              int // groups held now, suppression marks included
 	// GroupsEvicted counts groups dropped by MaxGroupsPerRule.
 	GroupsEvicted uint64
 	// EntriesDropped counts threshold window entries dropped by
@@ -119,17 +210,11 @@ type Stats struct {
 // NewEngine builds an engine over compiled rules. Zero Config fields take
 // their defaults; allow may be nil (no allowlist configured).
 func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
-	def := DefaultConfig()
-	if cfg.MaxGroupsPerRule == 0 {
-		cfg.MaxGroupsPerRule = def.MaxGroupsPerRule
-	}
-	if cfg.MaxEventsPerGroup == 0 {
-		cfg.MaxEventsPerGroup = def.MaxEventsPerGroup
-	}
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{schema: newSchema(), verdicts: verdicts{byServer: map[serverID]verdict{}}}
+	e := &Engine{schema: newSchema(), cfg: cfg, now: time.Now, verdicts: verdicts{byServer: map[serverID]verdict{}}}
 	e.allow.Store(allow)
 	used := map[string]bool{}
 	var errs []error
@@ -186,29 +271,33 @@ func (e *Engine) Process(ev *event.Event) []*event.Alert {
 	c := e.begin(ev)
 	var alerts []*event.Alert
 	for _, rr := range e.rules {
-		ok, err := c.run(rr.rule.cond)
-		if err != nil {
-			rr.stats.EvalErrors++
+		c.rule, c.failed = rr, false
+		alerts = e.runRule(c, rr, alerts)
+		e.evaluated(rr, c.failed)
+	}
+	return alerts
+}
+
+// runRule runs one rule over the event under evaluation and appends its
+// alerts.
+func (e *Engine) runRule(c *evalCtx, rr *ruleRunner, alerts []*event.Alert) []*event.Alert {
+	rr.stats.Evaluations++
+	ok, err := c.run(rr.rule.cond)
+	if err != nil {
+		c.evalError("condition", err)
+		return alerts
+	}
+	if !ok.(bool) {
+		return alerts
+	}
+	rr.stats.Matched++
+	for _, cand := range rr.det.observe(c) {
+		if rr.suppressed(c.ev.TS, cand.group) {
+			rr.stats.Suppressed++
 			continue
 		}
-		if !ok.(bool) {
-			continue
-		}
-		rr.stats.Matched++
-		c.rule = rr
-		for _, cand := range rr.det.observe(c) {
-			if rr.suppressed(ev.TS, cand.group) {
-				rr.stats.Suppressed++
-				continue
-			}
-			a, err := c.alert(cand)
-			if err != nil {
-				rr.stats.EvalErrors++
-				continue
-			}
-			rr.stats.Alerts++
-			alerts = append(alerts, a)
-		}
+		rr.stats.Alerts++
+		alerts = append(alerts, c.alert(cand))
 	}
 	return alerts
 }
@@ -238,6 +327,9 @@ func (e *Engine) Stats() Stats {
 		st.Groups = ds.groups + rr.suppress.len()
 		st.GroupsEvicted = ds.evicted + rr.suppress.evicted
 		st.EntriesDropped = ds.dropped
+		if rr.health.failing {
+			st.Failing = 1
+		}
 		s.Rules[rr.rule.ID] = st
 	}
 	return s
@@ -262,6 +354,8 @@ type evalCtx struct {
 	// key is scratch space for group keys, so looking up a known group
 	// allocates nothing.
 	key []byte
+	// failed says an expression of rule failed on this event.
+	failed bool
 }
 
 func (c *evalCtx) init(e *Engine) {
@@ -343,8 +437,10 @@ func (c *evalCtx) setVars(v *alertVars) {
 	c.env[varBaseline] = v.baseline
 }
 
-// alert renders a candidate of the current rule.
-func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
+// alert renders a candidate of the current rule. An attribute expression
+// that fails is counted and logged, and the attribute says so; the alert
+// is raised all the same, since its condition held.
+func (c *evalCtx) alert(cand candidate) *event.Alert {
 	r := c.rule.rule
 	ev := c.ev
 	a := &event.Alert{
@@ -387,29 +483,76 @@ func (c *evalCtx) alert(cand candidate) (*event.Alert, error) {
 	}
 	a.EvidenceEventIDs = evidence
 
+	// Attributes in the order MaxAttributes keeps them: the rule type's
+	// and mitre, then the rule's by name.
 	attrs := map[string]string{}
-	if len(r.MITRE) > 0 {
-		attrs["mitre"] = strings.Join(r.MITRE, ",")
+	var order []string
+	add := func(k, v string) {
+		if _, ok := attrs[k]; !ok {
+			order = append(order, k)
+		}
+		attrs[k] = c.capText(v, c.e.cfg.MaxAttributeBytes)
 	}
-	for k, v := range cand.vars.attrs {
-		attrs[k] = v
+	for _, k := range slices.Sorted(maps.Keys(cand.vars.attrs)) {
+		add(k, cand.vars.attrs[k])
+	}
+	if len(r.MITRE) > 0 {
+		add("mitre", strings.Join(r.MITRE, ","))
 	}
 	c.setVars(&cand.vars)
 	for _, at := range r.attrs {
 		v, err := c.run(at.prog)
 		if err != nil {
-			return nil, fmt.Errorf("rule %q attribute %q: %w", r.ID, at.name, err)
+			c.evalError("attribute "+at.name, err)
+			add(at.name, "[error: "+firstLine(err.Error(), 200)+"]")
+			continue
 		}
 		if text := format(v); text != "" {
-			attrs[at.name] = text // an empty attribute says nothing
+			add(at.name, text) // an empty attribute says nothing
 		}
+	}
+	if limit := c.e.cfg.MaxAttributes; len(order) > limit {
+		for _, k := range order[limit:] {
+			delete(attrs, k)
+		}
+		dropped := len(order) - limit
+		c.rule.stats.AttributesDropped += uint64(dropped)
+		attrs[DroppedAttributesKey] = strconv.Itoa(dropped)
 	}
 	if len(attrs) > 0 {
 		a.Attributes = attrs
 	}
-	a.Summary = c.summary(r, attrs)
+	a.Summary = c.capText(c.summary(r, attrs), MaxSummaryBytes)
 	a.AlertID = alertID(r, cand.group, evidence)
-	return a, nil
+	return a
+}
+
+// capText cuts v to at most n bytes, ending in TruncatedMarker, and counts
+// the cut.
+func (c *evalCtx) capText(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	c.rule.stats.AttributesTruncated++
+	cut := n - len(TruncatedMarker)
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + TruncatedMarker
+}
+
+// firstLine is s up to its first line break, at most n bytes.
+func firstLine(s string, n int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	return s
 }
 
 // alertID is deterministic for the same evidence, so a replay or a

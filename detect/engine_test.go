@@ -1,7 +1,11 @@
 package detect
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,8 +103,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestEvalErrorsCounted(t *testing.T) {
-	e := newTestEngine(t, Config{}, nil, `
+const indexesRule = `
   - id: indexes
     name: Index
     description: Reads the first audience.
@@ -108,10 +111,69 @@ func TestEvalErrorsCounted(t *testing.T) {
     category: test
     type: match
     condition: token_aud[0] == "x"
-`)
+`
+
+func TestEvalErrorsCounted(t *testing.T) {
+	e := newTestEngine(t, Config{Logger: slog.New(slog.DiscardHandler)}, nil, indexesRule)
 	e.Process(authFailure(1, 0, "10.0.0.7", "")) // no token_aud: index out of range
-	if st := e.Stats(); st.Events != 1 || st.Rules["indexes"].EvalErrors != 1 {
+	st := e.Stats()
+	if r := st.Rules["indexes"]; st.Events != 1 || r.EvalErrors != 1 || r.Evaluations != 1 || !strings.Contains(r.LastError, "condition: index out of range") {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestEvalErrorsLoggedRateLimited: the first errors of a rule are logged
+// with its id and the error, then one line a minute with the count of
+// those not logged; failing is logged once, as an error.
+func TestEvalErrorsLoggedRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	e := newTestEngine(t, Config{Logger: log, FailAfter: 5}, nil, indexesRule)
+	clock := t0
+	e.now = func() time.Time { return clock }
+	for i := range 10 {
+		e.Process(authFailure(i, 0, "10.0.0.7", ""))
+	}
+	clock = clock.Add(time.Minute)
+	e.Process(authFailure(10, 0, "10.0.0.7", ""))
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, m)
+	}
+	var errs, failing []map[string]any
+	for _, m := range lines {
+		switch m["msg"] {
+		case "rule evaluation failed":
+			errs = append(errs, m)
+		case "rule failing: its alerts are missing while it is":
+			failing = append(failing, m)
+		}
+	}
+	if len(errs) != errorLogBurst+1 || errs[errorLogBurst]["not_logged_since_last"] != float64(10-errorLogBurst) {
+		t.Errorf("error lines %v", errs)
+	}
+	for _, m := range errs {
+		if m["rule_id"] != "indexes" || !strings.Contains(m["error"].(string), "index out of range") {
+			t.Errorf("error line %v", m)
+		}
+	}
+	if len(failing) != 1 || failing[0]["level"] != "ERROR" || failing[0]["rule_id"] != "indexes" || failing[0]["why"] != "5 consecutive evaluations failed" {
+		t.Errorf("failing lines %v", failing)
+	}
+	if r := e.Stats().Rules["indexes"]; r.Failing != 1 || r.FailingPeriods != 1 || r.EvalErrors != 11 {
+		t.Errorf("stats %+v", r)
+	}
+}
+
+func TestConfigRejectsBadFailureSettings(t *testing.T) {
+	for _, cfg := range []Config{{FailRatio: 1.5}, {FailAfter: -1}, {MaxAttributeBytes: 10}, {MaxAttributes: -1}} {
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", cfg)
+		}
 	}
 }
 

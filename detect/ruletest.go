@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -38,6 +39,21 @@ import (
 // (default 1s) stands for N such events. Each expected alert lists the alert
 // fields that must match, by schema name; the alerts raised must match the
 // list one for one, in order. `alerts: []` expects none.
+//
+// Run-time errors are part of a rule's behaviour too:
+//
+//   - name: a missing audience is an error, counted, not an alert
+//     rules: [first-audience]
+//     config: {fail_after: 3}
+//     events: [{kind: auth, repeat: 3}]
+//     alerts: []
+//     errors: {first-audience: 3}
+//     failing: [first-audience]
+//
+// errors: gives the run-time errors expected per rule (rules not named
+// expect none); failing: the rules failing after the last event (none
+// when absent). config: sets the engine's limits for the test:
+// max_attribute_bytes, max_attributes, fail_after, fail_window, fail_ratio.
 type testFile struct {
 	Tests []yaml.Node `yaml:"tests"`
 }
@@ -53,6 +69,18 @@ type ruleTest struct {
 	EventsFile string           `yaml:"events_file"`
 	Events     []map[string]any `yaml:"events"`
 	Alerts     []map[string]any `yaml:"alerts"`
+	Config     testConfig       `yaml:"config"`
+	Errors     map[string]int   `yaml:"errors"`
+	Failing    []string         `yaml:"failing"`
+}
+
+// testConfig is the part of Config a rule test may set.
+type testConfig struct {
+	MaxAttributeBytes int     `yaml:"max_attribute_bytes"`
+	MaxAttributes     int     `yaml:"max_attributes"`
+	FailAfter         int     `yaml:"fail_after"`
+	FailWindow        int     `yaml:"fail_window"`
+	FailRatio         float64 `yaml:"fail_ratio"`
 }
 
 // testEpoch is the ts of a test's first event when it gives none.
@@ -221,7 +249,10 @@ func (t *ruleTest) run(fsys fs.FS, file string, byID map[string]*Rule) error {
 		return err
 	}
 	events = append(events, more...)
-	eng, err := NewEngine(Config{}, rules, allow)
+	tc := t.Config
+	// Errors are checked by errors: and failing:, not logged.
+	eng, err := NewEngine(Config{MaxAttributeBytes: tc.MaxAttributeBytes, MaxAttributes: tc.MaxAttributes, FailAfter: tc.FailAfter,
+		FailWindow: tc.FailWindow, FailRatio: tc.FailRatio, Logger: slog.New(slog.DiscardHandler)}, rules, allow)
 	if err != nil {
 		return err
 	}
@@ -229,7 +260,38 @@ func (t *ruleTest) run(fsys fs.FS, file string, byID map[string]*Rule) error {
 	for _, ev := range events {
 		got = append(got, eng.Process(ev)...)
 	}
-	return matchAlerts(got, t.Alerts)
+	if err := matchAlerts(got, t.Alerts); err != nil {
+		return err
+	}
+	return t.matchHealth(eng.Stats())
+}
+
+// matchHealth checks the rules' run-time errors and failing state.
+func (t *ruleTest) matchHealth(st Stats) error {
+	var problems []string
+	var failing []string
+	for _, id := range slices.Sorted(maps.Keys(st.Rules)) {
+		rs := st.Rules[id]
+		if want := uint64(t.Errors[id]); rs.EvalErrors != want {
+			problems = append(problems, fmt.Sprintf("rule %s: %d run-time errors, want %d (last: %s)", id, rs.EvalErrors, want, rs.LastError))
+		}
+		if rs.Failing == 1 {
+			failing = append(failing, id)
+		}
+	}
+	for id := range t.Errors {
+		if _, ok := st.Rules[id]; !ok {
+			problems = append(problems, fmt.Sprintf("errors: rule %s is not in the test", id))
+		}
+	}
+	want := slices.Sorted(slices.Values(t.Failing))
+	if !slices.Equal(failing, want) {
+		problems = append(problems, fmt.Sprintf("failing rules %v, want %v", failing, want))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // events expands the test's events: defaults, repeat, ts steps, ids.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
@@ -28,7 +29,7 @@ func TestRunFeedsAlertsToWebhookAndSyslog(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		if !alertfeed.VerifySignature(secret, body, r.Header.Get(alertfeed.SignatureHeader)) {
+		if alertfeed.VerifyHTTP(secret, r, body, time.Now(), 0) != nil {
 			badSignatures++
 			w.WriteHeader(http.StatusUnauthorized)
 			return

@@ -34,10 +34,10 @@ type statsCollector struct {
 }
 
 // mapLabels names the label of a map-typed Stats field; others get "key".
-var mapLabels = map[string]string{"Events": "kind", "Rules": "rule", "Backlog": "durable"}
+var mapLabels = map[string]string{"Events": "kind", "Rules": "rule", "Backlog": "durable", "Feed": "feed"}
 
 // gaugeSuffixes mark a field that is a level, not a running count.
-var gaugeSuffixes = []string{"Active", "InUse", "Open", "InFlight", "Pending", "Unacked", "Groups"}
+var gaugeSuffixes = []string{"Active", "InUse", "Open", "InFlight", "Pending", "Unacked", "Groups", "Failing"}
 
 func (c *statsCollector) Describe(chan<- *prometheus.Desc) {} // unchecked: fields vary by build
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,6 +86,14 @@ type Config struct {
 	// Webhook and Syslog feed alerts to a SOC when their URL / Addr is set.
 	Webhook alertfeed.WebhookConfig
 	Syslog  alertfeed.SyslogConfig
+	// FeedWait bounds how long Run waits, once every alert is stored, for
+	// the alert feeds to deliver theirs; then what is undelivered goes to
+	// the feeds' dead-letter files and the Summary counts it. Default 30s.
+	FeedWait time.Duration
+	// DeadLetterDir holds the feeds' dead-letter files,
+	// alerts-<feed>.jsonl. Default: DataDir/dead-letters, else
+	// mcpwatch/dead-letters in the user's config directory.
+	DeadLetterDir string
 	// TokenKeyFile holds the HMAC key for token fingerprints; it is created
 	// with a random key when missing, so fingerprints stay stable across runs.
 	TokenKeyFile string
@@ -149,6 +158,13 @@ func (c *Config) validate() error {
 	if c.DrainTimeout <= 0 {
 		return fmt.Errorf("drain timeout %s: want > 0", c.DrainTimeout)
 	}
+	if c.FeedWait == 0 {
+		c.FeedWait = DefaultFeedWait
+	}
+	if c.FeedWait < 0 {
+		return fmt.Errorf("feed wait %s: want > 0", c.FeedWait)
+	}
+	c.Detect.Logger = cmp.Or(c.Detect.Logger, c.Log)
 	if c.ClickHouse.Addr != "" {
 		if err := c.ClickHouse.Validate(); err != nil {
 			return err
@@ -277,7 +293,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// would only decode every event twice.
 	events, storeAlerts := consumer("run-events", nextEvent), consumer("run-alerts", nextAlert)
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse,
+	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse, feeds: feeds,
 		durables: []string{events.Durable, storeAlerts.Durable}}); err != nil {
 		return nil, err
 	}
@@ -309,10 +325,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		})
 	})
 	consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, storeAlerts, out.alerts, inv) })
-	alertDurables := []string{storeAlerts.Durable}
 	for i := range feeds {
 		c, f := feedConsumers[i], outFeeds[i]
-		alertDurables = append(alertDurables, c.Durable)
 		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f}, nil) })
 	}
 
@@ -337,15 +351,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := b.WaitDrained(drainCtx, events.Durable); err != nil {
 		return nil, fmt.Errorf("deliver events: %w", err)
 	}
-	if err := b.WaitDrained(drainCtx, alertDurables...); err != nil {
+	if err := b.WaitDrained(drainCtx, storeAlerts.Durable); err != nil {
 		return nil, fmt.Errorf("deliver alerts: %w", err)
 	}
+	waitFeeds(drainCtx, cfg, b, feeds, feedConsumers)
 	cfg.Log.Debug("delivered", "elapsed", time.Since(started), "bus", fmt.Sprintf("%+v", b.Stats()))
 	stopConsumers()
 	if err := consumers.Wait(); err != nil {
 		return nil, err
 	}
 	inv.fill(summary)
+	summary.addFeeds(feeds)
+	summary.addRuleErrors(engine.Stats())
 	summary.Resumed = resumed
 	summary.Deduplicated = out.deduplicated()
 	if cfg.gate != nil {
@@ -384,6 +401,37 @@ func notDelivered(b *bus.Bus, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%d events or alerts not delivered; a rerun replays the input, with the same --data-dir delivering each once)", err, st.PublishFailed)
+}
+
+// DefaultFeedWait is Config.FeedWait's default: long enough for a healthy
+// receiver to take a capture's alerts, short enough that a dead one does
+// not hold a run for long.
+const DefaultFeedWait = 30 * time.Second
+
+// feedGiveUpWait bounds the dead-lettering of a feed that gave up: its
+// consumer gets the failed batch back within the bus's longest redelivery
+// backoff (5s) and a fetch.
+const feedGiveUpWait = 15 * time.Second
+
+// waitFeeds waits up to cfg.FeedWait for the feeds to deliver every alert;
+// a feed that has not by then gives up, and its consumer dead-letters
+// what is left. What is neither delivered nor dead-lettered then is
+// counted as lost in the summary (addFeeds).
+func waitFeeds(ctx context.Context, cfg Config, b *bus.Bus, feeds []feed, consumers []bus.ConsumerConfig) {
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.FeedWait)
+	defer cancel()
+	for i, f := range feeds {
+		if err := b.WaitDrained(waitCtx, consumers[i].Durable); err == nil {
+			continue
+		}
+		f.out.GiveUp(fmt.Sprintf("run's feed wait of %s ended", cfg.FeedWait))
+		giveUpCtx, cancel := context.WithTimeout(ctx, feedGiveUpWait)
+		err := b.WaitDrained(giveUpCtx, consumers[i].Durable)
+		cancel()
+		if err != nil {
+			cfg.Log.Error("alert feed not drained after giving up; its undelivered alerts are counted as lost", "feed", f.name, "err", err)
+		}
+	}
 }
 
 // Sense captures and decodes the inputs and publishes the events to an
@@ -518,7 +566,7 @@ func Store(ctx context.Context, cfg Config) error {
 		durables = append(durables, c.Durable)
 		consumers = append(consumers, func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, durables: durables}); err != nil {
+	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, feeds: feeds, durables: durables}); err != nil {
 		return err
 	}
 	var g errgroup.Group
@@ -616,6 +664,7 @@ type metricSources struct {
 	bus        *bus.Bus
 	detect     *detect.Engine
 	clickhouse *sink.BatchWriter
+	feeds      []feed
 	// durables are the job's consumers, whose backlog (consume lag) is
 	// exported.
 	durables []string
@@ -640,6 +689,9 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	}
 	if m.clickhouse != nil {
 		collect["clickhouse"] = func() any { return m.clickhouse.Stats() }
+	}
+	if len(m.feeds) > 0 {
+		collect["alert"] = func() any { return collectFeedStats(m.feeds) }
 	}
 	if len(m.durables) > 0 {
 		collect["consumer"] = func() any { return consumerBacklog(ctx, m.bus, m.durables) }

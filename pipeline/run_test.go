@@ -66,6 +66,7 @@ func testConfig(t *testing.T, pcap string) Config {
 	cfg.EventsOut = filepath.Join(dir, "events.jsonl")
 	cfg.AlertsOut = filepath.Join(dir, "alerts.jsonl")
 	cfg.TokenKeyFile = filepath.Join(dir, "token.key")
+	cfg.DeadLetterDir = filepath.Join(dir, "dead-letters")
 	return cfg
 }
 

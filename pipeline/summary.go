@@ -49,6 +49,10 @@ type Summary struct {
 	// written for them (Config.FailureDumps).
 	Faults       map[string]FaultSummary
 	FailureDumps []string
+	// Feeds are the alert feeds' deliveries, by feed name.
+	Feeds []FeedSummary
+	// RuleErrors lists the rules that had run-time errors, by rule id.
+	RuleErrors []RuleErrorSummary
 	// Resumed is set when the run resumed one on the same data dir that
 	// stopped before it delivered everything: the input was read again from
 	// the start, and Deduplicated counts, per output, the events or alerts
@@ -203,6 +207,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, r := range rules {
 		fmt.Fprintf(w, "  %-40s  %d\n", p(r), s.AlertsByRule[r])
 	}
+	s.printFeeds(w)
+	s.printRuleErrors(w)
 	if len(s.Faults) > 0 {
 		fmt.Fprintf(w, "faults contained: %s\n", p(s.faultLine()))
 	}

@@ -17,37 +17,82 @@ import (
 
 // feed is an alert feed output (webhook, syslog) with a consumer of its
 // own, so a slow or failing receiver holds back only itself and gets every
-// alert at least once.
+// alert at least once. What the receiver refuses for good, and what a run
+// gives up on (Config.FeedWait), goes to the feed's dead-letter file.
 type feed struct {
 	name string
-	out  alertfeed.Output
+	out  *alertfeed.Feed
 }
 
 // openFeeds creates the configured alert feed outputs; it contacts none.
 func openFeeds(cfg Config) ([]feed, error) {
 	var feeds []feed
+	add := func(name string, out alertfeed.Output) error {
+		f, err := alertfeed.NewFeed(out, alertfeed.FeedConfig{Name: name, DeadLetterPath: deadLetterPath(cfg, name), Logger: cfg.Log})
+		if err != nil {
+			out.Close()
+			return err
+		}
+		feeds = append(feeds, feed{name, f})
+		return nil
+	}
 	if cfg.Webhook.URL != "" {
 		w, err := alertfeed.NewWebhook(cfg.Webhook)
+		if err == nil {
+			err = add("webhook", w)
+		}
 		if err != nil {
 			return nil, err
 		}
-		feeds = append(feeds, feed{"webhook", w})
 	}
 	if cfg.Syslog.Addr != "" {
 		s, err := alertfeed.NewSyslog(cfg.Syslog)
+		if err == nil {
+			err = add("syslog", s)
+		}
 		if err != nil {
 			closeFeeds(feeds)
 			return nil, err
 		}
-		feeds = append(feeds, feed{"syslog", s})
 	}
 	return feeds, nil
+}
+
+// deadLetterPath is the dead-letter file of a feed: in DeadLetterDir, else
+// the data dir's dead-letters/, else the user's config directory (a run
+// without a data dir removes its temporary one).
+func deadLetterPath(cfg Config, name string) string {
+	dir := cfg.DeadLetterDir
+	if dir == "" && cfg.DataDir != "" {
+		dir = filepath.Join(cfg.DataDir, "dead-letters")
+	}
+	if dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "mcpwatch", "dead-letters")
+	}
+	return filepath.Join(dir, "alerts-"+name+".jsonl")
 }
 
 func closeFeeds(feeds []feed) {
 	for _, f := range feeds {
 		f.out.Close()
 	}
+}
+
+// feedStats are the feeds' counters, for mcpwatch_alert_feed_*{feed=…}.
+type feedStats struct {
+	Feed map[string]alertfeed.FeedStats
+}
+
+func collectFeedStats(feeds []feed) feedStats {
+	s := feedStats{Feed: map[string]alertfeed.FeedStats{}}
+	for _, f := range feeds {
+		s.Feed[f.name] = f.out.Stats()
+	}
+	return s
 }
 
 // writers are the destinations of a job's events and alerts.

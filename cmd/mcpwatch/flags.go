@@ -132,8 +132,10 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 	f.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
 	f.StringVar(&cfg.Webhook.URL, "alert-webhook", "", "POST every alert as JSON to this URL (retried with backoff)")
-	f.StringVar(&cfg.Webhook.Secret, "alert-webhook-secret", "", "sign webhook bodies: X-Mcpwatch-Signature-256: sha256=HMAC-SHA256(secret, body)")
+	f.StringVar(&cfg.Webhook.Secret, "alert-webhook-secret", "", "sign webhook requests: X-Mcpwatch-Timestamp: UNIX-SECONDS, X-Mcpwatch-Signature-256: sha256=HMAC-SHA256(secret, timestamp + \".\" + body) (see sink/alertfeed/README.md)")
 	f.StringVar(&o.syslog, "alert-syslog", "", "send every alert as RFC 5424 syslog to udp://host:port or tcp://host:port")
+	f.IntVar(&cfg.Syslog.MaxMessage, "alert-syslog-max", 0, "cut syslog messages to this many bytes, marked …[truncated] (default 2048 for udp, 8192 for tcp)")
+	f.StringVar(&cfg.DeadLetterDir, "dead-letter-dir", "", "where alert feeds write alerts-<feed>.jsonl with the alerts a receiver refused for good or that were not delivered in time (default DATA-DIR/dead-letters, else mcpwatch/dead-letters in the user config directory)")
 	f.StringVar(&o.format, "alert-format", "json", "alert feed body: json (schema v1) or ocsf (OCSF 1.x Detection Finding)")
 	return &o
 }

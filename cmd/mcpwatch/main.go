@@ -82,3 +82,18 @@ func checkResumed(s *pipeline.Summary) error {
 	}
 	return exitError{exitResumed, fmt.Errorf("resumed run %s (pid %d): input replayed, %d already written events and alerts skipped; every event and alert is now delivered once", s.Resumed.RunID, s.Resumed.PID, skipped)}
 }
+
+// exitFeedUndelivered is the exit status of a run over files whose alert
+// feeds did not deliver every alert: the rest is in their dead-letter files.
+const exitFeedUndelivered = 5
+
+// checkFeedLoss turns alerts a feed did not deliver into exit status 5
+// when the input was files; a live capture's feeds are watched through
+// their metrics and dead-letter files instead.
+func checkFeedLoss(cfg *pipeline.Config, s *pipeline.Summary) error {
+	n := s.FeedUndelivered()
+	if n == 0 || len(cfg.Ifaces) > 0 || cfg.TapFollow {
+		return nil
+	}
+	return exitError{exitFeedUndelivered, fmt.Errorf("%d alerts not delivered to an alert feed: they are in the dead-letter files named above", n)}
+}

@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcpwatch/mcpwatch/pipeline"
 )
@@ -31,7 +32,12 @@ MCP sessions, publishes events to NATS JetStream (an in-process server unless
 events and alerts to JSONL, ClickHouse (--clickhouse) and alert feeds.
 
 With --pcap it exits when every event and alert has been delivered, and prints a
-summary: packets, flows, MCP sessions, the servers found and alerts by rule.
+summary: packets, flows, MCP sessions, the servers found, alerts by rule, rule
+errors, and what each alert feed delivered. Alert feeds get --feed-wait after
+the alerts are stored; what a feed has not delivered by then, and what its
+receiver refused for good (HTTP 4xx but 408/429, a message too large), is in
+its dead-letter file (--dead-letter-dir) and makes the exit status 5 when the
+input was files.
 Replaying the same capture gives the same events (same event_ids) and alerts.
 With --iface it runs until interrupted (Ctrl-C, SIGTERM), then delivers what it
 read and prints the summary.
@@ -61,9 +67,14 @@ whose reading failed part way (after what was read was delivered).`,
 	in = addInputFlags(f, &cfg)
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
+	addFeedWaitFlag(f, &cfg)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
+}
+
+func addFeedWaitFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
+	f.DurationVar(&cfg.FeedWait, "feed-wait", pipeline.DefaultFeedWait, "how long the alert feeds may take to deliver once the input is read; then what is undelivered is dead-lettered")
 }
 
 // runAll is the body of run and tap.
@@ -82,6 +93,11 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
+	if summary.BadLogRecordsRead == 0 {
+		if err := checkFeedLoss(cfg, summary); err != nil {
+			return err
+		}
+	}
 	return checkLogLoss(summary)
 }
 
@@ -145,6 +161,7 @@ and an nginx log_format that feed mcpwatch.`,
 	f.StringVar(&in.tapFields, "tap-fields", "envoy", "access-log field mapping: envoy, nginx, or a YAML file (see deploy/logtap/mcpwatch-fields.yaml)")
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
+	addFeedWaitFlag(f, &cfg)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd

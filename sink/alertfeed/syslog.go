@@ -1,6 +1,7 @@
 package alertfeed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
@@ -34,7 +37,27 @@ type SyslogConfig struct {
 	Timeout time.Duration
 	// Retry reconnects between attempts. Default 3 attempts.
 	Retry Retry
+	// MaxMessage caps one message in bytes (for TCP without the octet
+	// count). A longer one has its MSG cut, with the marker
+	// TruncatedMarker at its end and the MSG's full length in the
+	// structured-data parameter truncated="N". Default: for UDP
+	// DefaultUDPMax, below which every RFC 5426 receiver is asked to
+	// accept a datagram and which IP fragments at most once; for TCP
+	// DefaultTCPMax, rsyslog's default maximum message size. At least
+	// MinMessage; for UDP at most MaxUDPMessage.
+	MaxMessage int
 }
+
+// Message size limits of SyslogConfig.MaxMessage.
+const (
+	DefaultUDPMax = 2048
+	DefaultTCPMax = 8192
+	MinMessage    = 480 // RFC 5426 3.2: every IPv4 receiver takes this much
+	MaxUDPMessage = 65507
+)
+
+// TruncatedMarker ends the MSG of a message cut to MaxMessage.
+const TruncatedMarker = "…[truncated]"
 
 // Validate fills in defaults and reports the first invalid setting.
 func (c *SyslogConfig) Validate() error {
@@ -57,6 +80,12 @@ func (c *SyslogConfig) Validate() error {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
+	if c.MaxMessage == 0 {
+		c.MaxMessage = DefaultTCPMax
+		if c.Network == "udp" {
+			c.MaxMessage = DefaultUDPMax
+		}
+	}
 	switch {
 	case c.Network != "udp" && c.Network != "tcp":
 		return fmt.Errorf("syslog network %q: want udp or tcp", c.Network)
@@ -66,6 +95,8 @@ func (c *SyslogConfig) Validate() error {
 		return fmt.Errorf("syslog facility %d: want 0..23", c.Facility)
 	case c.Timeout < 0:
 		return errors.New("syslog: timeout must not be negative")
+	case c.MaxMessage < MinMessage || c.Network == "udp" && c.MaxMessage > MaxUDPMessage:
+		return fmt.Errorf("syslog: max message %d bytes: want %d..%d for udp, at least %d for tcp", c.MaxMessage, MinMessage, MaxUDPMessage, MinMessage)
 	}
 	if err := c.Retry.validate("syslog", 3); err != nil {
 		return err
@@ -107,7 +138,7 @@ func (s *Syslog) WriteAlerts(ctx context.Context, as []*event.Alert) error {
 	for _, a := range as {
 		msg, err := s.format(a, time.Now())
 		if err != nil {
-			return fmt.Errorf("syslog %s://%s: alert %s: %w", s.cfg.Network, s.cfg.Addr, a.AlertID, err)
+			return fmt.Errorf("syslog %s://%s: alert %s: %w", s.cfg.Network, s.cfg.Addr, a.AlertID, permanentError{err})
 		}
 		if err := s.retry.do(ctx, func() error { return s.send(ctx, msg) }); err != nil {
 			return fmt.Errorf("syslog %s://%s: alert %s: %w", s.cfg.Network, s.cfg.Addr, a.AlertID, err)
@@ -134,6 +165,11 @@ func (s *Syslog) send(ctx context.Context, msg []byte) error {
 		return s.drop(err)
 	}
 	if _, err := s.conn.Write(msg); err != nil {
+		if errors.Is(err, syscall.EMSGSIZE) {
+			// Too big for a datagram (MaxMessage above the path's limit):
+			// sending it again cannot help.
+			return permanentError{s.drop(err)}
+		}
 		return s.drop(err)
 	}
 	return nil
@@ -184,17 +220,21 @@ func syslogSeverity(s string) int {
 //	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG
 //
 // TIMESTAMP is the alert's ts, MSGID its rule_id, MSG the alert in the
-// configured format; now is only a fallback for an alert without ts.
+// configured format; now is only a fallback for an alert without ts. Every
+// value from the wire is escaped so that no control character reaches the
+// collector raw (escapeSD, escapeJSONControls), and the message is cut to
+// MaxMessage.
 func (s *Syslog) format(a *event.Alert, now time.Time) ([]byte, error) {
 	body, err := s.cfg.Format.encode(a)
 	if err != nil {
 		return nil, err
 	}
+	body = escapeJSONControls(body)
 	ts := a.TS
 	if ts.IsZero() {
 		ts = now
 	}
-	var b strings.Builder
+	var b bytes.Buffer
 	fmt.Fprintf(&b, "<%d>1 %s %s %s %s %s [%s",
 		s.cfg.Facility*8+syslogSeverity(a.Severity),
 		ts.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
@@ -206,14 +246,42 @@ func (s *Syslog) format(a *event.Alert, now time.Time) ([]byte, error) {
 		{"tool_name", a.ToolName},
 	} {
 		if p[1] != "" {
-			fmt.Fprintf(&b, " %s=\"%s\"", p[0], sdEscape.Replace(p[1]))
+			fmt.Fprintf(&b, " %s=\"%s\"", p[0], escapeSD(p[1], sdValueMax))
 		}
 	}
-	b.WriteString("] ")
 	// The UTF-8 BOM tells the collector MSG is UTF-8 (RFC 5424 6.4).
-	b.WriteString("\uFEFF")
-	b.Write(body)
-	return []byte(b.String()), nil
+	const msgStart = "] \uFEFF"
+	if b.Len()+len(msgStart)+len(body) <= s.cfg.MaxMessage {
+		b.WriteString(msgStart)
+		b.Write(body)
+		return b.Bytes(), nil
+	}
+	fmt.Fprintf(&b, ` truncated="%d"`, len(body))
+	b.WriteString(msgStart)
+	room := max(0, s.cfg.MaxMessage-b.Len()-len(TruncatedMarker))
+	b.Write(body[:utf8Cut(body, room)])
+	b.WriteString(TruncatedMarker)
+	out := b.Bytes()
+	// Only a header longer than MaxMessage itself (a huge hostname and
+	// a small limit) gets here; the limit still holds.
+	return out[:utf8Cut(out, s.cfg.MaxMessage)], nil
+}
+
+// sdValueMax caps one structured-data value, escaped, in bytes: the eight
+// values and the header then fit well inside DefaultUDPMax, leaving MSG
+// most of a datagram.
+const sdValueMax = 128
+
+// utf8Cut returns the length of the longest prefix of b of at most n bytes
+// that does not end inside a UTF-8 sequence.
+func utf8Cut(b []byte, n int) int {
+	if n >= len(b) {
+		return len(b)
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return n
 }
 
 // headerField makes a value fit a header field: printable US-ASCII without
@@ -233,5 +301,72 @@ func headerField(v string, n int) string {
 	return string(out)
 }
 
-// sdEscape escapes a PARAM-VALUE (RFC 5424 6.3.3).
-var sdEscape = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`)
+// escapeSD renders a PARAM-VALUE (RFC 5424 6.3.3) of at most n bytes: `"`,
+// `\` and `]` are escaped with a backslash as the RFC asks; so is every
+// control character, which the RFC allows raw but a log line must not
+// carry: \n, \r, \t, \xHH for the other C0 codes and DEL, \u00HH for C1.
+// Invalid UTF-8 becomes U+FFFD. A longer value is cut and ends in "…".
+func escapeSD(v string, n int) string {
+	const more = "…"
+	var b strings.Builder
+	cut := -1 // where the value is cut if it does not fit whole
+	for i, r := range v {
+		var esc string
+		switch {
+		case r == '"' || r == '\\' || r == ']':
+			esc = `\` + string(r)
+		case r == '\n':
+			esc = `\n`
+		case r == '\r':
+			esc = `\r`
+		case r == '\t':
+			esc = `\t`
+		case r < 0x20 || r == 0x7f:
+			esc = fmt.Sprintf(`\x%02x`, r)
+		case r >= 0x80 && r <= 0x9f:
+			esc = fmt.Sprintf(`\u%04x`, r)
+		case r == utf8.RuneError:
+			esc = "\uFFFD"
+		default:
+			esc = v[i : i+utf8.RuneLen(r)]
+		}
+		if cut < 0 && b.Len()+len(esc) > n-len(more) {
+			cut = b.Len()
+		}
+		if b.Len()+len(esc) > n {
+			return b.String()[:cut] + more
+		}
+		b.WriteString(esc)
+	}
+	return b.String()
+}
+
+// escapeJSONControls escapes in JSON text the control characters that
+// encoding/json leaves raw: DEL and the C1 codes U+0080..U+009F, which some
+// terminals and log viewers obey (U+009B is CSI). They can only occur
+// inside strings, where \u escapes mean the same characters.
+func escapeJSONControls(b []byte) []byte {
+	need := false
+	for i := 0; i < len(b); i++ {
+		if b[i] == 0x7f || b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == 0x7f:
+			out = append(out, `\u007f`...)
+		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
+			out = fmt.Appendf(out, `\u%04x`, b[i+1])
+			i++
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return out
+}

@@ -11,27 +11,39 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
 )
 
-// Webhook headers. The signature is GitHub's scheme, which most receivers
-// (SOAR platforms, serverless functions) already know how to check.
+// Webhook headers. The signature covers a timestamp and the body, so a
+// captured request cannot be replayed later: a receiver checks the
+// signature (VerifyRequest) and refuses a timestamp outside its replay
+// window. See README.md for how a receiver verifies, and for what changed
+// from the body-only signature of earlier versions.
 const (
-	// SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret, body)).
+	// SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret,
+	// timestamp + "." + body)), timestamp being TimestampHeader's value.
 	SignatureHeader = "X-Mcpwatch-Signature-256"
+	// TimestampHeader carries the time of signing, in Unix seconds.
+	TimestampHeader = "X-Mcpwatch-Timestamp"
 	// AlertIDHeader carries the alert_id, so a receiver can drop the
 	// duplicates that retries may cause.
 	AlertIDHeader = "X-Mcpwatch-Alert-Id"
 )
 
+// DefaultReplayWindow is how far VerifyRequest lets a timestamp be from
+// the receiver's clock, either way.
+const DefaultReplayWindow = 5 * time.Minute
+
 // WebhookConfig configures a Webhook. Zero fields take the defaults on each.
 type WebhookConfig struct {
 	// URL receives one POST per alert (http or https).
 	URL string
-	// Secret, if set, signs every body (SignatureHeader).
+	// Secret, if set, signs every request (SignatureHeader,
+	// TimestampHeader).
 	Secret string
 	// Format of the body. Default FormatJSON.
 	Format Format
@@ -76,6 +88,7 @@ func (c *WebhookConfig) Validate() error {
 type Webhook struct {
 	cfg   WebhookConfig
 	retry backoff
+	now   func() time.Time // the signing clock; tests set it
 }
 
 var _ Output = (*Webhook)(nil)
@@ -85,7 +98,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Webhook{cfg: cfg, retry: cfg.Retry.backoff()}, nil
+	return &Webhook{cfg: cfg, retry: cfg.Retry.backoff(), now: time.Now}, nil
 }
 
 // WriteAlerts posts the alerts one by one, each until it is accepted (2xx)
@@ -112,7 +125,10 @@ func (w *Webhook) post(ctx context.Context, alertID string, body []byte) error {
 	req.Header.Set("User-Agent", "mcpwatch-alertfeed")
 	req.Header.Set(AlertIDHeader, alertID)
 	if w.cfg.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign(w.cfg.Secret, body))
+		// Signed per attempt: a retry is a new request at a new time.
+		ts := strconv.FormatInt(w.now().Unix(), 10)
+		req.Header.Set(TimestampHeader, ts)
+		req.Header.Set(SignatureHeader, Sign(w.cfg.Secret, ts, body))
 	}
 	for k, v := range w.cfg.Headers {
 		req.Header.Set(k, v)
@@ -143,15 +159,45 @@ func (w *Webhook) Close() error {
 	return nil
 }
 
-// Sign returns the SignatureHeader value for body.
-func Sign(secret string, body []byte) string {
+// Sign returns the SignatureHeader value for body sent at timestamp (the
+// TimestampHeader value, Unix seconds).
+func Sign(secret, timestamp string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// VerifySignature reports whether header is the signature of body, in
-// constant time; for receivers, and for tests.
-func VerifySignature(secret string, body []byte, header string) bool {
-	return hmac.Equal([]byte(header), []byte(Sign(secret, body)))
+// Errors of VerifyRequest.
+var (
+	ErrBadSignature = errors.New("webhook signature does not match")
+	ErrStale        = errors.New("webhook timestamp outside the replay window")
+)
+
+// VerifyRequest checks a received webhook request the way a receiver
+// should: the signature over timestamp.body, in constant time, and the
+// timestamp within window (DefaultReplayWindow if zero) of now. A receiver
+// that also drops alert ids it has seen within the window (AlertIDHeader)
+// refuses every replay.
+func VerifyRequest(secret string, body []byte, timestamp, signature string, now time.Time, window time.Duration) error {
+	if window <= 0 {
+		window = DefaultReplayWindow
+	}
+	if !hmac.Equal([]byte(signature), []byte(Sign(secret, timestamp, body))) {
+		return ErrBadSignature
+	}
+	sec, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrStale, timestamp)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > window || d < -window {
+		return fmt.Errorf("%w: signed %s ago, window %s", ErrStale, d.Round(time.Second), window)
+	}
+	return nil
+}
+
+// VerifyHTTP is VerifyRequest for an http.Request whose body was read.
+func VerifyHTTP(secret string, r *http.Request, body []byte, now time.Time, window time.Duration) error {
+	return VerifyRequest(secret, body, r.Header.Get(TimestampHeader), r.Header.Get(SignatureHeader), now, window)
 }

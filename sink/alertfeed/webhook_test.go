@@ -2,10 +2,15 @@ package alertfeed
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -40,8 +45,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/json" {
 		r.t.Errorf("got %s with Content-Type %q", req.Method, req.Header.Get("Content-Type"))
 	}
-	if r.secret != "" && !VerifySignature(r.secret, body, req.Header.Get(SignatureHeader)) {
-		r.t.Errorf("bad signature %q", req.Header.Get(SignatureHeader))
+	if r.secret != "" {
+		if err := VerifyHTTP(r.secret, req, body, time.Now(), 0); err != nil {
+			r.t.Errorf("signature %q at %q: %v", req.Header.Get(SignatureHeader), req.Header.Get(TimestampHeader), err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -95,14 +102,71 @@ func TestWebhookPostsSignedAlerts(t *testing.T) {
 	}
 }
 
-func TestWebhookSignatureDependsOnSecretAndBody(t *testing.T) {
+// TestWebhookSignatureCoversTimestampAndBody: the signature verifies with
+// its own secret, timestamp and body only, and a timestamp outside the
+// replay window is refused even with a good signature.
+func TestWebhookSignatureCoversTimestampAndBody(t *testing.T) {
 	body := []byte(`{"alert_id":"a"}`)
-	sig := Sign("k1", body)
-	if !VerifySignature("k1", body, sig) {
-		t.Error("signature does not verify with its own secret")
+	now := time.Unix(1_785_000_000, 0)
+	ts := "1785000000"
+	sig := Sign("k1", ts, body)
+	if err := VerifyRequest("k1", body, ts, sig, now, 0); err != nil {
+		t.Errorf("own signature: %v", err)
 	}
-	if VerifySignature("k2", body, sig) || VerifySignature("k1", []byte(`{"alert_id":"b"}`), sig) {
-		t.Error("signature verifies with another secret or body")
+	for _, tc := range []struct {
+		name, secret, ts string
+		body             []byte
+	}{
+		{"other secret", "k2", ts, body},
+		{"other body", "k1", ts, []byte(`{"alert_id":"b"}`)},
+		{"other timestamp", "k1", "1785000001", body},
+	} {
+		if err := VerifyRequest(tc.secret, tc.body, tc.ts, sig, now, 0); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", tc.name, err)
+		}
+	}
+	// The body-only signature of earlier versions no longer verifies.
+	mac := hmac.New(sha256.New, []byte("k1"))
+	mac.Write(body)
+	if err := VerifyRequest("k1", body, ts, "sha256="+hex.EncodeToString(mac.Sum(nil)), now, 0); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("body-only signature: %v, want ErrBadSignature", err)
+	}
+	for _, skew := range []time.Duration{DefaultReplayWindow + time.Second, -DefaultReplayWindow - time.Second} {
+		if err := VerifyRequest("k1", body, ts, sig, now.Add(skew), 0); !errors.Is(err, ErrStale) {
+			t.Errorf("replayed %s later: %v, want ErrStale", skew, err)
+		}
+	}
+	if err := VerifyRequest("k1", body, ts, sig, now.Add(DefaultReplayWindow-time.Second), 0); err != nil {
+		t.Errorf("inside the window: %v", err)
+	}
+}
+
+// TestWebhookSignsEachAttempt: a retry carries a fresh timestamp, so a
+// receiver with a short replay window still takes a late retry.
+func TestWebhookSignsEachAttempt(t *testing.T) {
+	var mu sync.Mutex
+	var stamps []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := VerifyHTTP("k", r, body, time.Unix(2_000_000_010, 0), 0); err != nil {
+			t.Errorf("attempt: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		stamps = append(stamps, r.Header.Get(TimestampHeader))
+		if len(stamps) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	w := newTestWebhook(t, WebhookConfig{URL: srv.URL, Secret: "k"})
+	clock := int64(2_000_000_000)
+	w.now = func() time.Time { clock += 5; return time.Unix(clock, 0) }
+	if err := w.WriteAlerts(context.Background(), []*event.Alert{testAlert(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2000000005", "2000000010"}; !slices.Equal(stamps, want) {
+		t.Errorf("timestamps %v, want %v", stamps, want)
 	}
 }
 
