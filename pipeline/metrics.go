@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"reflect"
 	"sort"
 	"strings"
@@ -154,9 +155,10 @@ type snapshot[T any] struct{ p atomic.Pointer[T] }
 func (s *snapshot[T]) store(v T) { s.p.Store(&v) }
 func (s *snapshot[T]) load() any { return s.p.Load() }
 
-// serveMetrics serves /metrics on addr until ctx ends. Registering fails
-// only on a programming error.
-func serveMetrics(ctx context.Context, addr string, log *slog.Logger, stages map[string]func() any) error {
+// serveMetrics serves /metrics on addr until ctx ends, and Go's runtime
+// profiles under /debug/pprof/ when pprof is set. Registering fails only on
+// a programming error.
+func serveMetrics(ctx context.Context, addr string, pprof bool, log *slog.Logger, stages map[string]func() any) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for stage, snap := range stages {
@@ -168,6 +170,12 @@ func serveMetrics(ctx context.Context, addr string, log *slog.Logger, stages map
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -1,6 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,5 +124,32 @@ func TestStatsBecomeMetrics(t *testing.T) {
 	var empty snapshot[capture.Stats]
 	if got := gather(t, "capture", empty.load()); len(got) != 0 {
 		t.Errorf("unreported stage exported %v", got)
+	}
+}
+
+// With pprof, the metrics address also serves Go's runtime profiles;
+// without, it does not.
+func TestMetricsPprof(t *testing.T) {
+	for _, pprof := range []bool{true, false} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := serveMetrics(ctx, addr, pprof, slog.New(slog.DiscardHandler), nil); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if got := resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("heap profile")); got != pprof {
+			t.Errorf("pprof %v: status %d, profile served %v", pprof, resp.StatusCode, got)
+		}
 	}
 }

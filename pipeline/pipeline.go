@@ -97,8 +97,10 @@ type Config struct {
 	// TokenKeyFile holds the HMAC key for token fingerprints; it is created
 	// with a random key when missing, so fingerprints stay stable across runs.
 	TokenKeyFile string
-	// MetricsAddr serves Prometheus metrics at /metrics when set.
+	// MetricsAddr serves Prometheus metrics at /metrics when set, and with
+	// Pprof Go's runtime profiles at /debug/pprof/ (heap, goroutines, CPU).
 	MetricsAddr string
+	Pprof       bool
 	// DrainTimeout bounds the delivery of what was read after the input
 	// ended or the job was stopped.
 	DrainTimeout time.Duration
@@ -696,7 +698,7 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if len(m.durables) > 0 {
 		collect["consumer"] = func() any { return consumerBacklog(ctx, m.bus, m.durables) }
 	}
-	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Log, collect)
+	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Pprof, cfg.Log, collect)
 }
 
 // consumerLag is the backlog of the job's durable consumers, for

@@ -163,6 +163,7 @@ func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config, job string) {
 
 func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --metrics-addr (go tool pprof http://ADDR/debug/pprof/heap): for finding where memory or CPU goes; keep the address private")
 }
 
 // defaultStateDir places what must outlive a run — the token fingerprint
