@@ -1,12 +1,16 @@
 package bus
 
 import (
+	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Auth is how the Bus authenticates to an external NATS server and checks
@@ -60,6 +64,12 @@ func (a *Auth) options() ([]nats.Option, error) {
 		opts = append(opts, nats.RootCAs(a.CAFile))
 	}
 	if a.CertFile != "" {
+		// Loaded here first so a bad pair is reported with its file names
+		// (the client's own error names neither); the client loads it
+		// again at each connect, so a renewed certificate is picked up.
+		if _, err := tls.LoadX509KeyPair(a.CertFile, a.KeyFile); err != nil {
+			return nil, fmt.Errorf("client certificate %s with key %s: %w", a.CertFile, a.KeyFile, err)
+		}
 		opts = append(opts, nats.ClientCert(a.CertFile, a.KeyFile))
 	}
 	if a.CAFile != "" || a.CertFile != "" {
@@ -69,10 +79,25 @@ func (a *Auth) options() ([]nats.Option, error) {
 	}
 	switch {
 	case a.CredsFile != "":
-		if err := readable(a.CredsFile, "creds file"); err != nil {
+		// Not nats.UserCredentials: given a file without the decorated JWT
+		// block (a bare nkey seed, the likeliest mix-up) it sends the
+		// whole file to the server as the user JWT, seed and all; and it
+		// expands $VARS and ~ in the path. The file is checked here and
+		// read again at each connect (renewed credentials are picked up).
+		path := a.CredsFile
+		if _, err := readCreds(path); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.UserCredentials(a.CredsFile))
+		opts = append(opts, nats.UserJWT(
+			func() (string, error) { return readCreds(path) },
+			func(nonce []byte) ([]byte, error) {
+				kp, err := credsKey(path)
+				if err != nil {
+					return nil, err
+				}
+				defer kp.Wipe()
+				return kp.Sign(nonce)
+			}))
 	case a.NKeyFile != "":
 		if err := readable(a.NKeyFile, "nkey seed file"); err != nil {
 			return nil, err
@@ -97,6 +122,71 @@ func (a *Auth) options() ([]nats.Option, error) {
 		opts = append(opts, nats.Token(tok))
 	}
 	return opts, nil
+}
+
+// credsJWTBegin opens the user JWT block of a .creds file.
+const credsJWTBegin = "-----BEGIN NATS USER JWT-----"
+
+// readCreds checks the .creds file at path — a decorated user JWT and the
+// user's decorated nkey seed, the JWT's subject being that seed's public
+// key — and returns the JWT. Errors name the file and never hold its
+// content.
+func readCreds(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("creds file: %w", err)
+	}
+	defer wipe(data)
+	if !bytes.Contains(data, []byte(credsJWTBegin)) {
+		return "", fmt.Errorf("creds file %s: no %s block: not a .creds file (an nkey seed alone is an nkey seed file)", path, credsJWTBegin)
+	}
+	token, err := nkeys.ParseDecoratedJWT(data)
+	if err != nil {
+		return "", fmt.Errorf("creds file %s: user JWT: %w", path, err)
+	}
+	claims, err := jwt.DecodeUserClaims(token)
+	if err != nil {
+		return "", fmt.Errorf("creds file %s: user JWT does not decode: %w", path, err)
+	}
+	kp, err := credsKey(path)
+	if err != nil {
+		return "", err
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("creds file %s: %w", path, err)
+	}
+	if pub != claims.Subject {
+		return "", fmt.Errorf("creds file %s: the seed is not the key of the user JWT (user %s, seed of %s)", path, claims.Subject, pub)
+	}
+	return token, nil
+}
+
+// credsKey is the user nkey of the .creds file at path.
+func credsKey(path string) (nkeys.KeyPair, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("creds file: %w", err)
+	}
+	defer wipe(data)
+	kp, err := nkeys.ParseDecoratedNKey(data)
+	if err != nil {
+		// The nkeys errors say what is wrong with the seed, not the seed.
+		return nil, fmt.Errorf("creds file %s: nkey seed: %w", path, err)
+	}
+	if pub, err := kp.PublicKey(); err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		kp.Wipe()
+		return nil, fmt.Errorf("creds file %s: the seed is not a user nkey seed", path)
+	}
+	return kp, nil
+}
+
+// wipe overwrites secret bytes once they are no longer needed.
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 'x'
+	}
 }
 
 func readable(path, what string) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,14 +25,36 @@ type clickHouseServer struct {
 	env       []string
 }
 
-func startClickHouse(t *testing.T, port int) *clickHouseServer {
+// startClickHouse starts it on free ports (native, HTTP, interserver), so
+// test runs sharing the machine do not collide; a restart (start after
+// kill) reuses them.
+func startClickHouse(t *testing.T) *clickHouseServer {
 	t.Helper()
+	p := freeTCPPorts(t, 3)
 	s := &clickHouseServer{dir: t.TempDir(), env: append(os.Environ(),
-		fmt.Sprintf("CLICKHOUSE_TCP_PORT=%d", port), fmt.Sprintf("CLICKHOUSE_HTTP_PORT=%d", port+1),
-		fmt.Sprintf("CLICKHOUSE_INTERSERVER_PORT=%d", port+2))}
+		fmt.Sprintf("CLICKHOUSE_TCP_PORT=%d", p[0]), fmt.Sprintf("CLICKHOUSE_HTTP_PORT=%d", p[1]),
+		fmt.Sprintf("CLICKHOUSE_INTERSERVER_PORT=%d", p[2]))}
 	s.start(t)
 	t.Cleanup(func() { s.script("stop") })
 	return s
+}
+
+// freeTCPPorts returns n distinct ports the kernel found free on 127.0.0.1:
+// all n are held open at once, then closed for the caller to use. Another
+// process may take one in between, which is far less likely than two runs
+// both choosing a fixed port.
+func freeTCPPorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
 
 func (s *clickHouseServer) script(verb string) (string, error) {
@@ -82,7 +105,7 @@ func countEventsByKind(t *testing.T, path string) map[event.Kind]int {
 // middle and restarts it: every event ends up stored exactly once.
 func TestStoreSurvivesClickHouseKill(t *testing.T) {
 	natsURL := startNATS(t)
-	ch := startClickHouse(t, 19300)
+	ch := startClickHouse(t)
 	pcap := benchCapture(t)
 	tokenKey := "--token-key-file=" + filepath.Join(t.TempDir(), "token.key")
 
