@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ type Engine struct {
 	published   Stats
 	// names counts connections by name, for their ids (see connID).
 	names connNames
+	// pooled are the streams reassembly holds, by address pair: a bare ACK
+	// of none of them (the last ACK of a closed connection) opens none.
+	pooled map[connKey]*stream
 	// now is the packet clock: the latest packet timestamp seen.
 	now      time.Time
 	lastTick time.Time
@@ -90,7 +94,7 @@ func NewEngine(cfg Config, h Handler) (*Engine, error) {
 	if h == nil {
 		return nil, errors.New("capture: NewEngine needs a Handler")
 	}
-	e := &Engine{cfg: cfg.withDefaults(), h: h}
+	e := &Engine{cfg: cfg.withDefaults(), h: h, pooled: map[connKey]*stream{}}
 	e.asm = reassembly.NewAssembler(reassembly.NewStreamPool(streamFactory{e}))
 	e.asm.MaxBufferedPagesTotal = e.cfg.MaxPages
 	e.asm.MaxBufferedPagesPerConnection = e.cfg.MaxPagesPerConn
@@ -156,6 +160,10 @@ func (e *Engine) packet(p Packet) {
 		e.stats.Filtered++
 		return
 	}
+	if e.ghost(flow, tcp) {
+		e.stats.GhostPackets++
+		return
+	}
 	e.curPacket = p
 	e.feed(flow, tcp)
 	if s := e.cur; s != nil && s.heldCount() > 0 {
@@ -167,6 +175,20 @@ func (e *Engine) packet(p Packet) {
 	if e.tracked > e.cfg.MaxFlows {
 		e.evict()
 	}
+}
+
+// ghost reports whether a segment carries nothing (no data, SYN, FIN or
+// RST) for a connection neither reassembly nor parking holds: the last ACK
+// of a closed connection, which would otherwise hold a reassembly
+// connection for IdleTimeout — on a busy link, one per connection closed.
+func (e *Engine) ghost(flow gopacket.Flow, tcp *layers.TCP) bool {
+	if len(tcp.Payload) > 0 || tcp.SYN || tcp.FIN || tcp.RST {
+		return false
+	}
+	src, _ := netip.AddrFromSlice(flow.Src().Raw())
+	dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
+	k := keyOf(netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort)), netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort)))
+	return e.pooled[k] == nil && e.parking.byKey[k] == nil
 }
 
 // feed assembles one segment (again, after a hole it acknowledges was

@@ -100,6 +100,7 @@ func (e *Engine) newStream(netFlow gopacket.Flow, tcp *layers.TCP) *stream {
 	s.lru = e.lru.PushBack(s)
 	s.lastSeen = e.now
 	e.tracked++
+	e.pooled[keyOf(src, dst)] = s
 	return s
 }
 
@@ -338,6 +339,9 @@ func (s *stream) ReassemblyComplete(reassembly.AssemblerContext) bool {
 	e := s.e
 	e.tracked--
 	e.lru.Remove(s.lru)
+	if k := keyOf(s.addr[0], s.addr[1]); e.pooled[k] == s {
+		delete(e.pooled, k)
+	}
 	if e.flushing {
 		e.flushed = append(e.flushed, flushOp{s: s, complete: true})
 	} else {
