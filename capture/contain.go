@@ -45,6 +45,12 @@ type Fault struct {
 	Client, Server netip.AddrPort
 	// Packet is the frame that panicked (FaultPacket only), copied.
 	Packet *Packet
+	// Request, Response and Event are the arguments of the Handler call
+	// that panicked, where it had them (FaultHandler only), for a
+	// reproducer; they are valid only during the report.
+	Request  *Request
+	Response *Response
+	Event    *SSEEvent
 	// Time is the packet time of the call or frame.
 	Time time.Time
 	// Value is what was passed to panic; Frame the function and file:line
@@ -218,12 +224,13 @@ func Contain(h Handler, report func(Fault)) *Contained {
 func (c *Contained) Faults() uint64 { return c.faults.Load() }
 
 // fault is deferred by every call for a connection.
-func (c *Contained) fault(call string, conn *Conn, t time.Time) {
+func (c *Contained) fault(call string, conn *Conn, t time.Time, req *Request, resp *Response, ev *SSEEvent) {
 	v := recover()
 	if v == nil {
 		return
 	}
 	f := newFault(FaultHandler, call, v, t)
+	f.Request, f.Response, f.Event = req, resp, ev
 	if conn != nil {
 		f.Conn, f.Client, f.Server = conn, conn.Client, conn.Server
 		c.faulted[conn] = true
@@ -247,7 +254,7 @@ func (c *Contained) Request(req *Request) {
 	if c.faulted[req.Conn] {
 		return
 	}
-	defer c.fault("Request", req.Conn, req.Time)
+	defer c.fault("Request", req.Conn, req.Time, req, nil, nil)
 	c.h.Request(req)
 }
 
@@ -256,7 +263,7 @@ func (c *Contained) Response(req *Request, resp *Response) {
 	if c.faulted[resp.Conn] {
 		return
 	}
-	defer c.fault("Response", resp.Conn, resp.Time)
+	defer c.fault("Response", resp.Conn, resp.Time, req, resp, nil)
 	c.h.Response(req, resp)
 }
 
@@ -265,7 +272,7 @@ func (c *Contained) SSEEvent(req *Request, resp *Response, ev *SSEEvent) {
 	if c.faulted[resp.Conn] {
 		return
 	}
-	defer c.fault("SSEEvent", resp.Conn, ev.Time)
+	defer c.fault("SSEEvent", resp.Conn, ev.Time, req, resp, ev)
 	c.h.SSEEvent(req, resp, ev)
 }
 
@@ -274,7 +281,7 @@ func (c *Contained) ResponseEnd(req *Request, resp *Response) {
 	if c.faulted[resp.Conn] {
 		return
 	}
-	defer c.fault("ResponseEnd", resp.Conn, resp.End)
+	defer c.fault("ResponseEnd", resp.Conn, resp.End, req, resp, nil)
 	c.h.ResponseEnd(req, resp)
 }
 
@@ -286,14 +293,14 @@ func (c *Contained) ConnEnd(conn *Conn, end *ConnEnd) {
 		return
 	}
 	defer delete(c.faulted, conn) // runs after fault: no call comes after ConnEnd
-	defer c.fault("ConnEnd", conn, end.Time)
+	defer c.fault("ConnEnd", conn, end.Time, nil, nil, nil)
 	c.h.ConnEnd(conn, end)
 }
 
 // Tick calls h's Tick(time.Time), if it has one.
 func (c *Contained) Tick(now time.Time) {
 	if t, ok := c.h.(interface{ Tick(time.Time) }); ok {
-		defer c.fault("Tick", nil, now)
+		defer c.fault("Tick", nil, now, nil, nil, nil)
 		t.Tick(now)
 	}
 }
@@ -301,7 +308,7 @@ func (c *Contained) Tick(now time.Time) {
 // Finish calls h's Finish(time.Time), if it has one.
 func (c *Contained) Finish(now time.Time) {
 	if f, ok := c.h.(interface{ Finish(time.Time) }); ok {
-		defer c.fault("Finish", nil, now)
+		defer c.fault("Finish", nil, now, nil, nil, nil)
 		f.Finish(now)
 	}
 }

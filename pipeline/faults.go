@@ -71,6 +71,23 @@ func (t *faultTally) reporter(input string, dumper *capture.FaultDumper) func(ca
 	}
 }
 
+// tapReporter is the capture.Fault callback of a proxy-log input: with
+// dir set, the exchange a decoder call panicked on is written there as a
+// HAR file (see harfault.go), at most maxRecordDumps per input.
+func (t *faultTally) tapReporter(input, dir string) func(capture.Fault) {
+	dumps := 0
+	return func(f capture.Fault) {
+		var dump string
+		var dumpErr error
+		if dir != "" && dumps < maxRecordDumps {
+			if dump, dumpErr = writeFaultHAR(dir, f); dump != "" {
+				dumps++
+			}
+		}
+		t.add(input, f, dump, dumpErr)
+	}
+}
+
 func (t *faultTally) add(input string, f capture.Fault, dump string, dumpErr error) {
 	stage := faultStage(f)
 	t.mu.Lock()

@@ -154,7 +154,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		if err != nil {
 			return err
 		}
-		h := capture.Contain(&tapClock{Decoder: dec}, faults.reporter(in.name, nil))
+		h := capture.Contain(&tapClock{Decoder: dec}, faults.tapReporter(in.name, cfg.FailureDumps.Dir))
 		run, err := senseTap(ctx, cfg, in, h, pub, &stages.logtap, faults)
 		h.Finish(time.Time{})
 		mu.Lock()

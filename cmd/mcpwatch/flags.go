@@ -46,7 +46,7 @@ func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 		"Events are put back into the input's order before they are published, so alerts do not depend on it; but a session used from two client addresses counts as two")
 	f.StringVar(&cfg.FailureDumps.Dir, "dump-failures", "", "write reproducers of contained faults into `DIR`. A connection whose decoding panics is dropped, logged and counted, and the run goes on; "+
 		"with this flag its packets are also written as DIR/fault-TIME-CLIENT-SERVER.pcap, the panic and its stack in a .txt beside it: attach both to a bug report (mcpwatch run --pcap on the pcap replays the fault). "+
-		"A proxy-log record whose reading panics is written as DIR/record-FILE-LINE.log. "+
+		"A proxy-log record whose reading panics is written as DIR/record-FILE-LINE.log, and a logged exchange whose decoding panics as DIR/fault-TIME-exchange.har (mcpwatch tap --format har replays it). "+
 		"Costs a copy of the first and latest packets of each connection --port/--net keep, while it is open and 30 s after its FIN or RST: at most 4 MiB per connection and 256 MiB in all (least recently active connections go first), and 100 dumps per input")
 	f.IntVar(&cfg.Capture.MaxBodyBytes, "max-body-bytes", cfg.Capture.MaxBodyBytes, "longest HTTP body kept; longer ones are cut and flagged truncated (counted)")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
