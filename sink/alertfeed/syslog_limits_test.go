@@ -1,11 +1,8 @@
 package alertfeed
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"strconv"
@@ -78,33 +75,7 @@ func TestSyslogUDPTruncatesToADatagram(t *testing.T) {
 // TestSyslogTCPMaxMessage cuts messages to a configured maximum over TCP;
 // the octet count frames the cut message exactly.
 func TestSyslogTCPMaxMessage(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	frames := make(chan []byte, 2)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		r := bufio.NewReader(conn)
-		for range 2 {
-			var n int
-			if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
-				t.Errorf("frame length: %v", err)
-				return
-			}
-			frame := make([]byte, n)
-			if _, err := io.ReadFull(r, frame); err != nil {
-				t.Errorf("frame: %v", err)
-				return
-			}
-			frames <- frame
-		}
-	}()
+	l, frames := octetCountedListener(t)
 	s, err := NewSyslog(SyslogConfig{Network: "tcp", Addr: l.Addr().String(), Hostname: "sensor-a", MaxMessage: 1000})
 	if err != nil {
 		t.Fatal(err)

@@ -144,33 +144,7 @@ func TestSyslogUDP(t *testing.T) {
 }
 
 func TestSyslogTCPOctetCounting(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	frames := make(chan []byte, 2)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		r := bufio.NewReader(conn)
-		for range 2 {
-			var n int
-			if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
-				t.Errorf("frame length: %v", err)
-				return
-			}
-			frame := make([]byte, n)
-			if _, err := io.ReadFull(r, frame); err != nil {
-				t.Errorf("frame: %v", err)
-				return
-			}
-			frames <- frame
-		}
-	}()
+	l, frames := octetCountedListener(t)
 	s := newTestSyslog(t, "tcp", l.Addr().String())
 	want := []*event.Alert{testAlert(1), testAlert(2)}
 	if err := s.WriteAlerts(context.Background(), want); err != nil {
@@ -207,4 +181,38 @@ func TestSyslogHeaderFields(t *testing.T) {
 			t.Errorf("headerField(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// octetCountedListener accepts one TCP syslog connection and passes on
+// the first two octet-counted frames (RFC 6587) it carries.
+func octetCountedListener(t *testing.T) (net.Listener, chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	frames := make(chan []byte, 2)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		for range 2 {
+			var n int
+			if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
+				t.Errorf("frame length: %v", err)
+				return
+			}
+			frame := make([]byte, n)
+			if _, err := io.ReadFull(r, frame); err != nil {
+				t.Errorf("frame: %v", err)
+				return
+			}
+			frames <- frame
+		}
+	}()
+	return l, frames
 }
