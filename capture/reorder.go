@@ -35,6 +35,11 @@ type dirOrder struct {
 	held             []heldSegment
 	heldSince        time.Time
 	startHeld        bool
+	// next is the sequence number just past what reassembly delivered to
+	// the parser (nextOK: known): bytes before it are parsed, those after
+	// it wait in reassembly behind a hole, or have not arrived.
+	next   reassembly.Sequence
+	nextOK bool
 	// overtaken is set when the other direction sent data from beyond
 	// what the first held segment acknowledges: the bytes it waits for
 	// were lost (a direction keeps its order on the wire), so it goes now.
@@ -64,6 +69,16 @@ func seqEnd(tcp *layers.TCP) reassembly.Sequence {
 	return reassembly.Sequence(tcp.Seq).Add(n)
 }
 
+// delivered advances next past bytes (and a FIN) handed to the parser.
+func (o *dirOrder) delivered(n int, fin bool) {
+	if fin {
+		n++
+	}
+	if o.nextOK {
+		o.next = o.next.Add(n)
+	}
+}
+
 // arrive and feed record a segment of the direction that arrived, and
 // that reassembly accepted.
 func (o *dirOrder) arrive(tcp *layers.TCP) { advanceTo(&o.arrived, &o.arrivedOK, seqEnd(tcp)) }
@@ -84,6 +99,8 @@ func (s *stream) ahead(d int, ack reassembly.Sequence) bool {
 	switch {
 	case o.arrivedOK && o.arrived.Difference(ack) > 0:
 		return true
+	case o.nextOK && o.next.Difference(ack) > 0:
+		return true // arrived, but not parsed yet: behind a hole
 	case len(o.held) > 0 && (!o.fedOK || o.fedTo.Difference(ack) > 0):
 		return true
 	}

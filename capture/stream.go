@@ -262,6 +262,11 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		s.holeAt[d], s.holeSince[d] = nextSeq, e.now
 	}
 	s.order[d].feed(tcp)
+	if nextSeq != -1 {
+		s.order[d].next, s.order[d].nextOK = nextSeq, true
+	} else if tcp.SYN {
+		s.order[d].next, s.order[d].nextOK = reassembly.Sequence(tcp.Seq).Add(1), true
+	}
 	s.packets++
 	s.bytes[d] += int64(len(tcp.Payload))
 	s.rst = s.rst || tcp.RST
@@ -278,6 +283,7 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		// one forever. The parser resyncs at the next start line.
 		*start = true
 		e.stats.MidStreamStarts++
+		s.order[d].next, s.order[d].nextOK = reassembly.Sequence(tcp.Seq), true
 	}
 	return true
 }
@@ -311,6 +317,7 @@ func (s *stream) deliver(d, skip int, data []byte, end bool) {
 	// Bytes moved: the hole, if any, is filled or skipped. A hole further
 	// on is noticed at the next out-of-order segment.
 	s.holeSince[d] = time.Time{}
+	s.order[d].delivered(skip+len(data), end)
 	if skip > 0 {
 		e.stats.Gaps++
 		e.stats.GapBytes += uint64(skip)
