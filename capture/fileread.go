@@ -142,6 +142,20 @@ func (r *fileReader) damaged(rec uint64) {
 	r.stats.BadRecords++
 }
 
+// truncatedOrDamaged handles the end of the file inside record (or
+// block) n, named unit: when a valid one follows in what is left, the
+// bytes before it were damaged and the reader resynchronises there (as
+// resync, with step, keep and candidate); else the file was cut short
+// (ErrTruncated).
+func (r *fileReader) truncatedOrDamaged(unit string, n uint64, step, keep int, candidate func(win []byte, from int) int) error {
+	rest, _, _ := r.peek(scanWindow)
+	if candidate(rest, step) < 0 {
+		return fmt.Errorf("%s %d at byte %d: %w", unit, n, r.off, ErrTruncated)
+	}
+	r.resync(n, step, keep, candidate)
+	return nil
+}
+
 // resync skips from damage at the reader's position, in record rec, to the
 // first offset from from where candidate finds a valid record, or to the
 // end of the file. Each window's last keep bytes are looked at again with

@@ -247,15 +247,9 @@ func (ifc ngInterface) time(ts uint64) time.Time {
 }
 
 // truncatedOrDamaged is the end of the file inside a block: a damaged
-// block when a valid one follows it in what is left, else a file cut short
-// (ErrTruncated).
+// block when a valid one follows it in what is left, else a file cut short.
 func (r *pcapngReader) truncatedOrDamaged() error {
-	rest, _, _ := r.peek(scanWindow)
-	if r.candidate(rest, 4) < 0 {
-		return fmt.Errorf("block %d at byte %d: %w", r.blocks, r.off, ErrTruncated)
-	}
-	r.resync()
-	return nil
+	return r.fileReader.truncatedOrDamaged("block", r.blocks, 4, scanWindow/2, r.candidate)
 }
 
 // resync skips from a damaged block at the reader's position to the next

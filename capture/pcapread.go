@@ -144,14 +144,9 @@ func (r *pcapReader) next() (data []byte, ci gopacket.CaptureInfo, err error) {
 
 // truncatedOrDamaged is the end of a file inside a record: a damaged
 // header when a valid record follows it in what is left, else a file cut
-// short (ErrTruncated).
+// short.
 func (r *pcapReader) truncatedOrDamaged() error {
-	rest, _, _ := r.peek(scanWindow)
-	if r.candidate(rest, 1) < 0 {
-		return fmt.Errorf("record %d at byte %d: %w", r.records, r.off, ErrTruncated)
-	}
-	r.resync()
-	return nil
+	return r.fileReader.truncatedOrDamaged("record", r.records, 1, 2*pcapRecordHeaderLen+maxSnaplen, r.candidate)
 }
 
 // resync skips from a damaged record header at the reader's position to

@@ -110,7 +110,7 @@ func soakTools(s *mcp.Server) {
 	scenario.DemoTools(s)
 	mcp.AddTool(s, &mcp.Tool{Name: "export_report", Description: "Export a report as CSV."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in exportArgs) (*mcp.CallToolResult, any, error) {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: report(in.KB << 10)}}}, nil, nil
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: scenario.CustomerCSV(in.KB << 10)}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "long_task", Description: "Run a job, reporting progress."},
 		func(ctx context.Context, req *mcp.CallToolRequest, in longArgs) (*mcp.CallToolResult, any, error) {
@@ -123,16 +123,6 @@ func soakTools(s *mcp.Server) {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 		})
-}
-
-func report(size int) string {
-	var b strings.Builder
-	b.Grow(size + 64)
-	b.WriteString("id,name,email,plan\n")
-	for i := 0; b.Len() < size; i++ {
-		fmt.Fprintf(&b, "%07d,Customer %07d,c%07d@example.com,enterprise\n", i, i, i)
-	}
-	return b.String()[:size]
 }
 
 // server is one MCP endpoint of the workload.

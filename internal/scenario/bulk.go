@@ -27,7 +27,7 @@ var BulkServer = ServerSpec{
 		for uri, size := range map[string]int{BulkExportURI: BulkExportBytes, SmallExportURI: SmallExportBytes} {
 			s.AddResource(&mcp.Resource{URI: uri, Name: uri[strings.LastIndexByte(uri, '/')+1:], MIMEType: "text/csv", Size: int64(size)},
 				func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-					return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/csv", Text: customerCSV(size)}}}, nil
+					return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/csv", Text: CustomerCSV(size)}}}, nil
 				})
 		}
 	},
@@ -36,8 +36,9 @@ var BulkServer = ServerSpec{
 // BulkClient is the agent that reads the exports.
 var BulkClient = ClientSpec{Name: "report-agent", Version: "0.9", IP: netip.MustParseAddr("10.0.1.80"), ProtocolVersion: "2025-11-25", DisableStandaloneSSE: true}
 
-// customerCSV is size bytes of a plausible customer table.
-func customerCSV(size int) string {
+// CustomerCSV is size bytes of a plausible customer table: a large tool
+// result or resource, as bulk exports return.
+func CustomerCSV(size int) string {
 	var b strings.Builder
 	b.Grow(size + 64)
 	b.WriteString("id,name,email,plan\n")
