@@ -340,4 +340,3 @@ func audienceNames(canonical func(string) string) func(params ...any) (any, erro
 		return event.AudienceNames(aud, serverKey, canonical), nil
 	}
 }
-
