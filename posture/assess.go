@@ -344,9 +344,6 @@ func (a *Assessor) auth(ev *event.Event, r ref) {
 		}
 		s.touch(ev, r.source)
 		a.check(s, ChallengeResourceMetadata, ev.ResourceMetadata != "", r)
-		if ev.AuthScheme == "none" {
-			a.check(s, AuthRequired, true, r)
-		}
 	case "prm":
 		a.prm(ev, r)
 	case "as_metadata":

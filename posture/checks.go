@@ -1,5 +1,7 @@
 package posture
 
+import "slices"
+
 // Status is the outcome of one check.
 type Status string
 
@@ -87,3 +89,8 @@ var checkIndex = func() map[string]int {
 	}
 	return m
 }()
+
+// SortChecks puts results in the order of Checks.
+func SortChecks(rs []Result) {
+	slices.SortFunc(rs, func(a, b Result) int { return checkIndex[a.ID] - checkIndex[b.ID] })
+}
