@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/tcprec"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
+)
+
+// newcomerCapture records what the issue's newcomer captured: real go-sdk
+// servers, one with OAuth (PRM, audience checks) and a PKCE S256
+// authorization server, a gateway that accepts a token minted for another
+// server, an open one, and a rug pull.
+func newcomerCapture(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := &tcprec.Recorder{}
+	conformant := scenario.AuthConformant()
+	conformant.Authorize = &scenario.OAuthFlow{PKCEMethod: "S256"}
+	conformant.AuthorizationServer.CodeChallengeMethods = []string{"S256"}
+	open := scenario.AuthScenario{
+		Server:   scenario.AuthServerSpec{Resource: "http://open.corp.example:9200/mcp", As: netip.MustParseAddrPort("10.0.0.33:9200"), Open: true, OmitResourceMetadata: true},
+		ClientIP: netip.MustParseAddr("10.0.1.55"),
+		Attempts: []scenario.AuthAttempt{{Accepted: true}},
+	}
+	for _, s := range []scenario.AuthScenario{conformant, scenario.AuthPassthrough(), open} {
+		if _, err := scenario.RunAuthScenario(ctx, rec, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := scenario.RunRugPull(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "newcomer.pcap")
+	if err := scenario.WriteCapture(path, rec); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// scorecardLine is what `posture --json` must print per server.
+type scorecardLine struct {
+	ServerKey string `json:"server_key"`
+	Grade     string `json:"grade"`
+	Checks    []struct {
+		ID       string   `json:"id"`
+		Status   string   `json:"status"`
+		Evidence []string `json:"evidence"`
+	} `json:"checks"`
+}
+
+func parseScorecards(t *testing.T, r result) map[string]scorecardLine {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	out := map[string]scorecardLine{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var sc scorecardLine
+		if err := json.Unmarshal([]byte(line), &sc); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		out[sc.ServerKey] = sc
+	}
+	return out
+}
+
+func status(sc scorecardLine, id string) string {
+	for _, c := range sc.Checks {
+		if c.ID == id {
+			return c.Status
+		}
+	}
+	return "missing"
+}
+
+// TestPostureCommand runs the newcomer's capture through run, then grades
+// it from the events file, from the capture itself and from ClickHouse:
+// the three agree, and the grades are the issue's expected answers.
+func TestPostureCommand(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := fmt.Sprintf("mcpwatch_posture_%d", time.Now().UnixNano())
+	ch := []string{"--clickhouse", addr, "--clickhouse-database", db}
+	pcap := newcomerCapture(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	if r := mcpwatch(t, nil, append([]string{"run", "--pcap", pcap, "--events-out", events, "--alerts-out", ""}, ch...)...); r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	fromEvents := parseScorecards(t, mcpwatch(t, nil, "posture", "--events", events, "--json"))
+	want := map[string]struct {
+		grade string
+		check string
+		st    string
+	}{
+		scenario.AuthResource:               {"D", "pkce-s256", "pass"}, // plaintext to 10.0.0.30: D
+		scenario.AuthGateway:                {"F", "audience-enforced", "fail"},
+		"http://open.corp.example:9200/mcp": {"F", "auth-required", "fail"},
+		"http://docs.corp.example:8080/mcp": {"F", "manifest-stable", "fail"},
+	}
+	if len(fromEvents) != len(want) {
+		t.Errorf("%d scorecards, want %d: %v", len(fromEvents), len(want), fromEvents)
+	}
+	for key, w := range want {
+		sc := fromEvents[key]
+		if sc.Grade != w.grade || status(sc, w.check) != w.st {
+			t.Errorf("%s: grade %s, %s %s; want %s, %s %s", key, sc.Grade, w.check, status(sc, w.check), w.grade, w.check, w.st)
+		}
+		for _, c := range sc.Checks {
+			if (c.Status == "not_observed") != (len(c.Evidence) == 0) {
+				t.Errorf("%s: %s %s with evidence %v", key, c.ID, c.Status, c.Evidence)
+			}
+		}
+	}
+	if fromPcap := parseScorecards(t, mcpwatch(t, nil, "posture", "--pcap", pcap, "--json")); !sameGrades(fromPcap, fromEvents) {
+		t.Errorf("from the capture:\n%v\nfrom the events:\n%v", fromPcap, fromEvents)
+	}
+	fromCH := parseScorecards(t, mcpwatch(t, nil, append([]string{"posture", "--json", "--save"}, ch...)...))
+	if !reflect.DeepEqual(fromCH, fromEvents) {
+		t.Errorf("from ClickHouse:\n%v\nfrom the events:\n%v", fromCH, fromEvents)
+	}
+
+	one := mcpwatch(t, nil, "posture", "--events", events, scenario.AuthGateway)
+	if one.code != 0 || !strings.Contains(one.stdout, "grade F (audience-enforced failed)") || !strings.Contains(one.stdout, "pkce-s256") {
+		t.Errorf("posture SERVER:\n%s%s", one.stdout, one.stderr)
+	}
+	if r := mcpwatch(t, nil, "posture", "--events", events, "http://nowhere.example/mcp"); r.code == 0 || !strings.Contains(r.stderr, "no MCP server") {
+		t.Errorf("unknown server: exit %d %s", r.code, r.stderr)
+	}
+	table := mcpwatch(t, nil, "posture", "--events", events)
+	if !strings.Contains(table.stdout, "GRADE") || !strings.Contains(table.stdout, "manifest-stable") {
+		t.Errorf("posture table:\n%s", table.stdout)
+	}
+}
+
+func sameGrades(a, b map[string]scorecardLine) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, sc := range a {
+		other, ok := b[k]
+		if !ok || sc.Grade != other.Grade || len(sc.Checks) != len(other.Checks) {
+			return false
+		}
+		for i, c := range sc.Checks {
+			if c.Status != other.Checks[i].Status {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestReadOnlyCommandsCreateNothing: a mistyped database is an error that
+// names it, and is not created.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := fmt.Sprintf("mcpwatch_typo_%d", time.Now().UnixNano())
+	for _, command := range []string{"servers", "posture", "alerts", "tools", "clients", "manifests"} {
+		r := mcpwatch(t, nil, command, "--clickhouse", addr, "--clickhouse-database", db)
+		if r.code == 0 || !strings.Contains(r.stderr, "database "+db+" not found") {
+			t.Errorf("%s on a missing database: exit %d, %s", command, r.code, r.stderr)
+		}
+	}
+	// Asked again: still not there.
+	if r := mcpwatch(t, nil, "servers", "--clickhouse", addr, "--clickhouse-database", db); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("the database was created: %s", r.stderr)
+	}
+}
