@@ -176,3 +176,61 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		t.Errorf("the database was created: %s", r.stderr)
 	}
 }
+
+// TestInventoryCommands lists the newcomer's capture: the PRM fetched from
+// its well-known URL counts for the server it names, the gateway's
+// accepted audience is another server's, the rug pull shows as manifest
+// versions with a diff, and ClickHouse gives the same servers as the file.
+func TestInventoryCommands(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := fmt.Sprintf("mcpwatch_inventory_%d", time.Now().UnixNano())
+	ch := []string{"--clickhouse", addr, "--clickhouse-database", db}
+	pcap := newcomerCapture(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	if r := mcpwatch(t, nil, append([]string{"run", "--pcap", pcap, "--events-out", events, "--alerts-out", ""}, ch...)...); r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	type server struct {
+		ServerKey         string   `json:"server_key"`
+		PRMServed         bool     `json:"prm_served"`
+		AuthRequired      bool     `json:"auth_required"`
+		AcceptedAudiences []string `json:"accepted_audiences"`
+		RefusedAudiences  []string `json:"refused_audiences"`
+		AuthServers       []string `json:"authorization_servers"`
+	}
+	servers := func(args ...string) map[string]server {
+		r := mcpwatch(t, nil, append([]string{"servers", "--json"}, args...)...)
+		var list []server
+		if err := jsonLines(r.stdout, &list); err != nil || r.code != 0 {
+			t.Fatalf("servers %v: exit %d, %v\n%s", args, r.code, err, r.stderr)
+		}
+		out := map[string]server{}
+		for _, s := range list {
+			out[s.ServerKey] = s
+		}
+		return out
+	}
+	fromFile := servers("--events", events)
+	secure, gateway := fromFile[scenario.AuthResource], fromFile[scenario.AuthGateway]
+	if !secure.PRMServed || !secure.AuthRequired || len(secure.AuthServers) != 1 || secure.AuthServers[0] != scenario.AuthIssuer {
+		t.Errorf("conformant server: %+v", secure)
+	}
+	if len(gateway.AcceptedAudiences) != 1 || gateway.AcceptedAudiences[0] != scenario.AuthResource {
+		t.Errorf("gateway accepted audiences %v, want the token minted for %s", gateway.AcceptedAudiences, scenario.AuthResource)
+	}
+	if fromStore := servers(ch...); !reflect.DeepEqual(fromStore, fromFile) {
+		t.Errorf("servers from ClickHouse:\n%+v\nfrom the file:\n%+v", fromStore, fromFile)
+	}
+	r := mcpwatch(t, nil, "manifests", "--events", events)
+	if r.code != 0 || !strings.Contains(r.stdout, "~"+scenario.RedefinedTool) {
+		t.Errorf("manifests: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = mcpwatch(t, nil, append([]string{"tools"}, ch...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, scenario.RedefinedTool) {
+		t.Errorf("tools: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = mcpwatch(t, nil, "clients", "--pcap", pcap)
+	if r.code != 0 || !strings.Contains(r.stdout, "secure-agent") {
+		t.Errorf("clients: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
