@@ -185,6 +185,16 @@ func checksWith(sc *posture.Scorecard, st posture.Status) []string {
 	return out
 }
 
+// AssessPosture grades every server from the stored events (the posture
+// package over PostureEvents).
+func (c *ClickHouse) AssessPosture(ctx context.Context) ([]posture.Scorecard, error) {
+	a := posture.NewAssessor(posture.Config{})
+	if err := c.PostureEvents(ctx, posture.DefaultMaxEvidence, a.Observe); err != nil {
+		return nil, err
+	}
+	return a.Scorecards(), nil
+}
+
 // SavePosture stores scorecards assessed at the given time in the posture
 // and posture_checks tables (migrations/007_posture.sql), replacing the
 // servers' earlier ones once ClickHouse merges (read with FINAL).

@@ -48,27 +48,28 @@ findings, with source "probe".`,
 			if save && fromFile {
 				return fmt.Errorf("--save stores what ClickHouse holds; it does not go with --events or --pcap")
 			}
-			a := posture.NewAssessor(posture.Config{})
+			var cards []posture.Scorecard
 			if fromFile {
+				a := posture.NewAssessor(posture.Config{})
 				if err := src.eachEvent(cmd.Context(), a.Observe); err != nil {
 					return err
 				}
+				cards = a.Scorecards()
 			} else {
 				ch, err := src.store(cmd)
 				if err != nil {
 					return err
 				}
 				defer ch.Close()
-				if err := ch.PostureEvents(cmd.Context(), posture.DefaultMaxEvidence, a.Observe); err != nil {
+				if cards, err = ch.AssessPosture(cmd.Context()); err != nil {
 					return err
 				}
 				if save {
-					if err := ch.SavePosture(cmd.Context(), time.Now().UTC(), a.Scorecards()); err != nil {
+					if err := ch.SavePosture(cmd.Context(), time.Now().UTC(), cards); err != nil {
 						return err
 					}
 				}
 			}
-			cards := a.Scorecards()
 			if len(args) == 1 {
 				cards = selectServer(cards, args[0])
 				if len(cards) == 0 {
