@@ -504,7 +504,7 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 
 	"mcpwatch-alerts / Alerts by severity": demoAlertsBySeverity,
 	"mcpwatch-alerts / Alerts by rule": func(t *testing.T, rows []row) {
-		for _, rule := range []string{"unexpected-server", "manifest-changed", "tool-became-destructive", "tool-poisoning", "token-audience-mismatch"} {
+		for _, rule := range []string{"unexpected-server", "manifest-changed", "tool-became-destructive", "tool-poisoning", "token-audience-refused"} {
 			has(t, rows, row{"rule_id": rule})
 		}
 		has(t, rows, row{"rule_id": "unexpected-server", "severity": "high"})
@@ -513,7 +513,8 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 		has(t, rows, row{"rule_id": "unexpected-server", "severity": "high", "server_key": shadowServer,
 			"client_address": "10.0.1.11", "ts": "2026-11-27 17:31:28"})
 		has(t, rows, row{"rule_id": "tool-poisoning", "server_key": docsServer})
-		has(t, rows, row{"rule_id": "token-audience-mismatch", "server_key": secureServer})
+		// RunAuth's token for another audience is refused, as it must.
+		has(t, rows, row{"rule_id": "token-audience-refused", "severity": "low", "server_key": secureServer})
 		hasNo(t, rows, row{"rule_id": "unexpected-server", "server_key": filesServer})
 		for i := 1; i < len(rows); i++ {
 			if rows[i]["ts"] > rows[i-1]["ts"] {
