@@ -390,6 +390,16 @@ func pkceMethod(q url.Values) string {
 	return ""
 }
 
+// BearerChallengeParams parses a WWW-Authenticate value and returns the
+// parameters (lower-case names) of its Bearer challenge, or of its first
+// challenge; nil when it has none.
+func BearerChallengeParams(h string) map[string]string {
+	if ch := bearerChallenge(parseWWWAuthenticate(h)); ch != nil {
+		return ch.params
+	}
+	return nil
+}
+
 // bearerChallenge picks the Bearer challenge, or the first one.
 func bearerChallenge(chs []challenge) *challenge {
 	for i := range chs {

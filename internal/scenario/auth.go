@@ -105,7 +105,7 @@ func RunAuth(ctx context.Context, rec *tcprec.Recorder) (*Log, error) {
 		return nil, err
 	}
 	defer rs.Close()
-	as, err := serve(authorizationServer(AuthorizationServerSpec{CodeChallengeMethods: []string{"S256"}}))
+	as, err := serve(AuthorizationServerHandler(AuthorizationServerSpec{CodeChallengeMethods: []string{"S256"}}))
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +177,19 @@ type AuthorizationServerSpec struct {
 	// OmitMetadata serves no RFC 8414 metadata (404): clients cannot
 	// discover the endpoints.
 	OmitMetadata bool
+	// Issuer is its URL; default AuthIssuer.
+	Issuer string
 }
 
-// authorizationServer is a minimal OAuth 2.1 authorization server: metadata,
-// dynamic registration, an authorization endpoint that approves at once,
-// and a token endpoint that mints a JWT for the requested resource.
-func authorizationServer(spec AuthorizationServerSpec) http.Handler {
+// AuthorizationServerHandler is a minimal OAuth 2.1 authorization server:
+// metadata, dynamic registration, an authorization endpoint that approves
+// at once, and a token endpoint that mints a JWT for the requested
+// resource.
+func AuthorizationServerHandler(spec AuthorizationServerSpec) http.Handler {
+	issuer := AuthIssuer
+	if spec.Issuer != "" {
+		issuer = spec.Issuer
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		if spec.OmitMetadata {
@@ -190,8 +197,8 @@ func authorizationServer(spec AuthorizationServerSpec) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, &oauthex.AuthServerMeta{
-			Issuer: AuthIssuer, AuthorizationEndpoint: AuthIssuer + "/authorize", TokenEndpoint: AuthIssuer + "/token",
-			RegistrationEndpoint: AuthIssuer + "/register", ResponseTypesSupported: []string{"code"},
+			Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize", TokenEndpoint: issuer + "/token",
+			RegistrationEndpoint: issuer + "/register", ResponseTypesSupported: []string{"code"},
 			CodeChallengeMethodsSupported: spec.CodeChallengeMethods, GrantTypesSupported: []string{"authorization_code"},
 		})
 	})

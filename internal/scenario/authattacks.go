@@ -43,6 +43,8 @@ type AuthServerSpec struct {
 	// CountedSessionIDs makes session ids a counter ("1", "2", …) instead
 	// of the SDK's random ids.
 	CountedSessionIDs bool
+	// AuthorizationServer is the issuer its PRM lists; default AuthIssuer.
+	AuthorizationServer string
 }
 
 // urls parses the resource URL and derives the URL where RFC 9728 puts
@@ -56,7 +58,9 @@ func (spec AuthServerSpec) urls() (resource, prm *url.URL, err error) {
 	return resource, prm, nil
 }
 
-func (spec AuthServerSpec) handler() (http.Handler, error) {
+// Handler is the server: MCP at Resource's path, its PRM document at the
+// RFC 9728 well-known URL.
+func (spec AuthServerSpec) Handler() (http.Handler, error) {
 	resource, prm, err := spec.urls()
 	if err != nil {
 		return nil, err
@@ -77,8 +81,12 @@ func (spec AuthServerSpec) handler() (http.Handler, error) {
 	if spec.OmitResourceMetadata {
 		opts.ResourceMetadataURL = ""
 	} else {
+		issuer := AuthIssuer
+		if spec.AuthorizationServer != "" {
+			issuer = spec.AuthorizationServer
+		}
 		mux.Handle(prm.Path, auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
-			Resource: prmResource, AuthorizationServers: []string{AuthIssuer}, ScopesSupported: []string{AuthScope},
+			Resource: prmResource, AuthorizationServers: []string{issuer}, ScopesSupported: []string{AuthScope},
 			BearerMethodsSupported: []string{"header"},
 		}))
 	}
@@ -187,7 +195,7 @@ func AuthPassthrough() AuthScenario {
 // the Protected Resource Metadata at its well-known URL, as an MCP client
 // discovering the authorization server does.
 func RunAuthScenario(ctx context.Context, rec *tcprec.Recorder, s AuthScenario) (*Log, error) {
-	h, err := s.Server.handler()
+	h, err := s.Server.Handler()
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +263,7 @@ func (c *authClient) httpClient(token string) *http.Client {
 
 // authorize serves an authorization server and runs flow at it.
 func (c *authClient) authorize(ctx context.Context, spec AuthorizationServerSpec, flow OAuthFlow) error {
-	as, err := serve(authorizationServer(spec))
+	as, err := serve(AuthorizationServerHandler(spec))
 	if err != nil {
 		return err
 	}
