@@ -2,12 +2,17 @@ package posture_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
@@ -356,5 +361,52 @@ func TestOrderDoesNotMatter(t *testing.T) {
 	slices.Reverse(rev)
 	if got := fmt.Sprint(assess(append(rev, evs...))); got != want {
 		t.Errorf("reversed and repeated:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestTLSOnlyServer: a go-sdk client and server over TLS, recorded. The
+// sensor sees a TLS connection whose SNI names MCP and nothing of what it
+// carries: the server gets a TLS-only scorecard, every check not observed
+// (encryption included: that the TLS carried MCP is not seen), graded C.
+func TestTLSOnlyServer(t *testing.T) {
+	h, err := scenario.AuthServerSpec{Resource: "https://mcp.corp.example:8443/mcp", Open: true, OmitResourceMetadata: true}.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	rec := &tcprec.Recorder{}
+	tr := &http.Transport{
+		DialContext:     rec.DialContext(srv.Listener.Addr().String(), netip.MustParseAddr("10.0.1.60"), netip.MustParseAddrPort("10.0.0.60:8443")),
+		TLSClientConfig: &tls.Config{ServerName: "mcp.corp.example", InsecureSkipVerify: true},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "tls-agent", Version: "1.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "https://mcp.corp.example:8443/mcp", HTTPClient: &http.Client{Transport: tr}, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := scenario.DemoConversation(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	cs.Close()
+	tr.CloseIdleConnections()
+	path := filepath.Join(t.TempDir(), "tls.pcap")
+	if err := scenario.WriteCapture(path, rec); err != nil {
+		t.Fatal(err)
+	}
+	evs := decodePcap(t, path)
+	sc := expect(t, evs, "https://mcp.corp.example:8443", "C", map[string]posture.Status{})
+	if !sc.TLSOnly {
+		t.Error("not marked TLS-only")
+	}
+	for _, c := range sc.Checks {
+		if c.Status != posture.NotObserved {
+			t.Errorf("%s = %s, want not_observed: nothing of the MCP traffic is visible", c.ID, c.Status)
+		}
+	}
+	if !slices.Equal(sc.GradeReasons, []string{"auth-required not observed"}) {
+		t.Errorf("grade reasons %v", sc.GradeReasons)
 	}
 }

@@ -86,7 +86,8 @@ func status(sc scorecardLine, id string) string {
 
 // TestPostureCommand runs the newcomer's capture through run, then grades
 // it from the events file, from the capture itself and from ClickHouse:
-// the three agree, and the grades are the issue's expected answers.
+// the three agree, and the grades are the issue's expected answers. Then
+// it lists the inventory (checkInventoryCommands).
 func TestPostureCommand(t *testing.T) {
 	addr := testenv.ClickHouseAddr(t)
 	db := fmt.Sprintf("mcpwatch_posture_%d", time.Now().UnixNano())
@@ -140,6 +141,7 @@ func TestPostureCommand(t *testing.T) {
 	if !strings.Contains(table.stdout, "GRADE") || !strings.Contains(table.stdout, "manifest-stable") {
 		t.Errorf("posture table:\n%s", table.stdout)
 	}
+	checkInventoryCommands(t, pcap, events, ch)
 }
 
 func sameGrades(a, b map[string]scorecardLine) bool {
@@ -177,19 +179,11 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	}
 }
 
-// TestInventoryCommands lists the newcomer's capture: the PRM fetched from
-// its well-known URL counts for the server it names, the gateway's
+// checkInventoryCommands lists the newcomer's capture: the PRM fetched
+// from its well-known URL counts for the server it names, the gateway's
 // accepted audience is another server's, the rug pull shows as manifest
 // versions with a diff, and ClickHouse gives the same servers as the file.
-func TestInventoryCommands(t *testing.T) {
-	addr := testenv.ClickHouseAddr(t)
-	db := fmt.Sprintf("mcpwatch_inventory_%d", time.Now().UnixNano())
-	ch := []string{"--clickhouse", addr, "--clickhouse-database", db}
-	pcap := newcomerCapture(t)
-	events := filepath.Join(t.TempDir(), "events.jsonl")
-	if r := mcpwatch(t, nil, append([]string{"run", "--pcap", pcap, "--events-out", events, "--alerts-out", ""}, ch...)...); r.code != 0 {
-		t.Fatalf("run: %s", r.stderr)
-	}
+func checkInventoryCommands(t *testing.T, pcap, events string, ch []string) {
 	type server struct {
 		ServerKey         string   `json:"server_key"`
 		PRMServed         bool     `json:"prm_served"`
