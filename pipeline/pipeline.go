@@ -83,6 +83,9 @@ type Config struct {
 	EventsOut, AlertsOut string
 	// ClickHouse is used when its Addr is set.
 	ClickHouse sink.ClickHouseConfig
+	// PostureEvery is how often store re-grades the servers from the
+	// stored events into the posture tables (refreshPosture); 0 never.
+	PostureEvery time.Duration
 	// Webhook and Syslog feed alerts to a SOC when their URL / Addr is set.
 	Webhook alertfeed.WebhookConfig
 	Syslog  alertfeed.SyslogConfig
@@ -574,6 +577,9 @@ func Store(ctx context.Context, cfg Config) error {
 	var g errgroup.Group
 	for _, consume := range consumers {
 		g.Go(consume)
+	}
+	if cfg.ClickHouse.Addr != "" && cfg.PostureEvery > 0 {
+		g.Go(func() error { return refreshPosture(ctx, cfg) })
 	}
 	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
 	return g.Wait()
