@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -53,4 +54,31 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil && ip.IsLoopback()
+}
+
+// SourceKind is the kind of an event source: "pcap:x.pcap" → "pcap"
+// (pcap, iface, tap, probe).
+func SourceKind(source string) string {
+	kind, _, _ := strings.Cut(source, ":")
+	return kind
+}
+
+// TLSServerKey names a server seen only as TLS connections (a flow event):
+// https://SNI[:port], with the server address when there is no SNI; "" with
+// neither.
+func TLSServerKey(ev *Event) string {
+	host := ev.TLSSNI
+	if host == "" {
+		host = ev.ServerAddress
+	}
+	if host == "" {
+		return ""
+	}
+	if ev.ServerPort != 0 && ev.ServerPort != 443 {
+		return "https://" + net.JoinHostPort(host, strconv.Itoa(ev.ServerPort))
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "https://" + host
 }

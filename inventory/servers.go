@@ -1,10 +1,8 @@
 package inventory
 
 import (
-	"net"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,34 +49,9 @@ type Server struct {
 	TLSSNI  string `json:"tls_sni,omitempty"`
 }
 
-// SourceKind is the kind of an event source: "pcap:x.pcap" → "pcap".
-func SourceKind(source string) string {
-	kind, _, _ := strings.Cut(source, ":")
-	return kind
-}
-
 // PRMResourceKey is the server a PRM document's resource names, as
 // servers are keyed: without a trailing slash.
 func PRMResourceKey(resource string) string { return strings.TrimSuffix(resource, "/") }
-
-// TLSServerKey names a server seen only as TLS: https://SNI[:port], the
-// server address without SNI; "" without either.
-func TLSServerKey(ev *event.Event) string {
-	host := ev.TLSSNI
-	if host == "" {
-		host = ev.ServerAddress
-	}
-	if host == "" {
-		return ""
-	}
-	if ev.ServerPort != 0 && ev.ServerPort != 443 {
-		return "https://" + net.JoinHostPort(host, strconv.Itoa(ev.ServerPort))
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return "https://" + host
-}
 
 // set is a set of strings.
 type set map[string]struct{}
@@ -173,7 +146,7 @@ func (b *Builder) Observe(ev *event.Event) {
 		s.versions.add(ev.ProtocolVersion)
 		s.transports.add(ev.Transport)
 		s.addrs.add(ev.ServerAddress)
-		s.sources.add(SourceKind(ev.Source))
+		s.sources.add(event.SourceKind(ev.Source))
 		s.clients.add(ev.ClientAddress)
 		s.sessions.add(ev.SessionID)
 		if ev.Kind == event.KindMessage {
@@ -188,12 +161,12 @@ func (b *Builder) Observe(ev *event.Event) {
 		if ev.AppProtocol != "tls" || ev.MCPHint == "" {
 			return
 		}
-		if key := TLSServerKey(ev); key != "" {
+		if key := event.TLSServerKey(ev); key != "" {
 			s := b.server(b.tls, key)
 			s.seen(ev.TS)
 			s.tlsOnly, s.sni = true, ev.TLSSNI
 			s.addrs.add(ev.ServerAddress)
-			s.sources.add(SourceKind(ev.Source))
+			s.sources.add(event.SourceKind(ev.Source))
 			s.clients.add(ev.ClientAddress)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -176,7 +175,7 @@ func (s *subject) touch(ev *event.Event, src string) {
 	if ev.TS.After(s.last) {
 		s.last = ev.TS
 	}
-	if i, found := slices.BinarySearch(s.sources, src); !found {
+	if i, found := slices.BinarySearch(s.sources, src); !found && src != "" {
 		s.sources = slices.Insert(s.sources, i, src)
 	}
 }
@@ -193,19 +192,10 @@ func (a *Assessor) check(s *subject, id string, pass bool, r ref) {
 	a.note(&s.checks[checkIndex[id]], pass, r)
 }
 
-// sourceKind is the kind of an event source: "pcap:x.pcap" → "pcap".
-func sourceKind(source string) string {
-	kind, _, _ := strings.Cut(source, ":")
-	if kind == "" {
-		return "unknown"
-	}
-	return kind
-}
-
 // Observe takes in one event.
 func (a *Assessor) Observe(ev *event.Event) {
 	a.stats.Events++
-	r := ref{ts: ev.TS, id: ev.EventID, source: sourceKind(ev.Source)}
+	r := ref{ts: ev.TS, id: ev.EventID, source: event.SourceKind(ev.Source)}
 	switch ev.Kind {
 	case event.KindMessage, event.KindSession, event.KindManifest:
 		s := a.subject(ev.ServerKey)
@@ -227,31 +217,12 @@ func (a *Assessor) Observe(ev *event.Event) {
 		if ev.AppProtocol != "tls" || ev.MCPHint == "" {
 			return
 		}
-		if s := a.subject(tlsServerKey(ev)); s != nil {
+		if s := a.subject(event.TLSServerKey(ev)); s != nil {
 			s.tlsOnly = !s.server || s.tlsOnly
 			s.server = true
 			s.touch(ev, r.source)
 		}
 	}
-}
-
-// tlsServerKey names a TLS-only server by what its ClientHello and
-// addresses say: https://SNI[:port], or the address without SNI.
-func tlsServerKey(ev *event.Event) string {
-	host := ev.TLSSNI
-	if host == "" {
-		host = ev.ServerAddress
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	}
-	if host == "" {
-		return ""
-	}
-	if ev.ServerPort != 0 && ev.ServerPort != 443 {
-		host += ":" + strconv.Itoa(ev.ServerPort)
-	}
-	return "https://" + host
 }
 
 // envelope checks what every MCP event says of its transport.

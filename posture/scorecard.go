@@ -95,7 +95,7 @@ func result(c Check, o outcome) Result {
 	}
 	for _, e := range decided {
 		r.Evidence = append(r.Evidence, e.id)
-		if i, found := slices.BinarySearch(r.Sources, e.source); !found {
+		if i, found := slices.BinarySearch(r.Sources, e.source); !found && e.source != "" {
 			r.Sources = slices.Insert(r.Sources, i, e.source)
 		}
 	}

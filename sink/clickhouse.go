@@ -391,18 +391,13 @@ func (c *ClickHouse) checkSchema(ctx context.Context) error {
 	if n == 0 {
 		return fmt.Errorf("database %s on ClickHouse at %s has no mcpwatch schema (`mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)
 	}
-	applied, err := c.appliedMigrations(ctx)
+	pending, err := c.pendingMigrations(ctx)
 	if err != nil {
 		return err
 	}
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if !applied[m.version] {
-			return fmt.Errorf("the schema of %s on ClickHouse at %s lacks migration %03d_%s (`mcpwatch store --migrate-only` applies it)", c.cfg.Database, c.cfg.Addr, m.version, m.name)
-		}
+	if len(pending) > 0 {
+		m := pending[0]
+		return fmt.Errorf("the schema of %s on ClickHouse at %s lacks migration %03d_%s (`mcpwatch store --migrate-only` applies it)", c.cfg.Database, c.cfg.Addr, m.version, m.name)
 	}
 	return nil
 }
