@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -226,5 +227,38 @@ func checkInventoryCommands(t *testing.T, pcap, events string, ch []string) {
 	r = mcpwatch(t, nil, "clients", "--pcap", pcap)
 	if r.code != 0 || !strings.Contains(r.stdout, "secure-agent") {
 		t.Errorf("clients: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestAccessLogFeedsInventory: an nginx access log of a revision before
+// 2026-07-28 (no Mcp-Method, no bodies) gives sessions only; they make
+// inventory rows and raise unexpected-server for the server not on the
+// allowlist.
+func TestAccessLogFeedsInventory(t *testing.T) {
+	dir := t.TempDir()
+	events, alerts := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "alerts.jsonl")
+	if r := mcpwatch(t, nil, "tap", "--format", "access-log", "--tap-fields", "nginx", filepath.Join("..", "..", "testdata", "logtap", "demo.nginx-access.jsonl"),
+		"--allowlist", repoFile("demo-allowlist.yaml"), "--events-out", events, "--alerts-out", alerts); r.code != 0 {
+		t.Fatalf("tap: exit %d %s", r.code, r.stderr)
+	}
+	r := mcpwatch(t, nil, "servers", "--events", events, "--json")
+	var servers []struct {
+		ServerKey string   `json:"server_key"`
+		Sources   []string `json:"sources"`
+	}
+	if err := jsonLines(r.stdout, &servers); err != nil || len(servers) != 2 {
+		t.Fatalf("servers from the access log: %v %+v\n%s", err, servers, r.stderr)
+	}
+	for _, s := range servers {
+		if len(s.Sources) != 1 || s.Sources[0] != "tap" {
+			t.Errorf("%s: sources %v, want [tap]", s.ServerKey, s.Sources)
+		}
+	}
+	raw, err := os.ReadFile(alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"rule_id":"unexpected-server"`) || !strings.Contains(string(raw), `"server_key":"http://10.0.0.9:3000/mcp"`) {
+		t.Errorf("alerts from the access log:\n%s", raw)
 	}
 }
