@@ -9,7 +9,9 @@
 --   * sources: the kinds of source that saw it (pcap, iface, tap, probe);
 --   * servers seen only as TLS connections whose SNI looks like MCP get a
 --     row keyed https://SNI[:port] with tls_only = 1.
--- 18.16 allows one JOIN per SELECT, hence the nesting.
+-- 18.16 allows one JOIN per SELECT, hence the nesting. LowCardinality
+-- columns are cast to String: UNION ALL finds no supertype of
+-- LowCardinality(String) and String.
 DROP TABLE IF EXISTS {{.DB}}.servers;
 
 CREATE VIEW IF NOT EXISTS {{.DB}}.servers AS
@@ -51,33 +53,38 @@ FROM
                 server_key,
                 min(ts) AS first_seen,
                 max(ts) AS last_seen,
-                argMaxIf(server_name, ts, server_name != '') AS server_name,
-                argMaxIf(server_version, ts, server_version != '') AS server_version,
-                groupUniqArrayIf(protocol_version, protocol_version != '') AS protocol_versions,
-                groupUniqArrayIf(transport, transport != '') AS transports,
+                argMaxIf(s_server_name, ts, s_server_name != '') AS server_name,
+                argMaxIf(s_server_version, ts, s_server_version != '') AS server_version,
+                groupUniqArrayIf(s_protocol_version, s_protocol_version != '') AS protocol_versions,
+                groupUniqArrayIf(s_transport, s_transport != '') AS transports,
                 groupUniqArrayIf(server_address, server_address != '') AS server_addresses,
-                groupUniqArrayIf(source_kind, source_kind != '') AS sources,
+                groupUniqArrayIf(s_source, s_source != '') AS sources,
                 uniqExactIf(client_address, client_address != '') AS clients,
                 uniqExactIf(session_id, session_id != '') AS sessions,
-                uniqExactIf(event_id, msg_type = 'request') AS requests,
-                uniqExactIf(event_id, msg_type = 'request' AND method = 'tools/call') AS tool_calls,
-                uniqExactIf(event_id, msg_type = 'error' OR tool_is_error = 1) AS errors,
-                uniqExactIf(event_id, msg_type = 'request' AND auth_scheme NOT IN ('', 'none')) AS authenticated_requests,
-                uniqExactIf(event_id, msg_type = 'request' AND auth_scheme IN ('', 'none') AND http_status >= 200 AND http_status < 300) AS unauthenticated_ok,
-                groupUniqArrayArrayIf(token_aud, msg_type = 'request' AND auth_scheme = 'bearer' AND http_status >= 200 AND http_status < 300) AS accepted_audiences,
-                groupUniqArrayArrayIf(token_aud, msg_type = 'request' AND auth_scheme = 'bearer' AND http_status IN (401, 403)) AS refused_audiences,
+                uniqExactIf(event_id, s_msg_type = 'request') AS requests,
+                uniqExactIf(event_id, s_msg_type = 'request' AND s_method = 'tools/call') AS tool_calls,
+                uniqExactIf(event_id, s_msg_type = 'error' OR tool_is_error = 1) AS errors,
+                uniqExactIf(event_id, s_msg_type = 'request' AND s_auth_scheme NOT IN ('', 'none')) AS authenticated_requests,
+                uniqExactIf(event_id, s_msg_type = 'request' AND s_auth_scheme IN ('', 'none') AND http_status >= 200 AND http_status < 300) AS unauthenticated_ok,
+                groupUniqArrayArrayIf(token_aud, s_msg_type = 'request' AND s_auth_scheme = 'bearer' AND http_status >= 200 AND http_status < 300) AS accepted_audiences,
+                groupUniqArrayArrayIf(token_aud, s_msg_type = 'request' AND s_auth_scheme = 'bearer' AND http_status IN (401, 403)) AS refused_audiences,
                 toUInt8(0) AS tls_only,
                 '' AS tls_sni
             FROM
             (
-                SELECT server_key, ts, event_id, server_name, server_version, protocol_version, transport, server_address,
-                    splitByChar(':', source)[1] AS source_kind, client_address, session_id,
-                    msg_type, method, tool_is_error, auth_scheme, http_status, token_aud
+                SELECT server_key, ts, event_id, CAST(server_name AS String) AS s_server_name,
+                    CAST(server_version AS String) AS s_server_version, CAST(protocol_version AS String) AS s_protocol_version,
+                    CAST(transport AS String) AS s_transport, server_address,
+                    splitByChar(':', CAST(source AS String))[1] AS s_source, client_address, session_id,
+                    CAST(msg_type AS String) AS s_msg_type, CAST(method AS String) AS s_method, tool_is_error,
+                    CAST(auth_scheme AS String) AS s_auth_scheme, http_status, token_aud
                 FROM {{.DB}}.messages WHERE server_key != ''
                 UNION ALL
-                SELECT server_key, ts, event_id, server_name, server_version, protocol_version, transport, server_address,
-                    splitByChar(':', source)[1] AS source_kind, client_address, session_id,
-                    '' AS msg_type, '' AS method, toUInt8(0) AS tool_is_error, '' AS auth_scheme, toUInt16(0) AS http_status,
+                SELECT server_key, ts, event_id, CAST(server_name AS String) AS s_server_name,
+                    CAST(server_version AS String) AS s_server_version, CAST(protocol_version AS String) AS s_protocol_version,
+                    CAST(transport AS String) AS s_transport, server_address,
+                    splitByChar(':', CAST(source AS String))[1] AS s_source, client_address, session_id,
+                    '' AS s_msg_type, '' AS s_method, toUInt8(0) AS tool_is_error, '' AS s_auth_scheme, toUInt16(0) AS http_status,
                     emptyArrayString() AS token_aud
                 FROM {{.DB}}.sessions WHERE server_key != ''
             )
@@ -92,7 +99,7 @@ FROM
                 emptyArrayString() AS protocol_versions,
                 emptyArrayString() AS transports,
                 groupUniqArrayIf(server_address, server_address != '') AS server_addresses,
-                groupUniqArrayIf(splitByChar(':', source)[1], source != '') AS sources,
+                groupUniqArrayIf(splitByChar(':', CAST(source AS String))[1], source != '') AS sources,
                 uniqExactIf(client_address, client_address != '') AS clients,
                 toUInt64(0) AS sessions,
                 toUInt64(0) AS requests,
