@@ -78,7 +78,10 @@ type Scorecard struct {
 type Assessor struct {
 	cfg      Config
 	subjects map[string]*subject
-	stats    Stats
+	// byKey finds a subject by the key as events spell it, sparing a URL
+	// parse per event.
+	byKey map[string]*subject
+	stats Stats
 }
 
 // NewAssessor returns an empty Assessor.
@@ -89,7 +92,7 @@ func NewAssessor(cfg Config) *Assessor {
 	if cfg.MaxEvidence <= 0 {
 		cfg.MaxEvidence = DefaultMaxEvidence
 	}
-	return &Assessor{cfg: cfg, subjects: map[string]*subject{}}
+	return &Assessor{cfg: cfg, subjects: map[string]*subject{}, byKey: map[string]*subject{}}
 }
 
 // Stats returns the counters.
@@ -136,6 +139,8 @@ type outcome struct{ pass, fail evidence }
 // authorization server, a root PRM document), keyed by its canonical URL.
 type subject struct {
 	key         string // as first seen
+	scheme      string // of key
+	loopback    bool   // key names the local host
 	server      bool   // an MCP event (or a TLS flow) names it
 	tlsOnly     bool   // no MCP event, a TLS flow with an MCP hint
 	first, last time.Time
@@ -155,16 +160,25 @@ func (a *Assessor) subject(key string) *subject {
 	if key == "" {
 		return nil
 	}
-	canon := event.CanonicalURL(key)
-	if s := a.subjects[canon]; s != nil {
+	if s := a.byKey[key]; s != nil {
 		return s
 	}
-	if len(a.subjects) >= a.cfg.MaxSubjects {
-		a.stats.SubjectsDropped++
-		return nil
+	canon := event.CanonicalURL(key)
+	s := a.subjects[canon]
+	if s == nil {
+		if len(a.subjects) >= a.cfg.MaxSubjects {
+			a.stats.SubjectsDropped++
+			return nil
+		}
+		s = &subject{key: key, checks: make([]outcome, len(Checks))}
+		if u, err := url.Parse(key); err == nil {
+			s.scheme, s.loopback = u.Scheme, event.IsLoopbackHost(u.Hostname())
+		}
+		a.subjects[canon] = s
 	}
-	s := &subject{key: key, checks: make([]outcome, len(Checks))}
-	a.subjects[canon] = s
+	if len(a.byKey) < a.cfg.MaxSubjects {
+		a.byKey[key] = s
+	}
 	return s
 }
 
@@ -227,14 +241,12 @@ func (a *Assessor) Observe(ev *event.Event) {
 
 // envelope checks what every MCP event says of its transport.
 func (a *Assessor) envelope(s *subject, ev *event.Event, r ref) {
-	if u, err := url.Parse(ev.ServerKey); err == nil {
-		switch u.Scheme {
-		case "https":
-			a.check(s, TransportEncrypted, true, r)
-		case "http":
-			loopback := event.IsLoopbackHost(u.Hostname()) || ev.ServerAddress != "" && event.IsLoopbackHost(ev.ServerAddress)
-			a.check(s, TransportEncrypted, loopback, r)
-		}
+	switch s.scheme {
+	case "https":
+		a.check(s, TransportEncrypted, true, r)
+	case "http":
+		loopback := s.loopback || ev.ServerAddress != "" && event.IsLoopbackHost(ev.ServerAddress)
+		a.check(s, TransportEncrypted, loopback, r)
 	}
 	switch ev.Transport {
 	case "http+sse":

@@ -410,3 +410,22 @@ func TestTLSOnlyServer(t *testing.T) {
 		t.Errorf("grade reasons %v", sc.GradeReasons)
 	}
 }
+
+// BenchmarkAssess grades the recorded OAuth flow: the cost per event of
+// the assessment the CLI runs over files and the store over ClickHouse.
+func BenchmarkAssess(b *testing.B) {
+	var evs []*event.Event
+	if err := pipeline.DecodeCapture(context.Background(), "../testdata/decode/gosdk-auth.pcap", "bench", func(ev *event.Event) { evs = append(evs, ev) }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		a := posture.NewAssessor(posture.Config{})
+		for _, ev := range evs {
+			a.Observe(ev)
+		}
+		a.Scorecards()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
