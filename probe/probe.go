@@ -163,6 +163,7 @@ func (p *Prober) Probe(ctx context.Context, target string) ([]*event.Event, erro
 	p.seq++
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), p.seq)
 	p.mu.Unlock()
+	u.User = nil
 	r := &probeRun{p: p, target: u, key: event.CanonicalURL(u.String()), run: run}
 	challenge, err := r.initialize(ctx, "")
 	if err != nil {
@@ -198,6 +199,9 @@ func (r *probeRun) do(ctx context.Context, req *http.Request) (*http.Response, [
 	if err := r.p.limiter.Wait(ctx); err != nil {
 		return nil, nil, err
 	}
+	// Userinfo in a URL (the target's, or one a server named) would go
+	// out as Basic credentials.
+	req.URL.User = nil
 	req.Header.Set("User-Agent", "mcpwatch-probe")
 	resp, err := r.p.client.Do(req.WithContext(ctx))
 	if err != nil {

@@ -241,6 +241,27 @@ func TestProbeOpenServers(t *testing.T) {
 	}
 }
 
+// TestProbeDropsURLCredentials: userinfo in the target URL is not sent as
+// Basic credentials.
+func TestProbeDropsURLCredentials(t *testing.T) {
+	target, rec := deployment(t, scenario.AuthServerSpec{}, scenario.AuthorizationServerSpec{CodeChallengeMethods: []string{"S256"}})
+	p, err := probe.New(probe.Config{Allow: loopback, Rate: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withUser := strings.Replace(target, "http://", "http://alice:s3cret@", 1)
+	evs, err := p.Probe(context.Background(), withUser)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("probe %s: %d events, %v", withUser, len(evs), err)
+	}
+	for _, ev := range evs {
+		if strings.Contains(ev.ServerKey, "s3cret") || strings.Contains(ev.Source, "s3cret") {
+			t.Errorf("event %s keeps the URL's password: %s %s", ev.EventID, ev.ServerKey, ev.Source)
+		}
+	}
+	rec.noCredentials(t)
+}
+
 // TestProbeRefusesTargetsOutsideAllow: nothing is sent to a target outside
 // --probe-allow, nor to URLs a server names outside it.
 func TestProbeRefusesTargetsOutsideAllow(t *testing.T) {
