@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -251,7 +252,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// external server's older contents are not replayed.
 	started := time.Now()
 	runID := event.NewID(cfg.Sensor, started.String())[:12]
-	resumed, err := beginRun(cfg, dd, runID)
+	resumed, consumersID, err := beginRun(cfg, dd, runID, ins)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +290,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	consumer := func(name string, start uint64) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Durable: name + "-" + runID, StartSeq: start, MaxWait: fetchWait}
+		return bus.ConsumerConfig{Durable: name + "-" + consumersID, StartSeq: start, MaxWait: fetchWait}
 	}
 	// One events consumer both writes and detects: in one process a second
 	// would only decode every event twice.
@@ -303,6 +304,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	feedConsumers := make([]bus.ConsumerConfig, len(feeds))
 	for i, f := range feeds {
 		feedConsumers[i] = consumer("run-feed-"+f.name, nextAlert)
+	}
+	// The consumers of a killed live run deliver its backlog now, not
+	// after the ack wait of what it had fetched.
+	if resumed != nil && resumed.Backlog {
+		if err := resumeBacklog(ctx, b, resumed, events, append([]bus.ConsumerConfig{storeAlerts}, feedConsumers...)); err != nil {
+			return nil, err
+		}
 	}
 	// The consumers exist before anything is published, so that draining
 	// them below waits for every event and alert.
@@ -378,21 +386,45 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return summary, nil
 }
 
-// beginRun records the run in its data dir and says which run it resumes.
-func beginRun(cfg Config, dd *dataDir, runID string) (*Resume, error) {
+// beginRun records the run in its data dir, says which run it resumes, and
+// returns the id that names its durable consumers: its own, or those of the
+// live run it resumes, whose stored backlog they then deliver.
+func beginRun(cfg Config, dd *dataDir, runID string, ins []input) (*Resume, string, error) {
 	if dd == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	if err := dd.begin(runID, jsonlFiles(cfg)); err != nil {
-		return nil, err
+	live := slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) })
+	if err := dd.begin(runID, live, jsonlFiles(cfg)); err != nil {
+		return nil, "", err
 	}
 	if dd.prev == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes}
-	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: replaying the input, outputs skip what they already have",
+	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes, Backlog: dd.rec.Consumers != runID}
+	how := "replaying the input, outputs skip what they already have"
+	if r.Backlog {
+		how = "its live input's events stored but not delivered are delivered from the data dir, and any capture file is replayed; outputs skip what they already have"
+	}
+	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: "+how,
 		"data_dir", cfg.DataDir, "previous_run", r.RunID, "previous_pid", r.PID, "previous_start", r.Started)
-	return r, nil
+	return r, dd.rec.Consumers, nil
+}
+
+// resumeBacklog restarts the durable consumers of the killed live run r
+// resumes at their ack floors, counting in r what they have to deliver.
+func resumeBacklog(ctx context.Context, b *bus.Bus, r *Resume, events bus.ConsumerConfig, alerts []bus.ConsumerConfig) error {
+	n, err := b.ResumeConsumer(ctx, bus.EventsStream, events)
+	if err != nil {
+		return err
+	}
+	r.BacklogEventBatches = n
+	for _, c := range alerts {
+		if n, err = b.ResumeConsumer(ctx, bus.AlertsStream, c); err != nil {
+			return err
+		}
+		r.BacklogAlertBatches += n
+	}
+	return nil
 }
 
 // notDelivered adds to err how many events and alerts the bus lost, and

@@ -72,6 +72,21 @@ type Resume struct {
 	Started time.Time
 	// Resumes counts the runs of the dedup epoch before this one.
 	Resumes int
+	// Backlog is set when the interrupted run read live input: the events
+	// and alerts it stored but had not delivered were delivered from the
+	// data dir by its own durable consumers: BacklogEventBatches bus
+	// messages of events, and BacklogAlertBatches of alerts summed over the
+	// alert outputs and feeds.
+	Backlog                                  bool
+	BacklogEventBatches, BacklogAlertBatches uint64
+}
+
+// How says how the interrupted run's undelivered events were recovered.
+func (r *Resume) How() string {
+	if r.Backlog {
+		return fmt.Sprintf("its stored backlog (%d batches of events, %d of alerts) was delivered from the data dir", r.BacklogEventBatches, r.BacklogAlertBatches)
+	}
+	return "the input was replayed from the start"
 }
 
 // ServerSummary is one line of the server inventory.
@@ -216,8 +231,8 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), event.PrintableList(s.FailureDumps, " "))
 	}
 	if r := s.Resumed; r != nil {
-		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; the input was replayed from the start\n",
-			r.RunID, r.PID, r.Started.Format(time.RFC3339))
+		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; %s\n",
+			r.RunID, r.PID, r.Started.Format(time.RFC3339), r.How())
 	}
 	if len(s.Deduplicated) > 0 || s.Resumed != nil {
 		fmt.Fprintf(w, "deduplicated (already written, skipped): %s\n", s.dedupLine())

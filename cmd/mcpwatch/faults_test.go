@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/event"
 )
 
 // Fault injection against the built binary (issue 13): kill -9 of a run,
@@ -384,4 +386,85 @@ func TestFaultDataDirFull(t *testing.T) {
 	if !paused || code != 0 || lost != 0 || dups != 0 || !strings.Contains(readFile(t, stderrPath), "data dir short of space") {
 		t.Errorf("full data dir: paused %v, exit %d, %d lost, %d duplicated\n%s", paused, code, lost, dups, readFile(t, stderrPath))
 	}
+}
+
+// A live run (a followed access log) whose output fails, killed with -9
+// after it stored what it read: the log cannot be read again (its
+// checkpoint is past those records), so the resuming run on the same data
+// dir delivers the killed run's stored backlog through that run's durable
+// consumers, and every message event of the log reaches the output once.
+// (Session summaries of sessions open at the kill are not: a session's
+// state lives in memory until it ends.)
+func TestFaultKillLiveRunAndResume(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "mcp.jsonl")
+	appendLines(t, logPath, accessLogGroups(t, 6)...)
+	tokenKey := "--token-key-file=" + filepath.Join(dir, "token.key")
+	refOut := filepath.Join(dir, "reference.jsonl")
+	if r := mcpwatch(t, nil, "tap", "--format", "access-log", logPath, tokenKey, "--events-out", refOut, "--alerts-out", ""); r.code != 0 {
+		t.Fatalf("reference run: exit %d\n%s", r.code, r.stderr)
+	}
+	ref := map[string]bool{}
+	for _, ev := range decodeEvents(t, readFile(t, refOut)) {
+		if ev.Kind == event.KindMessage {
+			ref[ev.EventID] = true
+		}
+	}
+
+	checkpoints := filepath.Join(dir, "checkpoints")
+	follow := func(eventsOut string) *exec.Cmd {
+		cmd := exec.Command(mcpwatchBin, "tap", "--format", "access-log", "--follow", logPath, "--checkpoint-dir", checkpoints,
+			"--data-dir", filepath.Join(dir, "data"), tokenKey, "--events-out", eventsOut, "--alerts-out", "")
+		cmd.Stderr = &strings.Builder{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// /dev/full refuses every write: the events stay in the store, unacked.
+	// Records before the checkpoint were published and will not be read
+	// again; the follower checkpoints behind records it still holds.
+	killed := follow("/dev/full")
+	st, _ := os.Stat(logPath)
+	waitCheckpoint(t, checkpoints, st.Size()/2)
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+
+	events := filepath.Join(dir, "events.jsonl")
+	start := time.Now()
+	resumed := follow(events)
+	deadline := time.Now().Add(60 * time.Second)
+	for got, _ := jsonlIDs(t, events, "event_id"); lostFrom(ref, got) > 0 && time.Now().Before(deadline); got, _ = jsonlIDs(t, events, "event_id") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	recovered := time.Since(start)
+	resumed.Process.Signal(syscall.SIGINT)
+	code := exitCode(resumed.Wait())
+	got, dups := jsonlIDs(t, events, "event_id")
+	lost := lostFrom(ref, got)
+	t.Logf("FAULT kill-9-live-resume: %d message events, lost %d, duplicated %d, exit %d, time to deliver %s", len(ref), lost, dups, code, recovered.Round(time.Millisecond))
+	stderr := resumed.Stderr.(*strings.Builder).String()
+	if len(ref) == 0 || lost != 0 || dups != 0 {
+		t.Errorf("after kill and resume: %d of %d message events lost, %d events duplicated\n%s", lost, len(ref), dups, stderr)
+	}
+	if code != exitResumed || !strings.Contains(stderr, "its stored backlog (") {
+		t.Errorf("resumed run: exit %d, want %d, saying the backlog was delivered\n%s", code, exitResumed, stderr)
+	}
+}
+
+// waitCheckpoint waits until the one checkpoint in dir is at offset or past it.
+func waitCheckpoint(t *testing.T, dir string, offset int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+		if len(files) == 1 {
+			var cp struct{ Offset int64 }
+			if data, err := os.ReadFile(files[0]); err == nil && json.Unmarshal(data, &cp) == nil && cp.Offset >= offset {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no checkpoint at offset %d in %s", offset, dir)
 }

@@ -91,7 +91,7 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 	if embedded {
 		help = "external NATS URL (default: an embedded server, reachable only from this process)"
 		f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory). "+
-			"Locked by one run at a time; a run that resumes one killed before it delivered everything replays its input and every output skips what it already has (exit status 4)")
+			"Locked by one run at a time; a run that resumes one killed before it delivered everything replays its capture files, delivers the stored backlog of its live input, and every output skips what it already has (exit status 4)")
 		f.Var(byteSize{&cfg.DataDirReserve}, "data-dir-reserve", "free space to keep on the data dir's file system: below it reading pauses until space is freed (default 64MiB; 0 = default, -1 = none)")
 		f.IntVar(&cfg.DedupWindow, "dedup-window", 0, "event and alert ids each output remembers to skip what it already wrote (default 2000000)")
 	}

@@ -80,7 +80,7 @@ func checkResumed(s *pipeline.Summary) error {
 	for _, n := range s.Deduplicated {
 		skipped += n
 	}
-	return exitError{exitResumed, fmt.Errorf("resumed run %s (pid %d): input replayed, %d already written events and alerts skipped; every event and alert is now delivered once", s.Resumed.RunID, s.Resumed.PID, skipped)}
+	return exitError{exitResumed, fmt.Errorf("resumed run %s (pid %d): %s, %d already written events and alerts skipped; every event and alert is now delivered once", s.Resumed.RunID, s.Resumed.PID, s.Resumed.How(), skipped)}
 }
 
 // exitFeedUndelivered is the exit status of a run over files whose alert
