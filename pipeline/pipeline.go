@@ -264,17 +264,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// published a moment ago (its consumers are new): the stream's duplicate
 	// window catches only this run's retries, the outputs the rest.
 	cfg.Bus.MsgIDScope = runID
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, emb, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
-	if cfg.Bus.URL == "" {
+	if emb != nil {
 		storeDir := cfg.DataDir
 		if storeDir == "" {
 			storeDir = os.TempDir()
 		}
 		cfg.gate = newDiskGate(storeDir, cfg.DataDirReserve, cfg.Log)
+		// Stopped before the server is (deferred after stopBus).
+		reviveCtx, stopReviving := context.WithCancel(deliverCtx)
+		reviving := make(chan struct{})
+		go func() { defer close(reviving); cfg.gate.reviveStore(reviveCtx, emb) }()
+		defer func() { stopReviving(); <-reviving }()
 	}
 
 	if cfg.AllowlistPath != "" {
@@ -377,6 +382,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	summary.Deduplicated = out.deduplicated()
 	if cfg.gate != nil {
 		summary.DiskPauses, summary.DiskPaused = cfg.gate.pauses.Load(), time.Duration(cfg.gate.paused.Load())
+		summary.StoreRestarts = cfg.gate.storeRestarts.Load()
 	}
 	if dd != nil {
 		if err := dd.finish(); err != nil {
@@ -489,7 +495,7 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +537,7 @@ func Detect(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -571,7 +577,7 @@ func Store(ctx context.Context, cfg Config) error {
 	if len(out.events) == 0 && len(out.alerts) == 0 && len(feeds) == 0 {
 		return errors.New("store has nowhere to write: give --clickhouse, --events-out, --alerts-out or an alert feed")
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -793,10 +799,13 @@ func watchAllowlist(ctx context.Context, cfg Config, engine *detect.Engine) {
 	}
 }
 
-func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
+// connectBus connects to cfg.Bus, or starts the embedded server in the data
+// dir (or a temporary one) and returns it too; stop closes what it opened.
+func connectBus(ctx context.Context, cfg Config) (*bus.Bus, *bus.Embedded, func(), error) {
 	bcfg := cfg.Bus
 	bcfg.Logger = cfg.Log
 	var cleanup []func()
+	var emb *bus.Embedded
 	stop := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
@@ -807,7 +816,7 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "mcpwatch-nats-")
 			if err != nil {
-				return nil, nil, fmt.Errorf("data dir: %w", err)
+				return nil, nil, nil, fmt.Errorf("data dir: %w", err)
 			}
 			dir = tmp
 			cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
@@ -819,10 +828,10 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 				bcfg.MaxBytes = int64(max(free/4, 1<<20))
 			}
 		}
-		emb, err := bus.StartEmbedded(ctx, dir)
-		if err != nil {
+		var err error
+		if emb, err = bus.StartEmbedded(ctx, dir); err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cleanup = append(cleanup, emb.Shutdown)
 		emb.Configure(&bcfg)
@@ -830,8 +839,8 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cleanup = append(cleanup, func() { b.Close() })
-	return b, stop, nil
+	return b, emb, stop, nil
 }

@@ -63,6 +63,9 @@ type Summary struct {
 	// was short of space, for DiskPaused in all.
 	DiskPauses int64
 	DiskPaused time.Duration
+	// StoreRestarts counts the times the embedded server's JetStream was
+	// started again after a write to the data dir had failed (a full disk).
+	StoreRestarts int64
 }
 
 // Resume names the interrupted run a run resumed.
@@ -239,6 +242,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.DiskPauses > 0 {
 		fmt.Fprintf(w, "input paused %d times for %s: data dir short of space\n", s.DiskPauses, s.DiskPaused.Round(time.Millisecond))
+	}
+	if s.StoreRestarts > 0 {
+		fmt.Fprintf(w, "JetStream restarted %d times after a write to the data dir failed (file system full)\n", s.StoreRestarts)
 	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", p(warn))
