@@ -138,7 +138,10 @@ func DefaultConfig() Config {
 }
 
 // validate checks what every job needs and fills defaults.
-func (c *Config) validate() error {
+// validate fills in defaults and checks the settings (a UsageError).
+func (c *Config) validate() error { return usageError(c.settle()) }
+
+func (c *Config) settle() error {
 	if c.Sensor == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -185,7 +188,7 @@ func (c *Config) validate() error {
 
 func (c *Config) validateInputs() error {
 	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 && len(c.Taps) == 0 {
-		return errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE")
+		return usageError(errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE"))
 	}
 	return nil
 }
@@ -755,6 +758,8 @@ func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consume
 	return lag
 }
 
+// newDetectEngine loads the rules and the allowlist; what is wrong with
+// them is a UsageError.
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
 	var rulesFS fs.FS = rules.Default
 	if cfg.RulesDir != "" {
@@ -762,15 +767,16 @@ func newDetectEngine(cfg Config) (*detect.Engine, error) {
 	}
 	rs, err := detect.LoadRules(rulesFS)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	var allow *detect.Allowlist
 	if cfg.AllowlistPath != "" {
 		if allow, err = detect.LoadAllowlist(cfg.AllowlistPath); err != nil {
-			return nil, err
+			return nil, usageError(err)
 		}
 	}
-	return detect.NewEngine(cfg.Detect, rs, allow)
+	e, err := detect.NewEngine(cfg.Detect, rs, allow)
+	return e, usageError(err)
 }
 
 // watchAllowlist swaps the engine's allowlist when the file changes or a

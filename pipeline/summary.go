@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -33,13 +34,15 @@ type Summary struct {
 	Events map[event.Kind]int64
 	// Servers lists every MCP server seen, by server_key.
 	Servers []ServerSummary
-	// AlertsByRule counts delivered alerts per rule id.
-	AlertsByRule map[string]int64
-	// Warnings are non-fatal problems with the input (a truncated pcap).
+	// AlertsByRule counts delivered alerts per rule id, AlertsBySeverity
+	// per severity.
+	AlertsByRule, AlertsBySeverity map[string]int64
+	// Warnings are non-fatal problems with the input (unsupported link
+	// types, bad log records).
 	Warnings []string
 	// DamagedInputs say which capture files had damaged records skipped
-	// (capture.ReadStats), where and what it cost; everything else in them
-	// was read and delivered. FailedInputs are the packet inputs whose
+	// (capture.ReadStats) or were cut short inside a record, where and what
+	// it cost; everything else in them was read and delivered. FailedInputs are the packet inputs whose
 	// reading failed part way: what came before was delivered, and the
 	// inputs after them were read. cmd/mcpwatch exits non-zero for either.
 	DamagedInputs, FailedInputs []string
@@ -108,6 +111,8 @@ type inventory struct {
 	sessions int64
 	servers  map[string]*serverInv
 	alerts   map[string]int64
+	// severities counts the alerts per severity.
+	severities map[string]int64
 }
 
 type serverInv struct {
@@ -118,7 +123,7 @@ type serverInv struct {
 }
 
 func newInventory() *inventory {
-	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}}
+	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}, severities: map[string]int64{}}
 }
 
 func (inv *inventory) addEvents(evs []*event.Event) {
@@ -156,6 +161,7 @@ func (inv *inventory) addAlerts(as []*event.Alert) {
 	defer inv.mu.Unlock()
 	for _, a := range as {
 		inv.alerts[a.RuleID]++
+		inv.severities[a.Severity]++
 	}
 }
 
@@ -168,10 +174,8 @@ func (inv *inventory) fill(s *Summary) {
 		s.Events[k] = n
 	}
 	s.Sessions = inv.sessions
-	s.AlertsByRule = map[string]int64{}
-	for r, n := range inv.alerts {
-		s.AlertsByRule[r] = n
-	}
+	s.AlertsByRule = maps.Clone(inv.alerts)
+	s.AlertsBySeverity = maps.Clone(inv.severities)
 	s.Servers = s.Servers[:0]
 	for key, srv := range inv.servers {
 		versions := make([]string, 0, len(srv.versions))

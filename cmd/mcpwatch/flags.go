@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mcpwatch/mcpwatch/capture/logtap"
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
@@ -121,6 +123,8 @@ func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 type outputFlags struct {
 	syslog string
 	format string
+	// failOn is --fail-on (run, tap): a severity, empty for none.
+	failOn string
 }
 
 func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {
@@ -142,6 +146,9 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 
 // apply puts the alert feed settings into cfg.
 func (o *outputFlags) apply(cfg *pipeline.Config) error {
+	if o.failOn != "" && !slices.Contains(event.Severities, o.failOn) {
+		return fmt.Errorf("--fail-on %q: want one of %s", o.failOn, strings.Join(event.Severities, ", "))
+	}
 	cfg.Webhook.Format = alertFormat(o.format)
 	cfg.Syslog.Format = alertFormat(o.format)
 	if o.syslog == "" {
