@@ -32,7 +32,7 @@ type inputFlags struct {
 
 func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	var in inputFlags
-	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
+	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse, plain or gzip- or zstd-compressed (repeatable; capture files may also be given as arguments)")
 	f.StringSliceVar(&cfg.Ifaces, "iface", nil, "network interface to capture live with AF_PACKET (repeatable; needs CAP_NET_RAW); runs until interrupted")
 	f.IntVar(&cfg.Live.RingSize, "ring-size", 0, "AF_PACKET ring buffer per interface in bytes (default 64 MiB)")
 	f.StringSliceVar(&cfg.Taps, "tap", nil, "proxy log to read, FORMAT:FILE with FORMAT envoy-tap, har or access-log, FILE - for stdin (repeatable)")
