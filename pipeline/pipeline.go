@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -140,7 +141,10 @@ func DefaultConfig() Config {
 }
 
 // validate checks what every job needs and fills defaults.
-func (c *Config) validate() error {
+// validate fills in defaults and checks the settings (a UsageError).
+func (c *Config) validate() error { return usageError(c.settle()) }
+
+func (c *Config) settle() error {
 	if c.Sensor == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -187,7 +191,7 @@ func (c *Config) validate() error {
 
 func (c *Config) validateInputs() error {
 	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 && len(c.Taps) == 0 {
-		return errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE")
+		return usageError(errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE"))
 	}
 	return nil
 }
@@ -254,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// external server's older contents are not replayed.
 	started := time.Now()
 	runID := event.NewID(cfg.Sensor, started.String())[:12]
-	resumed, err := beginRun(cfg, dd, runID)
+	resumed, consumersID, err := beginRun(cfg, dd, runID, ins)
 	if err != nil {
 		return nil, err
 	}
@@ -266,17 +270,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// published a moment ago (its consumers are new): the stream's duplicate
 	// window catches only this run's retries, the outputs the rest.
 	cfg.Bus.MsgIDScope = runID
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, emb, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
-	if cfg.Bus.URL == "" {
+	if emb != nil {
 		storeDir := cfg.DataDir
 		if storeDir == "" {
 			storeDir = os.TempDir()
 		}
 		cfg.gate = newDiskGate(storeDir, cfg.DataDirReserve, cfg.Log)
+		// Stopped before the server is (deferred after stopBus).
+		reviveCtx, stopReviving := context.WithCancel(deliverCtx)
+		reviving := make(chan struct{})
+		go func() { defer close(reviving); cfg.gate.reviveStore(reviveCtx, emb) }()
+		defer func() { stopReviving(); <-reviving }()
 	}
 
 	if cfg.AllowlistPath != "" {
@@ -292,7 +301,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	consumer := func(name string, start uint64) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Durable: name + "-" + runID, StartSeq: start, MaxWait: fetchWait}
+		return bus.ConsumerConfig{Durable: name + "-" + consumersID, StartSeq: start, MaxWait: fetchWait}
 	}
 	// One events consumer both writes and detects: in one process a second
 	// would only decode every event twice.
@@ -306,6 +315,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	feedConsumers := make([]bus.ConsumerConfig, len(feeds))
 	for i, f := range feeds {
 		feedConsumers[i] = consumer("run-feed-"+f.name, nextAlert)
+	}
+	// The consumers of a killed live run deliver its backlog now, not
+	// after the ack wait of what it had fetched.
+	if resumed != nil && resumed.Backlog {
+		if err := resumeBacklog(ctx, b, resumed, events, append([]bus.ConsumerConfig{storeAlerts}, feedConsumers...)); err != nil {
+			return nil, err
+		}
 	}
 	// The consumers exist before anything is published, so that draining
 	// them below waits for every event and alert.
@@ -372,6 +388,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	summary.Deduplicated = out.deduplicated()
 	if cfg.gate != nil {
 		summary.DiskPauses, summary.DiskPaused = cfg.gate.pauses.Load(), time.Duration(cfg.gate.paused.Load())
+		summary.StoreRestarts = cfg.gate.storeRestarts.Load()
 	}
 	if dd != nil {
 		if err := dd.finish(); err != nil {
@@ -381,21 +398,45 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return summary, nil
 }
 
-// beginRun records the run in its data dir and says which run it resumes.
-func beginRun(cfg Config, dd *dataDir, runID string) (*Resume, error) {
+// beginRun records the run in its data dir, says which run it resumes, and
+// returns the id that names its durable consumers: its own, or those of the
+// live run it resumes, whose stored backlog they then deliver.
+func beginRun(cfg Config, dd *dataDir, runID string, ins []input) (*Resume, string, error) {
 	if dd == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	if err := dd.begin(runID, jsonlFiles(cfg)); err != nil {
-		return nil, err
+	live := slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) })
+	if err := dd.begin(runID, live, jsonlFiles(cfg)); err != nil {
+		return nil, "", err
 	}
 	if dd.prev == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes}
-	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: replaying the input, outputs skip what they already have",
+	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes, Backlog: dd.rec.Consumers != runID}
+	how := "replaying the input, outputs skip what they already have"
+	if r.Backlog {
+		how = "its live input's events stored but not delivered are delivered from the data dir, and any capture file is replayed; outputs skip what they already have"
+	}
+	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: "+how,
 		"data_dir", cfg.DataDir, "previous_run", r.RunID, "previous_pid", r.PID, "previous_start", r.Started)
-	return r, nil
+	return r, dd.rec.Consumers, nil
+}
+
+// resumeBacklog restarts the durable consumers of the killed live run r
+// resumes at their ack floors, counting in r what they have to deliver.
+func resumeBacklog(ctx context.Context, b *bus.Bus, r *Resume, events bus.ConsumerConfig, alerts []bus.ConsumerConfig) error {
+	n, err := b.ResumeConsumer(ctx, bus.EventsStream, events)
+	if err != nil {
+		return err
+	}
+	r.BacklogEventBatches = n
+	for _, c := range alerts {
+		if n, err = b.ResumeConsumer(ctx, bus.AlertsStream, c); err != nil {
+			return err
+		}
+		r.BacklogAlertBatches += n
+	}
+	return nil
 }
 
 // notDelivered adds to err how many events and alerts the bus lost, and
@@ -460,7 +501,7 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -502,7 +543,7 @@ func Detect(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -542,7 +583,7 @@ func Store(ctx context.Context, cfg Config) error {
 	if len(out.events) == 0 && len(out.alerts) == 0 && len(feeds) == 0 {
 		return errors.New("store has nowhere to write: give --clickhouse, --events-out, --alerts-out or an alert feed")
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -723,6 +764,8 @@ func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consume
 	return lag
 }
 
+// newDetectEngine loads the rules and the allowlist; what is wrong with
+// them is a UsageError.
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
 	var rulesFS fs.FS = rules.Default
 	if cfg.RulesDir != "" {
@@ -730,15 +773,16 @@ func newDetectEngine(cfg Config) (*detect.Engine, error) {
 	}
 	rs, err := detect.LoadRules(rulesFS)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	var allow *detect.Allowlist
 	if cfg.AllowlistPath != "" {
 		if allow, err = detect.LoadAllowlist(cfg.AllowlistPath); err != nil {
-			return nil, err
+			return nil, usageError(err)
 		}
 	}
-	return detect.NewEngine(cfg.Detect, rs, allow)
+	e, err := detect.NewEngine(cfg.Detect, rs, allow)
+	return e, usageError(err)
 }
 
 // watchAllowlist swaps the engine's allowlist when the file changes or a
@@ -767,10 +811,13 @@ func watchAllowlist(ctx context.Context, cfg Config, engine *detect.Engine) {
 	}
 }
 
-func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
+// connectBus connects to cfg.Bus, or starts the embedded server in the data
+// dir (or a temporary one) and returns it too; stop closes what it opened.
+func connectBus(ctx context.Context, cfg Config) (*bus.Bus, *bus.Embedded, func(), error) {
 	bcfg := cfg.Bus
 	bcfg.Logger = cfg.Log
 	var cleanup []func()
+	var emb *bus.Embedded
 	stop := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
@@ -781,7 +828,7 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "mcpwatch-nats-")
 			if err != nil {
-				return nil, nil, fmt.Errorf("data dir: %w", err)
+				return nil, nil, nil, fmt.Errorf("data dir: %w", err)
 			}
 			dir = tmp
 			cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
@@ -793,10 +840,10 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 				bcfg.MaxBytes = int64(max(free/4, 1<<20))
 			}
 		}
-		emb, err := bus.StartEmbedded(ctx, dir)
-		if err != nil {
+		var err error
+		if emb, err = bus.StartEmbedded(ctx, dir); err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cleanup = append(cleanup, emb.Shutdown)
 		emb.Configure(&bcfg)
@@ -804,8 +851,8 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cleanup = append(cleanup, func() { b.Close() })
-	return b, stop, nil
+	return b, emb, stop, nil
 }

@@ -25,9 +25,14 @@ type progress struct {
 	last  time.Time
 }
 
-func newProgress(log *slog.Logger, path string) *progress {
+// newProgress reports on reading src from path; the percentage read is
+// left out for a compressed file.
+func newProgress(log *slog.Logger, path string, src capture.Source) *progress {
 	p := &progress{log: log, path: path, start: time.Now()}
 	p.last = p.start
+	if c, ok := src.(interface{ Compressed() bool }); ok && c.Compressed() {
+		return p
+	}
 	if fi, err := os.Stat(path); err == nil {
 		p.size = fi.Size()
 	}

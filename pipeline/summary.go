@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -33,13 +34,15 @@ type Summary struct {
 	Events map[event.Kind]int64
 	// Servers lists every MCP server seen, by server_key.
 	Servers []ServerSummary
-	// AlertsByRule counts delivered alerts per rule id.
-	AlertsByRule map[string]int64
-	// Warnings are non-fatal problems with the input (a truncated pcap).
+	// AlertsByRule counts delivered alerts per rule id, AlertsBySeverity
+	// per severity.
+	AlertsByRule, AlertsBySeverity map[string]int64
+	// Warnings are non-fatal problems with the input (unsupported link
+	// types, bad log records).
 	Warnings []string
 	// DamagedInputs say which capture files had damaged records skipped
-	// (capture.ReadStats), where and what it cost; everything else in them
-	// was read and delivered. FailedInputs are the packet inputs whose
+	// (capture.ReadStats) or were cut short inside a record, where and what
+	// it cost; everything else in them was read and delivered. FailedInputs are the packet inputs whose
 	// reading failed part way: what came before was delivered, and the
 	// inputs after them were read. cmd/mcpwatch exits non-zero for either.
 	DamagedInputs, FailedInputs []string
@@ -63,6 +66,9 @@ type Summary struct {
 	// was short of space, for DiskPaused in all.
 	DiskPauses int64
 	DiskPaused time.Duration
+	// StoreRestarts counts the times the embedded server's JetStream was
+	// started again after a write to the data dir had failed (a full disk).
+	StoreRestarts int64
 }
 
 // Resume names the interrupted run a run resumed.
@@ -72,6 +78,21 @@ type Resume struct {
 	Started time.Time
 	// Resumes counts the runs of the dedup epoch before this one.
 	Resumes int
+	// Backlog is set when the interrupted run read live input: the events
+	// and alerts it stored but had not delivered were delivered from the
+	// data dir by its own durable consumers: BacklogEventBatches bus
+	// messages of events, and BacklogAlertBatches of alerts summed over the
+	// alert outputs and feeds.
+	Backlog                                  bool
+	BacklogEventBatches, BacklogAlertBatches uint64
+}
+
+// How says how the interrupted run's undelivered events were recovered.
+func (r *Resume) How() string {
+	if r.Backlog {
+		return fmt.Sprintf("its stored backlog (%d batches of events, %d of alerts) was delivered from the data dir", r.BacklogEventBatches, r.BacklogAlertBatches)
+	}
+	return "the input was replayed from the start"
 }
 
 // ServerSummary is one line of the server inventory.
@@ -90,6 +111,8 @@ type inventory struct {
 	sessions int64
 	servers  map[string]*serverInv
 	alerts   map[string]int64
+	// severities counts the alerts per severity.
+	severities map[string]int64
 }
 
 type serverInv struct {
@@ -100,7 +123,7 @@ type serverInv struct {
 }
 
 func newInventory() *inventory {
-	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}}
+	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}, severities: map[string]int64{}}
 }
 
 func (inv *inventory) addEvents(evs []*event.Event) {
@@ -138,6 +161,7 @@ func (inv *inventory) addAlerts(as []*event.Alert) {
 	defer inv.mu.Unlock()
 	for _, a := range as {
 		inv.alerts[a.RuleID]++
+		inv.severities[a.Severity]++
 	}
 }
 
@@ -150,10 +174,8 @@ func (inv *inventory) fill(s *Summary) {
 		s.Events[k] = n
 	}
 	s.Sessions = inv.sessions
-	s.AlertsByRule = map[string]int64{}
-	for r, n := range inv.alerts {
-		s.AlertsByRule[r] = n
-	}
+	s.AlertsByRule = maps.Clone(inv.alerts)
+	s.AlertsBySeverity = maps.Clone(inv.severities)
 	s.Servers = s.Servers[:0]
 	for key, srv := range inv.servers {
 		versions := make([]string, 0, len(srv.versions))
@@ -216,14 +238,17 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "failure dumps (%d, please send with a bug report): %s\n", len(s.FailureDumps), event.PrintableList(s.FailureDumps, " "))
 	}
 	if r := s.Resumed; r != nil {
-		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; the input was replayed from the start\n",
-			r.RunID, r.PID, r.Started.Format(time.RFC3339))
+		fmt.Fprintf(w, "resumed: run %s (pid %d, started %s) stopped before delivering everything; %s\n",
+			r.RunID, r.PID, r.Started.Format(time.RFC3339), r.How())
 	}
 	if len(s.Deduplicated) > 0 || s.Resumed != nil {
 		fmt.Fprintf(w, "deduplicated (already written, skipped): %s\n", s.dedupLine())
 	}
 	if s.DiskPauses > 0 {
 		fmt.Fprintf(w, "input paused %d times for %s: data dir short of space\n", s.DiskPauses, s.DiskPaused.Round(time.Millisecond))
+	}
+	if s.StoreRestarts > 0 {
+		fmt.Fprintf(w, "JetStream restarted %d times after a write to the data dir failed (file system full)\n", s.StoreRestarts)
 	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", p(warn))

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mcpwatch/mcpwatch/capture/logtap"
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
@@ -30,7 +32,7 @@ type inputFlags struct {
 
 func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	var in inputFlags
-	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
+	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse, plain or gzip- or zstd-compressed (repeatable; capture files may also be given as arguments)")
 	f.StringSliceVar(&cfg.Ifaces, "iface", nil, "network interface to capture live with AF_PACKET (repeatable; needs CAP_NET_RAW); runs until interrupted")
 	f.IntVar(&cfg.Live.RingSize, "ring-size", 0, "AF_PACKET ring buffer per interface in bytes (default 64 MiB)")
 	f.StringSliceVar(&cfg.Taps, "tap", nil, "proxy log to read, FORMAT:FILE with FORMAT envoy-tap, har or access-log, FILE - for stdin (repeatable)")
@@ -91,7 +93,7 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 	if embedded {
 		help = "external NATS URL (default: an embedded server, reachable only from this process)"
 		f.StringVar(&cfg.DataDir, "data-dir", "", "JetStream store of the embedded NATS server (default: a temporary directory). "+
-			"Locked by one run at a time; a run that resumes one killed before it delivered everything replays its input and every output skips what it already has (exit status 4)")
+			"Locked by one run at a time; a run that resumes one killed before it delivered everything replays its capture files, delivers the stored backlog of its live input, and every output skips what it already has (exit status 4)")
 		f.Var(byteSize{&cfg.DataDirReserve}, "data-dir-reserve", "free space to keep on the data dir's file system: below it reading pauses until space is freed (default 64MiB; 0 = default, -1 = none)")
 		f.IntVar(&cfg.DedupWindow, "dedup-window", 0, "event and alert ids each output remembers to skip what it already wrote (default 2000000)")
 	}
@@ -121,6 +123,8 @@ func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 type outputFlags struct {
 	syslog string
 	format string
+	// failOn is --fail-on (run, tap): a severity, empty for none.
+	failOn string
 }
 
 func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {
@@ -142,6 +146,9 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 
 // apply puts the alert feed settings into cfg.
 func (o *outputFlags) apply(cfg *pipeline.Config) error {
+	if o.failOn != "" && !slices.Contains(event.Severities, o.failOn) {
+		return fmt.Errorf("--fail-on %q: want one of %s", o.failOn, strings.Join(event.Severities, ", "))
+	}
 	cfg.Webhook.Format = alertFormat(o.format)
 	cfg.Syslog.Format = alertFormat(o.format)
 	if o.syslog == "" {

@@ -80,7 +80,9 @@ func TestDemoRunPrintsServersAndAlert(t *testing.T) {
 	}
 }
 
-// Each bad input gives one line naming the problem and a non-zero exit.
+// Each bad input gives one line naming the problem and the exit status of
+// the table in exit.go: 2 when the job could not start with what it was
+// given, 1 when it failed while running.
 func TestBadInputOneLineErrors(t *testing.T) {
 	dir := t.TempDir()
 	notPcap := filepath.Join(dir, "notes.txt")
@@ -92,30 +94,47 @@ func TestBadInputOneLineErrors(t *testing.T) {
 		env  []string
 		args []string
 		want string
+		code int
 	}{
-		{"missing file", nil, []string{"run", "--pcap", filepath.Join(dir, "nope.pcap")}, "nope.pcap"},
-		{"not a pcap", nil, []string{"run", "--pcap", notPcap}, "not a pcap"},
-		{"no input", nil, []string{"run"}, "--pcap"},
-		{"unreachable NATS", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--nats", "nats://127.0.0.1:1"}, "NATS"},
-		{"unreachable ClickHouse", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--clickhouse", "127.0.0.1:1"}, "ClickHouse"},
-		{"broken allowlist", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--allowlist", badAllow}, "allow.yaml"},
-		{"bad env value", []string{"MCPWATCH_LOG_LEVEL=loud"}, []string{"run", "--pcap", repoFile("demo.pcap")}, "log-level"},
+		{"missing file", nil, []string{"run", "--pcap", filepath.Join(dir, "nope.pcap")}, "nope.pcap", exitUsage},
+		{"missing positional file", nil, []string{"run", filepath.Join(dir, "nope.pcap")}, "nope.pcap", exitUsage},
+		{"not a pcap", nil, []string{"run", "--pcap", notPcap}, "not a pcap", exitUsage},
+		{"no input", nil, []string{"run"}, "--pcap", exitUsage},
+		{"unknown flag", nil, []string{"run", "--pcpa", "x"}, "unknown flag: --pcpa", exitUsage},
+		{"bad flag value", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--port", "70000"}, "--port 70000", exitUsage},
+		{"unknown severity", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--fail-on", "severe"}, "--fail-on", exitUsage},
+		{"unknown command", nil, []string{"rnu"}, "unknown command", exitUsage},
+		{"no command", nil, nil, "a command is required", exitUsage},
+		{"extra argument", nil, []string{"version", "x"}, "unknown command", exitUsage},
+		{"unreachable NATS", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--nats", "nats://127.0.0.1:1"}, "NATS", exitFailure},
+		{"unreachable ClickHouse", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--clickhouse", "127.0.0.1:1"}, "ClickHouse", exitFailure},
+		{"broken allowlist", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--allowlist", badAllow}, "allow.yaml", exitUsage},
+		{"bad env value", []string{"MCPWATCH_LOG_LEVEL=loud"}, []string{"run", "--pcap", repoFile("demo.pcap")}, "log-level", exitUsage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := mcpwatch(t, c.env, c.args...)
-			if r.code == 0 {
-				t.Fatalf("exit 0, want failure; stderr:\n%s", r.stderr)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.code, c.code, r.stderr)
 			}
-			msg := strings.TrimSpace(r.stderr)
-			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, c.want) || !strings.HasPrefix(msg, "mcpwatch: ") {
+			// One line says what is wrong; a missing command prints the
+			// help before it, a mistyped one suggestions after it.
+			var errLines []string
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if strings.HasPrefix(l, "mcpwatch: ") {
+					errLines = append(errLines, l)
+				}
+			}
+			if len(errLines) != 1 || !strings.Contains(errLines[0], c.want) {
 				t.Errorf("want one line 'mcpwatch: …' naming %q, got:\n%s", c.want, r.stderr)
 			}
 		})
 	}
 }
 
-func TestTruncatedPcapWarnsAndSucceeds(t *testing.T) {
+// A capture cut short inside its last record is read up to the cut and
+// ends with status 3, as damaged records do, naming the file.
+func TestTruncatedPcapExits3(t *testing.T) {
 	data, err := os.ReadFile(repoFile("demo.pcap"))
 	if err != nil {
 		t.Fatal(err)
@@ -123,11 +142,22 @@ func TestTruncatedPcapWarnsAndSucceeds(t *testing.T) {
 	cut := filepath.Join(t.TempDir(), "cut.pcap")
 	os.WriteFile(cut, data[:len(data)*2/3], 0o644)
 	r := mcpwatch(t, nil, "run", "--pcap", cut, "--alerts-out", "")
-	if r.code != 0 {
-		t.Fatalf("exit %d, want 0 for a truncated pcap:\n%s", r.code, r.stderr)
+	if r.code != exitBadLogRecords {
+		t.Fatalf("exit %d, want %d for a truncated pcap:\n%s", r.code, exitBadLogRecords, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "warning:") || !strings.Contains(r.stderr, "files.corp.example") {
-		t.Errorf("want a warning and the servers seen before the cut:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "damaged input: "+cut) || !strings.Contains(r.stderr, "files.corp.example") {
+		t.Errorf("want the file named and the servers seen before the cut:\n%s", r.stderr)
+	}
+}
+
+// --fail-on gates on the severities of the alerts raised: the demo capture
+// raises high alerts (unexpected-server) and no critical one.
+func TestFailOn(t *testing.T) {
+	for sev, code := range map[string]int{"": 0, "high": exitFindings, "critical": 0} {
+		r := mcpwatch(t, nil, "run", repoFile("demo.pcap"), "--allowlist", repoFile("demo-allowlist.yaml"), "--alerts-out", "", "--fail-on", sev)
+		if r.code != code || code == exitFindings && !strings.Contains(r.stderr, "or higher (--fail-on)") {
+			t.Errorf("--fail-on %q: exit %d, want %d\n%s", sev, r.code, code, r.stderr)
+		}
 	}
 }
 

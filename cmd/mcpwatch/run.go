@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 )
 
@@ -25,7 +28,7 @@ func newRunCommand() *cobra.Command {
 	var out *outputFlags
 	var in *inputFlags
 	cmd := &cobra.Command{
-		Use:   "run (--pcap FILE | --iface NAME)… [flags]",
+		Use:   "run [FILE…] (--pcap FILE | --iface NAME | --tap FORMAT:FILE)… [flags]",
 		Short: "Capture, decode, detect and store in one process (embedded NATS by default)",
 		Long: `run is the all-in-one mode: it reads capture files or interfaces, reconstructs
 MCP sessions, publishes events to NATS JetStream (an in-process server unless
@@ -47,20 +50,25 @@ A damaged capture file does not end the run: a record header (pcap) or block
 (pcapng) that cannot be right is skipped up to the next valid record, frames of
 an unsupported link type are skipped, and every other packet is read and
 delivered; the later files are read too. Exit status: 0 when every input was
-read (a file cut short inside its last record only warns); 3 when records
-were skipped as damaged (the summary names the file, the byte offset, the
-record and the bytes skipped); 1 on an error that stopped the run, or a file
-whose reading failed part way (after what was read was delivered).`,
+read; 3 when records were skipped as damaged or a file was cut short inside a
+record (the summary names the file, the byte offset, the record and the bytes
+skipped); 2 when the run could not start (bad flags, an unreadable input); 1 on
+an error that stopped the run, or a file whose reading failed part way (after
+what was read was delivered); 6 with --fail-on SEVERITY when alerts of that
+severity or higher were raised. Capture files may be given as arguments too.`,
 		Example: `  # Analyse a capture; flag servers that are not on the allowlist
-  mcpwatch run --pcap testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
+  mcpwatch run testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
+
+  # A CI gate: exit status 6 when an alert of high severity or more is raised
+  mcpwatch run --pcap capture.pcapng.gz --fail-on high --alerts-out alerts.jsonl
 
   # Keep the events and alerts as JSONL
   mcpwatch run --pcap span.pcapng --events-out events.jsonl --alerts-out alerts.jsonl
 
   # Watch a span port, store into ClickHouse, feed alerts to the SIEM
   mcpwatch run --iface eth1 --clickhouse 127.0.0.1:9000 --alert-syslog udp://siem:514 --metrics-addr 127.0.0.1:9108`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, files []string) error {
+			cfg.Pcaps = append(cfg.Pcaps, files...)
 			return runAll(cmd, &cfg, in, out)
 		},
 	}
@@ -69,9 +77,15 @@ whose reading failed part way (after what was read was delivered).`,
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
+	addFailOnFlag(f, out)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
+}
+
+// addFailOnFlag adds --fail-on to a command that ends with runAll.
+func addFailOnFlag(f *pflag.FlagSet, out *outputFlags) {
+	f.StringVar(&out.failOn, "fail-on", "", "exit with status 6 when an alert of this severity or higher was raised: "+strings.Join(event.Severities, ", ")+" (a CI gate)")
 }
 
 func addFeedWaitFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
@@ -81,10 +95,10 @@ func addFeedWaitFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 // runAll is the body of run and tap.
 func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outputFlags) error {
 	if err := in.apply(cfg); err != nil {
-		return err
+		return usage(err)
 	}
 	if err := out.apply(cfg); err != nil {
-		return err
+		return usage(err)
 	}
 	hup, stop := reloadSignal()
 	defer stop()
@@ -94,12 +108,7 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
-	if summary.BadLogRecordsRead == 0 {
-		if err := checkFeedLoss(cfg, summary); err != nil {
-			return err
-		}
-	}
-	return checkLogLoss(summary)
+	return cmp.Or(checkInputLoss(summary), checkFeedLoss(cfg, summary), checkFindings(out.failOn, summary), checkResumed(summary))
 }
 
 func newTapCommand() *cobra.Command {
@@ -163,6 +172,7 @@ and an nginx log_format that feed mcpwatch.`,
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
+	addFailOnFlag(f, out)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -182,14 +192,14 @@ store processes consume them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := in.apply(&cfg); err != nil {
-				return err
+				return usage(err)
 			}
 			summary, err := pipeline.Sense(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			summary.Print(cmd.ErrOrStderr())
-			return checkLogLoss(summary)
+			return checkInputLoss(summary)
 		},
 	}
 	f := cmd.Flags()
