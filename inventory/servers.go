@@ -87,6 +87,9 @@ func (l *latest) see(ts time.Time, v string) {
 }
 
 type serverState struct {
+	// firstEvent is the envelope of the earliest event naming the server,
+	// what the unexpected-server rule judges it by.
+	firstEvent                  event.Event
 	first, last                 time.Time
 	name, version               latest
 	versions, transports, addrs set
@@ -105,9 +108,11 @@ func newServerState() *serverState {
 		challenges: set{}, forbidden: set{}}
 }
 
-func (s *serverState) seen(ts time.Time) {
+func (s *serverState) seen(ev *event.Event) {
+	ts := ev.TS
 	if s.first.IsZero() || ts.Before(s.first) {
 		s.first = ts
+		s.firstEvent = event.Event{ServerKey: ev.ServerKey, ServerAddress: ev.ServerAddress, ServerPort: ev.ServerPort}
 	}
 	if ts.After(s.last) {
 		s.last = ts
@@ -140,7 +145,7 @@ func (b *Builder) Observe(ev *event.Event) {
 			return
 		}
 		s := b.server(b.servers, ev.ServerKey)
-		s.seen(ev.TS)
+		s.seen(ev)
 		s.name.see(ev.TS, ev.ServerName)
 		s.version.see(ev.TS, ev.ServerVersion)
 		s.versions.add(ev.ProtocolVersion)
@@ -163,7 +168,7 @@ func (b *Builder) Observe(ev *event.Event) {
 		}
 		if key := event.TLSServerKey(ev); key != "" {
 			s := b.server(b.tls, key)
-			s.seen(ev.TS)
+			s.seen(ev)
 			s.tlsOnly, s.sni = true, ev.TLSSNI
 			s.addrs.add(ev.ServerAddress)
 			s.sources.add(event.SourceKind(ev.Source))
@@ -245,6 +250,22 @@ func (b *Builder) Servers() []Server {
 		}
 	}
 	SortServers(out)
+	return out
+}
+
+// ServersAllowlisted is Servers with Allowlisted set by allowed, asked of
+// the earliest event naming each server (its key and addresses), as the
+// unexpected-server rule judges it.
+func (b *Builder) ServersAllowlisted(allowed func(*event.Event) bool) []Server {
+	out := b.Servers()
+	for i := range out {
+		s := b.servers[out[i].ServerKey]
+		if s == nil {
+			s = b.tls[out[i].ServerKey]
+		}
+		ok := allowed(&s.firstEvent)
+		out[i].Allowlisted = &ok
+	}
 	return out
 }
 

@@ -9,13 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpwatch/mcpwatch/detect"
 	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/inventory"
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
 func newServersCommand() *cobra.Command {
-	return listCommand[inventory.Server]{
+	var allowlist string
+	cmd := listCommand[inventory.Server]{
 		use:   "servers",
 		short: "List the MCP server inventory with its authorization posture",
 		long: `servers prints every MCP server seen, most recently seen first, with what the
@@ -30,10 +32,21 @@ mcpwatch posture grades them.`,
 		example: `  mcpwatch servers --clickhouse 127.0.0.1:9000
   mcpwatch servers --events events.jsonl
   mcpwatch servers --json | jq -r 'select(.auth_required | not) | .server_key'`,
-		fromFile:  (*inventory.Builder).Servers,
+		fromFile: func(b *inventory.Builder) ([]inventory.Server, error) {
+			if allowlist == "" {
+				return b.Servers(), nil
+			}
+			al, err := detect.LoadAllowlist(allowlist)
+			if err != nil {
+				return nil, err
+			}
+			return b.ServersAllowlisted(al.Allowed), nil
+		},
 		fromStore: (*sink.ClickHouse).Servers,
 		print:     printServers,
 	}.command()
+	cmd.Flags().StringVar(&allowlist, "allowlist", "", "with --events or --pcap: mark the servers this allowlist approves (as unexpected-server would); from ClickHouse, allowlisted says whether unexpected-server fired")
+	return cmd
 }
 
 func printServers(w io.Writer, servers []inventory.Server) error {
@@ -64,7 +77,7 @@ func newClientsCommand() *cobra.Command {
 		long:  `clients prints every MCP client (address and clientInfo name), most recently seen first, with its version, user agents, the servers it talked to and how many sessions, requests and tool calls it made.`,
 		example: `  mcpwatch clients --clickhouse 127.0.0.1:9000
   mcpwatch clients --pcap span.pcap --json`,
-		fromFile:  (*inventory.Builder).Clients,
+		fromFile:  infallible((*inventory.Builder).Clients),
 		fromStore: (*sink.ClickHouse).Clients,
 		print: func(w io.Writer, clients []inventory.Client) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -87,7 +100,7 @@ latest definition hash and annotations, and how many distinct definitions it
 had — more than one is drift (a rug pull, a redefinition).`,
 		example: `  mcpwatch tools --clickhouse 127.0.0.1:9000
   mcpwatch tools --events events.jsonl --json | jq -c 'select(.definitions > 1)'`,
-		fromFile:  (*inventory.Builder).Tools,
+		fromFile:  infallible((*inventory.Builder).Tools),
 		fromStore: (*sink.ClickHouse).Tools,
 		print: func(w io.Writer, tools []inventory.Tool) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -111,7 +124,7 @@ added, removed and changed (same name, another definition) since the version
 before.`,
 		example: `  mcpwatch manifests --clickhouse 127.0.0.1:9000
   mcpwatch manifests --pcap rugpull.pcap --json | jq -c 'select(.diff) | {server_key, diff}'`,
-		fromFile:  (*inventory.Builder).Manifests,
+		fromFile:  infallible((*inventory.Builder).Manifests),
 		fromStore: (*sink.ClickHouse).Manifests,
 		print: func(w io.Writer, ms []inventory.Manifest) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -139,3 +152,8 @@ before.`,
 }
 
 func shortHash(h string) string { return h[:min(len(h), 12)] }
+
+// infallible adapts a Builder method that cannot fail to listCommand.fromFile.
+func infallible[T any](rows func(*inventory.Builder) []T) func(*inventory.Builder) ([]T, error) {
+	return func(b *inventory.Builder) ([]T, error) { return rows(b), nil }
+}

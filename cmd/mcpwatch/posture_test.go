@@ -254,6 +254,20 @@ func TestAccessLogFeedsInventory(t *testing.T) {
 			t.Errorf("%s: sources %v, want [tap]", s.ServerKey, s.Sources)
 		}
 	}
+	// With the allowlist, the file's inventory says what the rule said.
+	r = mcpwatch(t, nil, "servers", "--events", events, "--allowlist", repoFile("demo-allowlist.yaml"), "--json")
+	var judged []struct {
+		ServerKey   string `json:"server_key"`
+		Allowlisted *bool  `json:"allowlisted"`
+	}
+	if err := jsonLines(r.stdout, &judged); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range judged {
+		if want := s.ServerKey != "http://10.0.0.9:3000/mcp"; s.Allowlisted == nil || *s.Allowlisted != want {
+			t.Errorf("%s: allowlisted %v, want %v", s.ServerKey, s.Allowlisted, want)
+		}
+	}
 	raw, err := os.ReadFile(alerts)
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig) {
 // events file or a capture (inventory.Builder) or from ClickHouse's views.
 type listCommand[T any] struct {
 	use, short, long, example string
-	fromFile                  func(*inventory.Builder) []T
+	fromFile                  func(*inventory.Builder) ([]T, error)
 	fromStore                 func(*sink.ClickHouse, context.Context) ([]T, error)
 	print                     func(io.Writer, []T) error
 }
@@ -84,7 +84,7 @@ func (l listCommand[T]) rows(cmd *cobra.Command, src *querySource) ([]T, error) 
 		if err := src.eachEvent(cmd.Context(), b.Observe); err != nil {
 			return nil, err
 		}
-		return l.fromFile(b), nil
+		return l.fromFile(b)
 	}
 	ch, err := src.store(cmd)
 	if err != nil {
