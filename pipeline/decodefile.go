@@ -13,7 +13,8 @@ import (
 
 // DecodeCapture decodes a pcap or pcapng file straight to emit, without
 // the bus, detection or outputs: what the read-only commands (posture,
-// servers --pcap) need of a capture. Token ids are keyed by a random key,
+// servers --pcap) need of a capture. A file that cannot be opened as a
+// capture is a UsageError. Token ids are keyed by a random key,
 // so they do not match those of another run.
 func DecodeCapture(ctx context.Context, path, sensor string, emit func(*event.Event)) error {
 	key := make([]byte, 32)
@@ -24,7 +25,7 @@ func DecodeCapture(ctx context.Context, path, sensor string, emit func(*event.Ev
 	}
 	src, err := capture.OpenPcap(path)
 	if err != nil {
-		return err
+		return usageError(err)
 	}
 	defer src.Close()
 	eng, err := capture.NewEngine(capture.Config{Tick: d.Tick}, d)

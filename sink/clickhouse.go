@@ -377,19 +377,25 @@ func OpenClickHouseReader(ctx context.Context, cfg ClickHouseConfig) (*ClickHous
 	return c, nil
 }
 
+// MissingSchemaError is a read-only open of a database that does not exist
+// or lacks migrations: a mistyped name, or a store that never ran.
+type MissingSchemaError struct{ msg string }
+
+func (e *MissingSchemaError) Error() string { return e.msg }
+
 func (c *ClickHouse) checkSchema(ctx context.Context) error {
 	var n uint64
 	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", c.cfg.Database).Scan(&n); err != nil {
 		return fmt.Errorf("look up database %s on ClickHouse at %s: %w", c.cfg.Database, c.cfg.Addr, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("database %s not found on ClickHouse at %s (check --clickhouse-database; `mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)
+		return &MissingSchemaError{fmt.Sprintf("database %s not found on ClickHouse at %s (check --clickhouse-database; `mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)}
 	}
 	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", c.cfg.Database).Scan(&n); err != nil {
 		return fmt.Errorf("look up the schema of %s on ClickHouse at %s: %w", c.cfg.Database, c.cfg.Addr, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("database %s on ClickHouse at %s has no mcpwatch schema (`mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)
+		return &MissingSchemaError{fmt.Sprintf("database %s on ClickHouse at %s has no mcpwatch schema (`mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)}
 	}
 	pending, err := c.pendingMigrations(ctx)
 	if err != nil {
@@ -397,7 +403,7 @@ func (c *ClickHouse) checkSchema(ctx context.Context) error {
 	}
 	if len(pending) > 0 {
 		m := pending[0]
-		return fmt.Errorf("the schema of %s on ClickHouse at %s lacks migration %03d_%s (`mcpwatch store --migrate-only` applies it)", c.cfg.Database, c.cfg.Addr, m.version, m.name)
+		return &MissingSchemaError{fmt.Sprintf("the schema of %s on ClickHouse at %s lacks migration %03d_%s (`mcpwatch store --migrate-only` applies it)", c.cfg.Database, c.cfg.Addr, m.version, m.name)}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -46,7 +47,7 @@ findings, with source "probe".`,
 				return err
 			}
 			if save && fromFile {
-				return fmt.Errorf("--save stores what ClickHouse holds; it does not go with --events or --pcap")
+				return usage(errors.New("--save stores what ClickHouse holds; it does not go with --events or --pcap"))
 			}
 			var cards []posture.Scorecard
 			if fromFile {
@@ -73,7 +74,7 @@ findings, with source "probe".`,
 			if len(args) == 1 {
 				cards = selectServer(cards, args[0])
 				if len(cards) == 0 {
-					return fmt.Errorf("no MCP server %q in what was read (server keys look like http://host:port/path)", args[0])
+					return usage(fmt.Errorf("no MCP server %q in what was read (server keys look like http://host:port/path)", args[0]))
 				}
 			}
 			switch {

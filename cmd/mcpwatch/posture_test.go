@@ -135,7 +135,7 @@ func TestPostureCommand(t *testing.T) {
 	if one.code != 0 || !strings.Contains(one.stdout, "grade F (audience-enforced failed)") || !strings.Contains(one.stdout, "pkce-s256") {
 		t.Errorf("posture SERVER:\n%s%s", one.stdout, one.stderr)
 	}
-	if r := mcpwatch(t, nil, "posture", "--events", events, "http://nowhere.example/mcp"); r.code == 0 || !strings.Contains(r.stderr, "no MCP server") {
+	if r := mcpwatch(t, nil, "posture", "--events", events, "http://nowhere.example/mcp"); r.code != exitUsage || !strings.Contains(r.stderr, "no MCP server") {
 		t.Errorf("unknown server: exit %d %s", r.code, r.stderr)
 	}
 	table := mcpwatch(t, nil, "posture", "--events", events)
@@ -170,7 +170,7 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	db := fmt.Sprintf("mcpwatch_typo_%d", time.Now().UnixNano())
 	for _, command := range []string{"servers", "posture", "alerts", "tools", "clients", "manifests"} {
 		r := mcpwatch(t, nil, command, "--clickhouse", addr, "--clickhouse-database", db)
-		if r.code == 0 || !strings.Contains(r.stderr, "database "+db+" not found") {
+		if r.code != exitUsage || !strings.Contains(r.stderr, "database "+db+" not found") {
 			t.Errorf("%s on a missing database: exit %d, %s", command, r.code, r.stderr)
 		}
 	}

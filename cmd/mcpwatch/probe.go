@@ -49,16 +49,16 @@ the Grafana posture dashboard include them.`,
 			for _, a := range allow {
 				pfx, err := netip.ParsePrefix(a)
 				if err != nil {
-					return fmt.Errorf("--probe-allow %q: want a CIDR such as 10.0.0.0/8", a)
+					return usage(fmt.Errorf("--probe-allow %q: want a CIDR such as 10.0.0.0/8", a))
 				}
 				cfg.Allow = append(cfg.Allow, pfx)
 			}
 			p, err := probe.New(cfg)
 			if err != nil {
-				return err
+				return usage(err)
 			}
 			if discovered == (len(args) > 0) {
-				return errors.New("give the URLs to probe, or --discovered")
+				return usage(errors.New("give the URLs to probe, or --discovered"))
 			}
 			a := posture.NewAssessor(posture.Config{})
 			targets := args
@@ -66,6 +66,9 @@ the Grafana posture dashboard include them.`,
 			fromFile, err := src.fromFile()
 			if err != nil {
 				return err
+			}
+			if store && fromFile {
+				return usage(errors.New("--store writes to ClickHouse: it does not go with --events or --pcap"))
 			}
 			if !fromFile && (discovered || store) {
 				if ch, err = src.store(cmd); err != nil {
@@ -165,9 +168,6 @@ func saveProbeEvents(cmd *cobra.Command, evs []*event.Event, path string, store 
 		}
 	}
 	if store {
-		if ch == nil {
-			return errors.New("--store writes to ClickHouse: it does not go with --events or --pcap")
-		}
 		return ch.WriteEvents(cmd.Context(), evs)
 	}
 	return nil

@@ -45,7 +45,7 @@ func TestProbeCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "skipped") || !strings.Contains(r.stderr, "--probe-allow") {
 		t.Errorf("target outside --probe-allow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := mcpwatch(t, nil, "probe", target); r.code == 0 || !strings.Contains(r.stderr, "--probe-allow") {
+	if r := mcpwatch(t, nil, "probe", target); r.code != exitUsage || !strings.Contains(r.stderr, "--probe-allow") {
 		t.Errorf("probe without --probe-allow: exit %d %s", r.code, r.stderr)
 	}
 }

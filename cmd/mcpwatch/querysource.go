@@ -33,7 +33,7 @@ func addQuerySourceFlags(cmd *cobra.Command, q *querySource) {
 // fromFile reports whether the command reads a file rather than ClickHouse.
 func (q *querySource) fromFile() (bool, error) {
 	if q.events != "" && q.pcap != "" {
-		return false, errors.New("--events and --pcap: give one")
+		return false, usage(errors.New("--events and --pcap: give one"))
 	}
 	return q.events != "" || q.pcap != "", nil
 }
@@ -45,7 +45,7 @@ func (q *querySource) eachEvent(ctx context.Context, fn func(*event.Event)) erro
 	}
 	f, err := os.Open(q.events)
 	if err != nil {
-		return fmt.Errorf("open events: %w", err)
+		return usage(fmt.Errorf("open events: %w", err))
 	}
 	defer f.Close()
 	err = event.ReadEvents(f, func(ev *event.Event) error { fn(ev); return nil })
@@ -58,9 +58,14 @@ func (q *querySource) eachEvent(ctx context.Context, fn func(*event.Event)) erro
 // store opens ClickHouse for reading: it creates no database or table.
 func (q *querySource) store(cmd *cobra.Command) (*sink.ClickHouse, error) {
 	if q.ch.Addr == "" {
-		return nil, errors.New("--clickhouse ADDR, --events FILE or --pcap FILE is required")
+		return nil, usage(errors.New("--clickhouse ADDR, --events FILE or --pcap FILE is required"))
 	}
-	return sink.OpenClickHouseReader(cmd.Context(), q.ch)
+	ch, err := sink.OpenClickHouseReader(cmd.Context(), q.ch)
+	var missing *sink.MissingSchemaError
+	if errors.As(err, &missing) {
+		return nil, usage(err)
+	}
+	return ch, err
 }
 
 // writeJSONLines prints one JSON object per line.
