@@ -76,19 +76,6 @@ func store(ctx context.Context, t *testing.T, pcaps ...string) driver.Conn {
 	if _, err := pipeline.Run(ctx, cfg); err != nil {
 		t.Fatalf("store %v in %s: %v", pcaps, db, err)
 	}
-	// The posture tables, as `mcpwatch posture --save` fills them.
-	ch, err := sink.OpenClickHouseReader(ctx, cfg.ClickHouse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	cards, err := ch.AssessPosture(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.SavePosture(ctx, time.Now().UTC(), cards); err != nil {
-		t.Fatal(err)
-	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db}})
 	if err != nil {
 		t.Fatalf("connect to ClickHouse at %s: %v", addr, err)

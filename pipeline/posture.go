@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/sink"
@@ -14,15 +13,10 @@ import (
 // the next one retries; several store replicas write the same scorecards,
 // which the tables keep once.
 func refreshPosture(ctx context.Context, cfg Config) error {
-	ch, err := sink.OpenClickHouseReader(ctx, cfg.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
 	tick := time.NewTicker(cfg.PostureEvery)
 	defer tick.Stop()
 	for {
-		if err := savePosture(ctx, ch, cfg.Log); err != nil && ctx.Err() == nil {
+		if err := gradeStored(ctx, cfg); err != nil && ctx.Err() == nil {
 			cfg.Log.Warn("posture not refreshed; retrying at the next interval", "clickhouse", cfg.ClickHouse.Addr, "err", err)
 		}
 		select {
@@ -33,8 +27,14 @@ func refreshPosture(ctx context.Context, cfg Config) error {
 	}
 }
 
-// savePosture is one pass of refreshPosture.
-func savePosture(ctx context.Context, ch *sink.ClickHouse, log *slog.Logger) error {
+// gradeStored grades every server from the events stored in ClickHouse
+// and writes the posture tables: what mcpwatch posture --save does.
+func gradeStored(ctx context.Context, cfg Config) error {
+	ch, err := sink.OpenClickHouseReader(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
 	cards, err := ch.AssessPosture(ctx)
 	if err != nil {
 		return err
@@ -42,6 +42,6 @@ func savePosture(ctx context.Context, ch *sink.ClickHouse, log *slog.Logger) err
 	if err := ch.SavePosture(ctx, time.Now().UTC(), cards); err != nil {
 		return err
 	}
-	log.Debug("posture refreshed", "servers", len(cards))
+	cfg.Log.Debug("posture graded", "servers", len(cards))
 	return nil
 }

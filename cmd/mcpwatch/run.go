@@ -6,7 +6,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -272,7 +271,6 @@ its own. It runs until interrupted; several store processes share the work.`,
 	out = addOutputFlags(f, &cfg, "")
 	addBusFlags(f, &cfg, false)
 	f.BoolVar(&migrateOnly, "migrate-only", false, "apply the ClickHouse schema migrations and exit")
-	f.DurationVar(&cfg.PostureEvery, "posture-every", 15*time.Minute, "re-grade every server from the stored events into the ClickHouse posture tables this often (see mcpwatch posture; 0 never)")
 	addConsumerFlags(f, &cfg, "store")
 	addMetricsFlag(f, &cfg)
 	return cmd
