@@ -104,6 +104,8 @@ func TestBadInputOneLineErrors(t *testing.T) {
 		{"bad flag value", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--port", "70000"}, "--port 70000", exitUsage},
 		{"unknown severity", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--fail-on", "severe"}, "--fail-on", exitUsage},
 		{"unknown command", nil, []string{"rnu"}, "unknown command", exitUsage},
+		{"log of another format", nil, []string{"tap", "--format", "access-log", repoFile("logtap/demo.har")}, "is a har log, not access-log", exitUsage},
+		{"log of no format", nil, []string{"tap", notPcap}, "cannot tell its log format", exitUsage},
 		{"no command", nil, nil, "a command is required", exitUsage},
 		{"extra argument", nil, []string{"version", "x"}, "unknown command", exitUsage},
 		{"unreachable NATS", nil, []string{"run", "--pcap", repoFile("demo.pcap"), "--nats", "nats://127.0.0.1:1"}, "NATS", exitFailure},
@@ -129,6 +131,26 @@ func TestBadInputOneLineErrors(t *testing.T) {
 				t.Errorf("want one line 'mcpwatch: …' naming %q, got:\n%s", c.want, r.stderr)
 			}
 		})
+	}
+}
+
+// tap tells each file's format from its content: a HAR file and an Envoy
+// tap trace given together, without --format, give the events each gives
+// with its format named.
+func TestTapSniffsFormat(t *testing.T) {
+	count := func(args ...string) string {
+		r := mcpwatch(t, nil, append([]string{"tap", "--alerts-out", ""}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("tap %v: exit %d\n%s", args, r.code, r.stderr)
+		}
+		return r.stderr[strings.Index(r.stderr, "events:"):][:60]
+	}
+	har, envoy := repoFile("logtap/demo.har"), repoFile("logtap/demo.envoy-buffered.json")
+	if got, want := count(har), count("--format", "har", har); got != want {
+		t.Errorf("sniffed HAR: %q, with --format har: %q", got, want)
+	}
+	if got, want := count(envoy), count("--format", "envoy-tap", envoy); got != want || !strings.Contains(got, "message=") {
+		t.Errorf("sniffed Envoy tap: %q, with --format envoy-tap: %q", got, want)
 	}
 }
 

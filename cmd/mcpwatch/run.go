@@ -116,12 +116,15 @@ func newTapCommand() *cobra.Command {
 	var in *inputFlags
 	var format string
 	cmd := &cobra.Command{
-		Use:   "tap --format envoy-tap|har|access-log [--follow] FILE… [flags]",
+		Use:   "tap [--format auto|envoy-tap|har|access-log] [--follow] FILE… [flags]",
 		Short: "Read MCP traffic from the logs of TLS-terminating proxies into the same events",
 		Long: `tap reads what an ingress proxy that terminates TLS logs of MCP traffic — Envoy
 HTTP tap traces, HAR files, or JSON access logs — and turns it into exactly the
 events the packet path produces, then detects and stores as run does. It is
-run with --tap FORMAT:FILE for each FILE.
+run with --tap FORMAT:FILE for each FILE. The format is told from each file's
+first record unless given (standard input needs it); a file that plainly is
+another format than the one given (a HAR file read as an access log) is refused
+with exit status 2.
 
 Logs as proxies write them by default are read: a record without a time
 (Envoy's tap without record_headers_received_time; streamed segments never
@@ -147,7 +150,7 @@ Header-only access logs still give method, tool, protocol version and session
 of 2026-07-28 traffic (Mcp-Method, Mcp-Name, MCP-Protocol-Version headers) and
 Mcp-Session-Id for older revisions; see deploy/logtap/ for an Envoy tap filter
 and an nginx log_format that feed mcpwatch.`,
-		Example: `  mcpwatch tap --format har session.har --allowlist allow.yaml
+		Example: `  mcpwatch tap session.har --allowlist allow.yaml
   mcpwatch tap --format envoy-tap /var/log/envoy/taps/*.json --events-out -
   mcpwatch tap --format access-log --follow /var/log/envoy/mcp.jsonl --nats nats://nats-1:4222
   mcpwatch tap --format access-log --tap-fields nginx /var/log/nginx/mcp.json`,
@@ -160,8 +163,7 @@ and an nginx log_format that feed mcpwatch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "", "log format: envoy-tap, har or access-log (required)")
-	cmd.MarkFlagRequired("format")
+	f.StringVar(&format, "format", "auto", "log format: auto (told from the first record), envoy-tap, har or access-log")
 	f.BoolVarP(&cfg.TapFollow, "follow", "f", false, "follow the files like tail -F, resuming from a checkpoint after a restart")
 	f.StringVar(&cfg.TapCheckpointDir, "checkpoint-dir", defaultStateDir("checkpoints"), "where --follow keeps how far each file was read")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
