@@ -4,10 +4,10 @@ package main
 
 import (
 	"context"
-	"slices"
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/mcpwatch/mcpwatch/event"
