@@ -64,8 +64,11 @@ type Config struct {
 	// whenever ReloadAllowlist delivers (SIGHUP).
 	AllowlistPath   string
 	ReloadAllowlist <-chan os.Signal
-	// RulesDir overrides the embedded default rule pack.
-	RulesDir string
+	// RulesDir overrides the embedded default rule pack; RulesExtra are
+	// packs loaded after it, each adding rules, replacing those of the same
+	// id and disabling others (detect.LoadRules).
+	RulesDir   string
+	RulesExtra []string
 	// Replica and Replicas split the event partitions between detect
 	// processes: replica i of R owns the partitions p with p mod R == i.
 	Replica, Replicas int
@@ -761,11 +764,14 @@ func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consume
 // newDetectEngine loads the rules and the allowlist; what is wrong with
 // them is a UsageError.
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
-	var rulesFS fs.FS = rules.Default
+	packs := []fs.FS{rules.Default}
 	if cfg.RulesDir != "" {
-		rulesFS = os.DirFS(cfg.RulesDir)
+		packs[0] = os.DirFS(cfg.RulesDir)
 	}
-	rs, err := detect.LoadRules(rulesFS)
+	for _, dir := range cfg.RulesExtra {
+		packs = append(packs, os.DirFS(dir))
+	}
+	rs, err := detect.LoadRules(packs...)
 	if err != nil {
 		return nil, usageError(err)
 	}

@@ -114,7 +114,8 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 
 func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
-	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
+	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack (mcpwatch rules export DIR writes it out to start from)")
+	f.StringSliceVar(&cfg.RulesExtra, "rules-extra", nil, "directory of rule files loaded on top of the rule pack (repeatable): its rules add to the pack or replace those of the same id, and a file's disable: [id, …] list turns pack rules off")
 	f.IntVar(&cfg.Detect.MaxGroupsPerRule, "max-groups-per-rule", cfg.Detect.MaxGroupsPerRule, "state kept per rule, in groups (a threshold window, a seen value, a session's last value); beyond it the least recently active group is dropped (counted per rule). Rule state grows with the sessions and servers seen until it reaches this")
 }
 

@@ -241,3 +241,37 @@ func TestBrokenRuleFile(t *testing.T) {
 		t.Errorf("rules lint: exit %d\n%s", lint.code, lint.stdout)
 	}
 }
+
+// The built-in pack exported to a directory lints and runs as --rules; an
+// extra pack on top of it turns a rule off (its alerts go) and its lint
+// catches a disable of an unknown id.
+func TestRulesExportAndExtra(t *testing.T) {
+	dir := t.TempDir()
+	pack := filepath.Join(dir, "pack")
+	if r := mcpwatch(t, nil, "rules", "export", pack); r.code != 0 {
+		t.Fatalf("export: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "rules", "export", pack); r.code != exitUsage {
+		t.Errorf("export into a non-empty directory: exit %d, want %d", r.code, exitUsage)
+	}
+	if r := mcpwatch(t, nil, "rules", "lint", pack); r.code != 0 || !strings.Contains(r.stdout, "no problems") {
+		t.Errorf("lint of the exported pack: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	site := filepath.Join(dir, "site")
+	os.Mkdir(site, 0o755)
+	os.WriteFile(filepath.Join(site, "site.yaml"), []byte("disable: [unexpected-server]\n"), 0o644)
+	args := []string{"run", repoFile("demo.pcap"), "--allowlist", repoFile("demo-allowlist.yaml"), "--alerts-out", "", "--rules", pack}
+	if r := mcpwatch(t, nil, args...); !strings.Contains(r.stderr, "unexpected-server") {
+		t.Fatalf("the exported pack raises no unexpected-server alert:\n%s", r.stderr)
+	}
+	if r := mcpwatch(t, nil, append(args, "--rules-extra", site)...); r.code != 0 || strings.Contains(r.stderr, "unexpected-server") {
+		t.Errorf("with the rule disabled: exit %d\n%s", r.code, r.stderr)
+	}
+	os.WriteFile(filepath.Join(site, "site.yaml"), []byte("disable: [unexpected-servr]\n"), 0o644)
+	if r := mcpwatch(t, nil, "rules", "lint", "--extra", site); r.code != exitFailure || !strings.Contains(r.stdout, `disable "unexpected-servr"`) {
+		t.Errorf("lint of a misspelt disable: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := mcpwatch(t, nil, "rules", "lint", filepath.Join(dir, "nope")); r.code != exitUsage || !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("lint of a missing directory: exit %d\n%s", r.code, r.stderr)
+	}
+}
