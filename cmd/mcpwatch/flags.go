@@ -126,6 +126,8 @@ type outputFlags struct {
 	format string
 	// failOn is --fail-on (run, tap): a severity, empty for none.
 	failOn string
+	// summaryJSON is --summary-json (run, tap): a file, empty for none.
+	summaryJSON string
 }
 
 func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {

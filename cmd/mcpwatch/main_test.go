@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,5 +275,33 @@ func TestRulesExportAndExtra(t *testing.T) {
 	}
 	if r := mcpwatch(t, nil, "rules", "lint", filepath.Join(dir, "nope")); r.code != exitUsage || !strings.Contains(r.stderr, "no such file or directory") {
 		t.Errorf("lint of a missing directory: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// --summary-json writes what the text summary says as one JSON object of
+// kind "summary", for scripts.
+func TestSummaryJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.json")
+	r := mcpwatch(t, nil, "run", repoFile("demo.pcap"), "--allowlist", repoFile("demo-allowlist.yaml"), "--alerts-out", "", "--summary-json", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var s struct {
+		Kind     string           `json:"kind"`
+		Packets  int64            `json:"packets"`
+		Sessions int64            `json:"sessions"`
+		Events   map[string]int64 `json:"events"`
+		Servers  []struct {
+			ServerKey string `json:"server_key"`
+			Messages  int64  `json:"messages"`
+		} `json:"servers"`
+		AlertsBySeverity map[string]int64 `json:"alerts_by_severity"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, path)), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Kind != "summary" || !strings.Contains(r.stderr, fmt.Sprintf("packets: %d ", s.Packets)) ||
+		!strings.Contains(r.stderr, fmt.Sprintf("MCP sessions: %d ", s.Sessions)) || len(s.Servers) != 2 || s.AlertsBySeverity["high"] == 0 {
+		t.Errorf("summary JSON %+v does not say what the text summary says:\n%s", s, r.stderr)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -77,6 +79,7 @@ severity or higher were raised. Capture files may be given as arguments too.`,
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
 	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -107,7 +110,41 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
+	if err := writeSummaryJSON(cmd, out.summaryJSON, summary); err != nil {
+		return err
+	}
 	return cmp.Or(checkInputLoss(summary), checkFeedLoss(cfg, summary), checkFindings(out.failOn, summary), checkResumed(summary))
+}
+
+// addSummaryJSONFlag adds --summary-json to a command that prints a run
+// summary.
+func addSummaryJSONFlag(f *pflag.FlagSet, path *string) {
+	f.StringVar(path, "summary-json", "", `also write the end-of-run summary as one JSON object ({"kind":"summary",…}) to this file (- = stdout)`)
+}
+
+// writeSummaryJSON writes s to path as one JSON line, kind "summary"; an
+// empty path writes nothing.
+func writeSummaryJSON(cmd *cobra.Command, path string, s *pipeline.Summary) error {
+	if path == "" {
+		return nil
+	}
+	data, err := json.Marshal(struct {
+		Kind string `json:"kind"`
+		*pipeline.Summary
+	}{"summary", s})
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	data = append(data, '\n')
+	if path == "-" {
+		_, err = cmd.OutOrStdout().Write(data)
+	} else {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	return nil
 }
 
 func newTapCommand() *cobra.Command {
@@ -174,6 +211,7 @@ and an nginx log_format that feed mcpwatch.`,
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
 	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -182,6 +220,7 @@ and an nginx log_format that feed mcpwatch.`,
 func newSensorCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
 	var in *inputFlags
+	var summaryJSON string
 	cmd := &cobra.Command{
 		Use:   "sensor (--pcap FILE | --iface NAME)… --nats URL [flags]",
 		Short: "Capture and decode, and publish the events to a shared NATS JetStream",
@@ -200,10 +239,14 @@ store processes consume them.`,
 				return err
 			}
 			summary.Print(cmd.ErrOrStderr())
+			if err := writeSummaryJSON(cmd, summaryJSON, summary); err != nil {
+				return err
+			}
 			return checkInputLoss(summary)
 		},
 	}
 	f := cmd.Flags()
+	addSummaryJSONFlag(f, &summaryJSON)
 	in = addInputFlags(f, &cfg)
 	addBusFlags(f, &cfg, false)
 	addMetricsFlag(f, &cfg)
