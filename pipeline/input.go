@@ -224,7 +224,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		order = newInputOrder(cfg.CaptureShards, emit)
 		shards.Progress = order.progress
 	}
-	progress := newProgress(cfg.Log, in.path, in.src)
+	progress := newProgress(cfg.Log, in)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
 	live, _ := in.src.(*capture.Live)
