@@ -88,7 +88,7 @@ func openLive(iface string, cfg Config) (capture.Source, error) {
 		src, err = capture.OpenLive(iface, cfg.Live)
 	}
 	if errors.Is(err, syscall.EPERM) {
-		return nil, fmt.Errorf("%w: capturing needs CAP_NET_RAW (and CAP_NET_ADMIN for the ring): run as root, or once: sudo setcap cap_net_raw,cap_net_admin=eip %s", err, executable())
+		return nil, fmt.Errorf("%w: capturing needs CAP_NET_RAW: run as root, or once: sudo setcap cap_net_raw+ep %s", err, executable())
 	}
 	return src, err
 }
@@ -224,7 +224,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		order = newInputOrder(cfg.CaptureShards, emit)
 		shards.Progress = order.progress
 	}
-	progress := newProgress(cfg.Log, in.path, in.src)
+	progress := newProgress(cfg.Log, in)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
 	live, _ := in.src.(*capture.Live)

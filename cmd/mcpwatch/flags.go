@@ -115,7 +115,8 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 
 func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
-	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
+	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack (mcpwatch rules export DIR writes it out to start from)")
+	f.StringSliceVar(&cfg.RulesExtra, "rules-extra", nil, "directory of rule files loaded on top of the rule pack (repeatable): its rules add to the pack or replace those of the same id, and a file's disable: [id, …] list turns pack rules off")
 	f.IntVar(&cfg.Detect.MaxGroupsPerRule, "max-groups-per-rule", cfg.Detect.MaxGroupsPerRule, "state kept per rule, in groups (a threshold window, a seen value, a session's last value); beyond it the least recently active group is dropped (counted per rule). Rule state grows with the sessions and servers seen until it reaches this")
 }
 
@@ -126,6 +127,8 @@ type outputFlags struct {
 	format string
 	// failOn is --fail-on (run, tap): a severity, empty for none.
 	failOn string
+	// summaryJSON is --summary-json (run, tap): a file, empty for none.
+	summaryJSON string
 }
 
 func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {
@@ -172,6 +175,8 @@ func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config, job string) {
 
 func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
+	f.StringVar(&cfg.StatsOut, "stats-out", "", `append every metric as one JSON line ({"kind":"stats","metrics":{…}}) to this file each --stats-every and at the end, as Suricata's stats records (- = stdout)`)
+	f.DurationVar(&cfg.StatsEvery, "stats-every", pipeline.DefaultStatsEvery, "how often --stats-out gets a record")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --metrics-addr (go tool pprof http://ADDR/debug/pprof/heap): for finding where memory or CPU goes; keep the address private")
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -77,6 +79,7 @@ severity or higher were raised. Capture files may be given as arguments too.`,
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
 	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -107,7 +110,41 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
+	if err := writeSummaryJSON(cmd, out.summaryJSON, summary); err != nil {
+		return err
+	}
 	return cmp.Or(checkInputLoss(summary), checkFeedLoss(cfg, summary), checkFindings(out.failOn, summary), checkResumed(summary))
+}
+
+// addSummaryJSONFlag adds --summary-json to a command that prints a run
+// summary.
+func addSummaryJSONFlag(f *pflag.FlagSet, path *string) {
+	f.StringVar(path, "summary-json", "", `also write the end-of-run summary as one JSON object ({"kind":"summary",…}) to this file (- = stdout)`)
+}
+
+// writeSummaryJSON writes s to path as one JSON line, kind "summary"; an
+// empty path writes nothing.
+func writeSummaryJSON(cmd *cobra.Command, path string, s *pipeline.Summary) error {
+	if path == "" {
+		return nil
+	}
+	data, err := json.Marshal(struct {
+		Kind string `json:"kind"`
+		*pipeline.Summary
+	}{"summary", s})
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	data = append(data, '\n')
+	if path == "-" {
+		_, err = cmd.OutOrStdout().Write(data)
+	} else {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	return nil
 }
 
 func newTapCommand() *cobra.Command {
@@ -116,12 +153,15 @@ func newTapCommand() *cobra.Command {
 	var in *inputFlags
 	var format string
 	cmd := &cobra.Command{
-		Use:   "tap --format envoy-tap|har|access-log [--follow] FILE… [flags]",
+		Use:   "tap [--format auto|envoy-tap|har|access-log] [--follow] FILE… [flags]",
 		Short: "Read MCP traffic from the logs of TLS-terminating proxies into the same events",
 		Long: `tap reads what an ingress proxy that terminates TLS logs of MCP traffic — Envoy
 HTTP tap traces, HAR files, or JSON access logs — and turns it into exactly the
 events the packet path produces, then detects and stores as run does. It is
-run with --tap FORMAT:FILE for each FILE.
+run with --tap FORMAT:FILE for each FILE. The format is told from each file's
+first record unless given (standard input needs it); a file that plainly is
+another format than the one given (a HAR file read as an access log) is refused
+with exit status 2.
 
 Logs as proxies write them by default are read: a record without a time
 (Envoy's tap without record_headers_received_time; streamed segments never
@@ -147,7 +187,7 @@ Header-only access logs still give method, tool, protocol version and session
 of 2026-07-28 traffic (Mcp-Method, Mcp-Name, MCP-Protocol-Version headers) and
 Mcp-Session-Id for older revisions; see deploy/logtap/ for an Envoy tap filter
 and an nginx log_format that feed mcpwatch.`,
-		Example: `  mcpwatch tap --format har session.har --allowlist allow.yaml
+		Example: `  mcpwatch tap session.har --allowlist allow.yaml
   mcpwatch tap --format envoy-tap /var/log/envoy/taps/*.json --events-out -
   mcpwatch tap --format access-log --follow /var/log/envoy/mcp.jsonl --nats nats://nats-1:4222
   mcpwatch tap --format access-log --tap-fields nginx /var/log/nginx/mcp.json`,
@@ -160,8 +200,7 @@ and an nginx log_format that feed mcpwatch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "", "log format: envoy-tap, har or access-log (required)")
-	cmd.MarkFlagRequired("format")
+	f.StringVar(&format, "format", "auto", "log format: auto (told from the first record), envoy-tap, har or access-log")
 	f.BoolVarP(&cfg.TapFollow, "follow", "f", false, "follow the files like tail -F, resuming from a checkpoint after a restart")
 	f.StringVar(&cfg.TapCheckpointDir, "checkpoint-dir", defaultStateDir("checkpoints"), "where --follow keeps how far each file was read")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
@@ -172,6 +211,7 @@ and an nginx log_format that feed mcpwatch.`,
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
 	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -180,6 +220,7 @@ and an nginx log_format that feed mcpwatch.`,
 func newSensorCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
 	var in *inputFlags
+	var summaryJSON string
 	cmd := &cobra.Command{
 		Use:   "sensor (--pcap FILE | --iface NAME)… --nats URL [flags]",
 		Short: "Capture and decode, and publish the events to a shared NATS JetStream",
@@ -198,10 +239,14 @@ store processes consume them.`,
 				return err
 			}
 			summary.Print(cmd.ErrOrStderr())
+			if err := writeSummaryJSON(cmd, summaryJSON, summary); err != nil {
+				return err
+			}
 			return checkInputLoss(summary)
 		},
 	}
 	f := cmd.Flags()
+	addSummaryJSONFlag(f, &summaryJSON)
 	in = addInputFlags(f, &cfg)
 	addBusFlags(f, &cfg, false)
 	addMetricsFlag(f, &cfg)
