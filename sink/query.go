@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -63,11 +64,39 @@ func sortedOrNil(l []string) []string {
 type AlertFilter struct {
 	RuleID     string
 	Severities []string
-	ServerKey  string
+	// Server selects alerts by server_key (ServerRegexp): a whole key, a
+	// host, host:port, or a glob of either.
+	Server string
 	// Since keeps alerts whose ts is at or after it.
 	Since time.Time
 	// Limit caps the rows returned. Default 100.
 	Limit int
+}
+
+// ServerRegexp is the RE2 expression (ClickHouse's match) of the
+// server_keys a --server selector names: a server key (scheme://host:port/
+// path) is the whole key; a host or host:port is every key of that host
+// (and port); * and ? glob either (* stops at '/').
+func ServerRegexp(sel string) string {
+	var re strings.Builder
+	for _, r := range sel {
+		switch r {
+		case '*':
+			re.WriteString("[^/]*")
+		case '?':
+			re.WriteString("[^/]")
+		default:
+			re.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	if strings.Contains(sel, "://") {
+		return "^" + re.String() + "$"
+	}
+	port := ""
+	if host := sel[strings.LastIndex(sel, "]")+1:]; !strings.Contains(host, ":") {
+		port = "(:[0-9]+)?"
+	}
+	return "^[a-z][a-z0-9+.-]*://" + re.String() + port + "(/|$)"
 }
 
 // Alerts returns the alerts matching f, newest first, as the schema's alert
@@ -82,8 +111,8 @@ func (c *ClickHouse) Alerts(ctx context.Context, f AlertFilter) ([]*event.Alert,
 	if len(f.Severities) > 0 {
 		where, args = append(where, "has(?, severity)"), append(args, f.Severities)
 	}
-	if f.ServerKey != "" {
-		where, args = append(where, "server_key = ?"), append(args, f.ServerKey)
+	if f.Server != "" {
+		where, args = append(where, "match(server_key, ?)"), append(args, ServerRegexp(f.Server))
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "ts_ns >= ?"), append(args, unixNano(f.Since))

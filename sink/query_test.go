@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"reflect"
+	"regexp"
 	"testing"
 
 	"github.com/mcpwatch/mcpwatch/event"
@@ -44,7 +45,11 @@ func TestClickHouseAlertsReadBackAsWritten(t *testing.T) {
 	}{
 		"by rule":           {AlertFilter{RuleID: "legacy-protocol"}, 2},
 		"by severities":     {AlertFilter{Severities: []string{event.SeverityHigh, event.SeverityCritical}}, 2},
-		"by server":         {AlertFilter{ServerKey: "http://10.0.0.5:8080/mcp"}, 2},
+		"by server":         {AlertFilter{Server: "http://10.0.0.5:8080/mcp"}, 2},
+		"by host":           {AlertFilter{Server: "10.0.0.5"}, 2},
+		"by host:port":      {AlertFilter{Server: "10.0.0.5:8080"}, 2},
+		"by other port":     {AlertFilter{Server: "10.0.0.5:8081"}, 0},
+		"by glob":           {AlertFilter{Server: "10.0.0.*"}, 2},
 		"since":             {AlertFilter{Since: sampleAlerts(1)[0].TS}, 2},
 		"limit":             {AlertFilter{Limit: 3}, 3},
 		"rule and severity": {AlertFilter{RuleID: "legacy-protocol", Severities: []string{event.SeverityHigh}}, 0},
@@ -55,6 +60,31 @@ func TestClickHouseAlertsReadBackAsWritten(t *testing.T) {
 		}
 		if len(got) != tc.want {
 			t.Errorf("%s: %d alerts, want %d", name, len(got), tc.want)
+		}
+	}
+}
+
+// A --server selector matches whole keys, hosts, host:ports and globs of
+// them, and nothing that only contains them.
+func TestServerRegexp(t *testing.T) {
+	keys := []string{"http://10.0.0.5:8080/mcp", "https://files.corp.example/mcp", "http://10.0.0.50:8080/mcp", "https://[2001:db8::1]:8443/mcp"}
+	for sel, want := range map[string][]bool{
+		"http://10.0.0.5:8080/mcp": {true, false, false, false},
+		"10.0.0.5":                 {true, false, false, false},
+		"10.0.0.5:8080":            {true, false, false, false},
+		"10.0.0.5?":                {false, false, true, false},
+		"*.corp.example":           {false, true, false, false},
+		"files.corp.example:443":   {false, false, false, false},
+		"[2001:db8::1]":            {false, false, false, true},
+		"[2001:db8::1]:8443":       {false, false, false, true},
+		"https://*":                {false, false, false, false},
+		"https://*/mcp":            {false, true, false, true},
+	} {
+		re := regexp.MustCompile(ServerRegexp(sel))
+		for i, k := range keys {
+			if re.MatchString(k) != want[i] {
+				t.Errorf("--server %q on %s: %v, want %v (%s)", sel, k, !want[i], want[i], re)
+			}
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,7 +110,7 @@ func yesNo(b bool, yes, no string) string {
 func newAlertsCommand() *cobra.Command {
 	var cfg sink.ClickHouseConfig
 	var filter sink.AlertFilter
-	var since time.Duration
+	var since sinceFlag
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "alerts [flags]",
@@ -116,17 +118,17 @@ func newAlertsCommand() *cobra.Command {
 		Long: `alerts prints the stored alerts, newest first. It reads ClickHouse and creates
 nothing there: a database that does not exist is an error, not an empty list.`,
 		Example: `  mcpwatch alerts --since 24h --severity high,critical
-  mcpwatch alerts --rule unexpected-server --json`,
+  mcpwatch alerts --since 7d --server 10.0.0.9 --json
+  mcpwatch alerts --server '*.corp.example' --rule unexpected-server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, s := range filter.Severities {
-				if err := (&event.Alert{Schema: event.SchemaVersion, AlertID: "-", RuleID: "-", Severity: s}).Validate(); err != nil {
-					return fmt.Errorf("--severity %q: want one of %s", s, strings.Join(event.Severities, ", "))
+			for i, sev := range filter.Severities {
+				filter.Severities[i] = strings.ToLower(sev)
+				if !slices.Contains(event.Severities, filter.Severities[i]) {
+					return usage(fmt.Errorf("--severity %q: want one of %s", sev, strings.Join(event.Severities, ", ")))
 				}
 			}
-			if since > 0 {
-				filter.Since = time.Now().Add(-since)
-			}
+			filter.Since = since.from(time.Now())
 			ch, err := (&querySource{ch: cfg}).store(cmd)
 			if err != nil {
 				return err
@@ -152,9 +154,55 @@ nothing there: a database that does not exist is an error, not an empty list.`,
 	f := cmd.Flags()
 	f.StringVar(&filter.RuleID, "rule", "", "only this rule id")
 	f.StringSliceVar(&filter.Severities, "severity", nil, "only these severities (low, medium, high, critical)")
-	f.StringVar(&filter.ServerKey, "server", "", "only alerts about this server_key")
-	f.DurationVar(&since, "since", 0, "only alerts of the last DURATION, e.g. 24h (by alert time)")
+	f.StringVar(&filter.Server, "server", "", "only alerts about this server: a server_key, a host, host:port, or a glob of either (*.corp.example)")
+	f.Var(&since, "since", "only alerts since then (by alert time): a duration back from now (90m, 24h, 7d, 2w) or a date or time (2026-12-01, 2026-12-01T08:00:00Z)")
 	f.IntVar(&filter.Limit, "limit", 100, "most alerts to print")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	return cmd
+}
+
+// sinceFlag is --since: a duration back from now, with d (days) and w
+// (weeks) besides Go's units, or an RFC 3339 date or time.
+type sinceFlag struct {
+	back time.Duration
+	at   time.Time
+	text string
+}
+
+func (f *sinceFlag) String() string { return f.text }
+func (f *sinceFlag) Type() string   { return "since" }
+
+func (f *sinceFlag) Set(v string) error {
+	f.text = v
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, v); err == nil {
+			f.at = t
+			return nil
+		}
+	}
+	if n, unit := strings.TrimRight(v, "dw"), strings.TrimLeft(v, "0123456789"); unit == "d" || unit == "w" {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return fmt.Errorf("%q: want e.g. 7d", v)
+		}
+		f.back = time.Duration(days) * 24 * time.Hour
+		if unit == "w" {
+			f.back *= 7
+		}
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q: want a duration (90m, 24h, 7d, 2w) or a date (2026-12-01)", v)
+	}
+	f.back = d
+	return nil
+}
+
+// from is the time --since names, seen at now; zero when not given.
+func (f *sinceFlag) from(now time.Time) time.Time {
+	if f.back > 0 {
+		return now.Add(-f.back)
+	}
+	return f.at
 }

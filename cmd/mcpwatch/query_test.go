@@ -53,11 +53,15 @@ func TestServersAndAlertsCommands(t *testing.T) {
 	if len(alerts) != 1 || alerts[0].ServerKey != "http://10.0.0.9:3000/mcp" {
 		t.Errorf("unexpected-server alerts: %+v", alerts)
 	}
-	if r := mcpwatch(t, nil, append([]string{"alerts", "--severity", "high", "--server", "http://files.corp.example:8080/mcp"}, ch...)...); !strings.Contains(r.stdout, "unauthenticated-server") || strings.Contains(r.stdout, "unexpected-server") || strings.Contains(r.stdout, "plaintext-transport") {
-		t.Errorf("alerts filtered by severity and server:\n%s", r.stdout)
+	// The server by key, host, host:port or glob; severities in any case;
+	// --since in days.
+	for _, server := range []string{"http://files.corp.example:8080/mcp", "files.corp.example", "files.corp.example:8080", "*.corp.example"} {
+		if r := mcpwatch(t, nil, append([]string{"alerts", "--severity", "HIGH", "--since", "3650d", "--server", server}, ch...)...); !strings.Contains(r.stdout, "unauthenticated-server") || strings.Contains(r.stdout, "unexpected-server") || strings.Contains(r.stdout, "plaintext-transport") {
+			t.Errorf("alerts filtered by severity and server %s:\n%s%s", server, r.stdout, r.stderr)
+		}
 	}
-	if r := mcpwatch(t, nil, append([]string{"alerts", "--severity", "loud"}, ch...)...); r.code == 0 || !strings.Contains(r.stderr, "--severity") {
-		t.Errorf("bad severity accepted: %s", r.stderr)
+	if r := mcpwatch(t, nil, append([]string{"alerts", "--severity", "loud"}, ch...)...); r.code != exitUsage || !strings.Contains(r.stderr, "--severity") {
+		t.Errorf("bad severity: exit %d, %s", r.code, r.stderr)
 	}
 }
 
