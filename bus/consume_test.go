@@ -109,14 +109,7 @@ func TestKilledConsumerRedeliversToOther(t *testing.T) {
 		c := bus.ConsumerConfig{Durable: r.durable("failover"), StartAt: r.start, BatchSize: 25, AckWait: time.Second}
 		evs := r.events(200)
 
-		victim, held := startVictim(t, victimSpec{URL: url, Run: r.name, Consumer: c})
-		publishAll(t, connect(t, url), evs)
-		var heldIDs []string
-		select {
-		case heldIDs = <-held:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the victim process got no batch in 30s")
-		}
+		victim, heldIDs := victimHolding(t, url, r, c, evs)
 
 		survivor := connect(t, url)
 		rec := &recorder{run: r}
@@ -150,13 +143,7 @@ func TestResumeConsumerAfterKill(t *testing.T) {
 		r := newRun(t)
 		c := bus.ConsumerConfig{Durable: r.durable("resume"), StartAt: r.start, BatchSize: 25, AckWait: time.Hour}
 		evs := r.events(200)
-		victim, held := startVictim(t, victimSpec{URL: url, Run: r.name, Consumer: c})
-		publishAll(t, connect(t, url), evs)
-		select {
-		case <-held:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the victim process got no batch in 30s")
-		}
+		victim, _ := victimHolding(t, url, r, c, evs)
 		if err := victim.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}

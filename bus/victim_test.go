@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/event"
@@ -101,4 +102,19 @@ func startVictim(t *testing.T, spec victimSpec) (*exec.Cmd, <-chan []string) {
 		}
 	}()
 	return cmd, held
+}
+
+// victimHolding starts a victim process consuming c, publishes evs and
+// returns once the victim holds a batch (unacked), with that batch's ids.
+func victimHolding(t *testing.T, url string, r run, c bus.ConsumerConfig, evs []*event.Event) (*exec.Cmd, []string) {
+	t.Helper()
+	victim, held := startVictim(t, victimSpec{URL: url, Run: r.name, Consumer: c})
+	publishAll(t, connect(t, url), evs)
+	select {
+	case ids := <-held:
+		return victim, ids
+	case <-time.After(30 * time.Second):
+		t.Fatal("the victim process got no batch in 30s")
+		return nil, nil
+	}
 }
