@@ -2,8 +2,7 @@ package decode
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/benchgen"
 )
 
 func TestFindSecrets(t *testing.T) {
@@ -207,48 +208,24 @@ func FuzzSecretPatterns(f *testing.F) {
 	})
 }
 
-// secretScanBodies are multi-MB tool results of the kinds that are dense in
-// the old markers ("IA", "gh", '.', 'J'): base64, hex, prose, and log lines;
-// and an adversarial one, every byte part of a marker.
+// secretScanBodies are tool results of the kinds that were dense in the old
+// markers ("IA", "gh", '.', 'J'): base64, hex, prose, and log lines; and an
+// adversarial one, a third of its bytes anchors.
 func secretScanBodies(size int) map[string][]byte {
-	rng := rand.New(rand.NewPCG(18, 3))
-	random := make([]byte, size*3/4)
-	for i := range random {
-		random[i] = byte(rng.Uint32())
-	}
-	words := strings.Fields("the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no out up said what its about than into them can only other new some could time these two may then do first any my now such like our over man I me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three")
-	var prose []byte
-	for len(prose) < size {
-		for sentence := 3 + rng.IntN(4); sentence > 0; sentence-- {
-			for n, w := 6+rng.IntN(15), 0; w < n; w++ {
-				word := words[rng.IntN(len(words))]
-				if w == 0 {
-					prose = append(prose, word[0]-'a'+'A')
-					word = word[1:]
-				}
-				prose = append(prose, word...)
-				switch {
-				case w == n-1:
-					prose = append(prose, ". "...)
-				case rng.IntN(8) == 0:
-					prose = append(prose, ", "...)
-				default:
-					prose = append(prose, ' ')
-				}
-			}
+	logs := strings.Repeat("2026-11-27T10:00:00Z order=81723 customer=acme amount=1299.00 status=shipped\n", size/77)
+	wrap := func(text string) []byte {
+		quoted, err := json.Marshal(text)
+		if err != nil {
+			panic(err)
 		}
-		prose = append(prose, `\n\n`...)
-	}
-	logs := bytes.Repeat([]byte("2026-11-27T10:00:00Z order=81723 customer=acme amount=1299.00 status=shipped\\n"), size/77)
-	wrap := func(text []byte) []byte {
-		return append(append([]byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"`), text...), `"}]}}`...)
+		return append(append([]byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":`), quoted...), `}]}}`...)
 	}
 	return map[string][]byte{
-		"base64":      wrap([]byte(base64.StdEncoding.EncodeToString(random))),
-		"hex":         wrap([]byte(hex.EncodeToString(random[:size/2]))),
-		"prose":       wrap(prose),
+		"base64":      wrap(benchgen.Base64Text(size)),
+		"hex":         wrap(benchgen.HexText(size)),
+		"prose":       wrap(benchgen.ProseText(size)),
 		"logs":        wrap(logs),
-		"adversarial": wrap(bytes.Repeat([]byte("IA gh .eyJ xox PRIVATE KEY----- _live_ Iza "), size/44)),
+		"adversarial": wrap(strings.Repeat("IA gh .eyJ xox PRIVATE KEY----- _live_ Iza ", size/44)),
 	}
 }
 
