@@ -263,6 +263,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// published a moment ago (its consumers are new): the stream's duplicate
 	// window catches only this run's retries, the outputs the rest.
 	cfg.Bus.MsgIDScope = runID
+	// With a server of its own, which nothing else can reach, the run's
+	// events go to its events consumer in memory (bus/local.go).
+	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil
 	b, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
