@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/segmentio/encoding/json"
 
@@ -152,28 +153,74 @@ func (l *localEvents) isConsumer(durable string) bool {
 // would see: JSON carries no invalid UTF-8, such bytes arrive as U+FFFD.
 // Everything else in an event survives the round trip unchanged.
 func asDecoded(ev *event.Event) {
-	visitText(reflect.ValueOf(ev).Elem(), func(s reflect.Value) {
-		if text := s.String(); !utf8.ValidString(text) {
-			s.SetString(jsonRoundTrip(text))
+	eventText.visit(unsafe.Pointer(ev), func(s *string) {
+		if !utf8.ValidString(*s) {
+			*s = jsonRoundTrip(*s)
 		}
 	})
 }
 
-// visitText calls f with every string in v: fields, and the elements of
-// slices, of structs in v.
-func visitText(v reflect.Value, f func(reflect.Value)) {
-	switch v.Kind() {
-	case reflect.String:
-		f(v)
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				visitText(v.Field(i), f)
+// eventText is where an event keeps its text; found once by reflection,
+// since walking an event by reflection cost 5.7 µs of the 74 µs an event
+// costs with local events.
+var eventText = textLayoutOf(reflect.TypeFor[event.Event]())
+
+// textLayout is where values of a struct type keep text: their exported
+// string fields, and slices of strings or of such structs, by offset.
+type textLayout struct {
+	strings []uintptr
+	slices  []sliceText
+}
+
+type sliceText struct {
+	offset, elemSize uintptr
+	elem             *textLayout // nil for []string
+}
+
+func textLayoutOf(t reflect.Type) *textLayout {
+	l := &textLayout{}
+	l.add(t, 0)
+	return l
+}
+
+func (l *textLayout) add(t reflect.Type, base uintptr) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		off := base + f.Offset
+		switch f.Type.Kind() {
+		case reflect.String:
+			l.strings = append(l.strings, off)
+		case reflect.Struct:
+			l.add(f.Type, off)
+		case reflect.Slice:
+			switch elem := f.Type.Elem(); elem.Kind() {
+			case reflect.String:
+				l.slices = append(l.slices, sliceText{offset: off, elemSize: elem.Size()})
+			case reflect.Struct:
+				l.slices = append(l.slices, sliceText{offset: off, elemSize: elem.Size(), elem: textLayoutOf(elem)})
 			}
 		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			visitText(v.Index(i), f)
+	}
+}
+
+// visit calls f with every string of the value at p.
+func (l *textLayout) visit(p unsafe.Pointer, f func(*string)) {
+	for _, off := range l.strings {
+		f((*string)(unsafe.Add(p, off)))
+	}
+	for _, st := range l.slices {
+		h := (*[]byte)(unsafe.Add(p, st.offset)) // any slice header will do
+		base := unsafe.Pointer(unsafe.SliceData(*h))
+		for i := range len(*h) {
+			e := unsafe.Add(base, uintptr(i)*st.elemSize)
+			if st.elem == nil {
+				f((*string)(e))
+			} else {
+				st.elem.visit(e, f)
+			}
 		}
 	}
 }
