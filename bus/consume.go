@@ -156,6 +156,37 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 	return cons, nil
 }
 
+// ResumeConsumer recreates the durable consumer of a process that died, so
+// that the messages it had fetched but not acked are due at once rather
+// than after their ack wait: the new consumer starts right after the old
+// one's ack floor. Messages acked above the floor (out of order) are
+// delivered again; the outputs deduplicate them. It returns the number of
+// messages due; a durable that does not exist is no error (0): c then
+// starts as EnsureConsumer makes it.
+func (b *Bus) ResumeConsumer(ctx context.Context, stream string, c ConsumerConfig) (uint64, error) {
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	old, err := b.js.Consumer(ctx, stream, c.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("resume consumer %s on %s at %s: %w", c.Durable, stream, b.where, err)
+	}
+	info := old.CachedInfo()
+	if err := b.js.DeleteConsumer(ctx, stream, c.Durable); err != nil {
+		return 0, fmt.Errorf("resume consumer %s on %s at %s: %w", c.Durable, stream, b.where, err)
+	}
+	// A consumer that never acked has its floor just before where it
+	// was made to start.
+	c.StartAt, c.StartSeq = time.Time{}, max(info.AckFloor.Stream+1, info.Config.OptStartSeq)
+	if _, err := b.ensureConsumer(ctx, stream, c.WithDefaults()); err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
 // sameConsumer reports whether the durable configured as have already is
 // what ensureConsumer would make of want.
 func sameConsumer(have, want jetstream.ConsumerConfig) bool {

@@ -142,6 +142,42 @@ func TestKilledConsumerRedeliversToOther(t *testing.T) {
 	})
 }
 
+// A consumer whose process was killed while it held a batch is resumed by
+// its successor at its ack floor: the held messages are delivered at once,
+// not after their ack wait (an hour here), and nothing is lost.
+func TestResumeConsumerAfterKill(t *testing.T) {
+	forEachServer(t, func(t *testing.T, url string) {
+		r := newRun(t)
+		c := bus.ConsumerConfig{Durable: r.durable("resume"), StartAt: r.start, BatchSize: 25, AckWait: time.Hour}
+		evs := r.events(200)
+		victim, held := startVictim(t, victimSpec{URL: url, Run: r.name, Consumer: c})
+		publishAll(t, connect(t, url), evs)
+		select {
+		case <-held:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the victim process got no batch in 30s")
+		}
+		if err := victim.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		victim.Wait()
+
+		successor := connect(t, url)
+		due, err := successor.ResumeConsumer(context.Background(), bus.EventsStream, c)
+		if err != nil || due == 0 {
+			t.Fatalf("resume: %d messages due, %v", due, err)
+		}
+		rec := &recorder{run: r}
+		consumeAll(t, successor, c, rec)
+		if d := diffIDs(rec.sorted(), ids(evs)); d != "" {
+			t.Error(d)
+		}
+		if due, err := successor.ResumeConsumer(context.Background(), bus.EventsStream, bus.ConsumerConfig{Durable: r.durable("never-made")}); err != nil || due != 0 {
+			t.Errorf("resume of a consumer that does not exist: %d due, %v; want 0, nil", due, err)
+		}
+	})
+}
+
 // Garbage and events that fail validation are skipped and counted, a
 // message with nothing else is terminated; the events around them, in their
 // message or others, arrive and the consumer drains.

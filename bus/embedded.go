@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -12,7 +14,9 @@ import (
 // Embedded is an in-process nats-server with JetStream, for the all-in-one
 // mode and for tests.
 type Embedded struct {
-	srv *server.Server
+	srv     *server.Server
+	dataDir string
+	log     *storeWatch
 }
 
 var _ interface{ InProcessConn() (net.Conn, error) } = (*Embedded)(nil)
@@ -42,15 +46,16 @@ func startEmbedded(ctx context.Context, dataDir string, listen bool) (*Embedded,
 		DontListen: !listen,
 		JetStream:  true,
 		StoreDir:   dataDir,
-		// The server's own logs and signal handlers belong to a standalone
-		// nats-server; in-process, mcpwatch reports errors itself.
-		NoLog:  true,
+		// Signal handlers belong to a standalone nats-server; its logs go to
+		// storeWatch.
 		NoSigs: true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded NATS in %q: %w", dataDir, err)
 	}
+	watch := &storeWatch{}
+	srv.SetLoggerV2(watch, false, false, false)
 	go srv.Start()
 
 	wait := 10 * time.Second
@@ -65,7 +70,7 @@ func startEmbedded(ctx context.Context, dataDir string, listen bool) (*Embedded,
 		}
 		return nil, fmt.Errorf("start embedded NATS in %q: not ready with JetStream after %s", dataDir, wait)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, dataDir: dataDir, log: watch}, nil
 }
 
 // ClientURL is the nats:// URL clients connect to; empty without a listener.
@@ -85,6 +90,46 @@ func (e *Embedded) Configure(cfg *Config) {
 	cfg.InProcess = e
 	cfg.URL = ""
 }
+
+// StoreFailed reports whether a write to the store failed (ENOSPC): the
+// stream that failed accepts no more messages, and nats-server may have
+// shut JetStream down, until Revive.
+func (e *Embedded) StoreFailed() bool { return e.log.failed.Load() || !e.srv.JetStreamEnabled() }
+
+// Revive restarts JetStream after a failed write to the store, recovering
+// the streams and consumers from the store as a restart of the server would:
+// the clients' retried publishes and fetches go on. Messages the server had
+// acknowledged but not yet written when the write failed may be lost (as in
+// a crash of the server). Call it once the store's file system has space.
+func (e *Embedded) Revive() error {
+	if !e.StoreFailed() {
+		return nil
+	}
+	if e.srv.JetStreamEnabled() {
+		e.srv.ShutdownJetStream()
+	}
+	e.log.failed.Store(false)
+	if err := e.srv.EnableJetStream(&server.JetStreamConfig{StoreDir: e.dataDir}); err != nil {
+		return fmt.Errorf("restart JetStream in %q: %w", e.dataDir, err)
+	}
+	return nil
+}
+
+// storeWatch is the embedded server's logger: it drops the server's logs
+// (mcpwatch reports errors itself) but notes a failed write to the store,
+// which the server otherwise only logs.
+type storeWatch struct{ failed atomic.Bool }
+
+func (w *storeWatch) Errorf(format string, v ...any) {
+	if strings.Contains(fmt.Sprintf(format, v...), "failed to store a msg") {
+		w.failed.Store(true)
+	}
+}
+func (*storeWatch) Noticef(string, ...any) {}
+func (*storeWatch) Warnf(string, ...any)   {}
+func (*storeWatch) Fatalf(string, ...any)  {}
+func (*storeWatch) Debugf(string, ...any)  {}
+func (*storeWatch) Tracef(string, ...any)  {}
 
 // Shutdown stops the server and waits until its store is closed, so the data
 // directory can be removed or reopened afterwards.

@@ -43,7 +43,7 @@ type observed struct {
 func newChangeDetector(cfg Config, s *schema, r *Rule) *changeDetector {
 	return &changeDetector{
 		rule: r, groupBy: s.lookup(r.GroupBy), across: s.fields[r.Across],
-		maxSize: cfg.MaxEventsPerGroup, keys: newGroups[*changeState](cfg.MaxGroupsPerRule),
+		maxSize: cfg.MaxEventsPerGroup, keys: newGroups[*changeState](cfg.MaxGroupsPerRule, 0),
 	}
 }
 
@@ -61,13 +61,13 @@ func (d *changeDetector) observe(c *evalCtx) []candidate {
 	}
 	cur := observed{value: v, text: text, id: c.ev.EventID, ts: c.ev.TS}
 	keyBytes, _ := c.groupKey(d.groupBy)
-	st, ok := d.keys.getBytes(keyBytes)
+	st, ok := d.keys.getBytes(keyBytes, c.ev.TS)
 	if !ok {
 		st = &changeState{}
 		if r.Across != "" {
 			st.across, st.texts = map[string]observed{}, map[string]int{}
 		}
-		d.keys.put(string(keyBytes), st)
+		d.keys.put(string(keyBytes), st, c.ev.TS)
 	}
 	if r.Across == "" {
 		prev := st.last

@@ -36,7 +36,13 @@
 // Overload: all rule state is bounded. Each rule keeps at most
 // Config.MaxGroupsPerRule groups (threshold windows, seen values, last values,
 // suppression marks); a new group beyond that evicts the least recently
-// updated one, and Stats counts the evictions per rule. A threshold window
+// updated one, and Stats counts the evictions per rule. Groups whose state
+// says nothing any more expire by event time, counted as GroupsExpired: a
+// threshold window two windows after its last event (with a baseline,
+// BaselineWindows+20 windows, when the baseline has decayed below 0.1 %),
+// a suppression mark twice its interval after the alert. Seen values and
+// last values (new_value, change) stay until evicted: forgetting them would
+// raise a known value again or miss a change. A threshold window
 // keeps at most Config.MaxEventsPerGroup entries; older entries beyond the cap
 // are dropped and counted. Events older than a group's window (late arrivals)
 // are counted and ignored. Eviction can cause a repeated new_value alert or a

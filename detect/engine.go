@@ -142,6 +142,7 @@ type detector interface {
 type detectorState struct {
 	groups  int
 	evicted uint64
+	expired uint64
 	dropped uint64
 }
 
@@ -194,8 +195,12 @@ type RuleStats struct {
 	AttributesTruncated uint64
 	AttributesDropped   uint64
 	Groups              int // groups held now, suppression marks included
-	// GroupsEvicted counts groups dropped by MaxGroupsPerRule.
+	// GroupsEvicted counts groups dropped by MaxGroupsPerRule, and
+	// GroupsExpired those dropped as idle: threshold windows two windows
+	// (with a baseline, BaselineWindows+20 windows) and suppression marks
+	// twice the suppress interval after their last event.
 	GroupsEvicted uint64
+	GroupsExpired uint64
 	// EntriesDropped counts threshold window entries dropped by
 	// MaxEventsPerGroup, and late events older than their group's window.
 	EntriesDropped uint64
@@ -228,7 +233,7 @@ func NewEngine(cfg Config, rules []*Rule, allow *Allowlist) (*Engine, error) {
 			errs = append(errs, fmt.Errorf("%s: rule %q: %w", r.Source, r.ID, err))
 			continue
 		}
-		e.rules = append(e.rules, &ruleRunner{rule: r, det: det, suppress: newGroups[time.Time](cfg.MaxGroupsPerRule)})
+		e.rules = append(e.rules, &ruleRunner{rule: r, det: det, suppress: newGroups[time.Time](cfg.MaxGroupsPerRule, 2*r.Suppress)})
 		for _, n := range r.uses {
 			if !used[n] {
 				used[n] = true
@@ -309,10 +314,10 @@ func (rr *ruleRunner) suppressed(ts time.Time, group string) bool {
 		return false
 	}
 	// A late event before the last alert is inside the interval too.
-	if last, ok := rr.suppress.get(group); ok && ts.Sub(last) < rr.rule.Suppress {
+	if last, ok := rr.suppress.get(group, ts); ok && ts.Sub(last) < rr.rule.Suppress {
 		return true
 	}
-	rr.suppress.put(group, ts)
+	rr.suppress.put(group, ts, ts)
 	return false
 }
 
@@ -326,6 +331,7 @@ func (e *Engine) Stats() Stats {
 		ds := rr.det.state()
 		st.Groups = ds.groups + rr.suppress.len()
 		st.GroupsEvicted = ds.evicted + rr.suppress.evicted
+		st.GroupsExpired = ds.expired + rr.suppress.expired
 		st.EntriesDropped = ds.dropped
 		if rr.health.failing {
 			st.Failing = 1

@@ -16,7 +16,7 @@ type newValueDetector struct {
 }
 
 func newNewValueDetector(cfg Config, s *schema, r *Rule) *newValueDetector {
-	return &newValueDetector{rule: r, fields: s.lookup(r.Fields), seen: newGroups[struct{}](cfg.MaxGroupsPerRule)}
+	return &newValueDetector{rule: r, fields: s.lookup(r.Fields), seen: newGroups[struct{}](cfg.MaxGroupsPerRule, 0)}
 }
 
 func (d *newValueDetector) observe(c *evalCtx) []candidate {
@@ -27,11 +27,11 @@ func (d *newValueDetector) observe(c *evalCtx) []candidate {
 	if d.learnUntil.IsZero() {
 		d.learnUntil = c.ev.TS.Add(d.rule.Learn)
 	}
-	if _, ok := d.seen.getBytes(key); ok {
+	if _, ok := d.seen.getBytes(key, c.ev.TS); ok {
 		return nil
 	}
 	group := string(key)
-	d.seen.put(group, struct{}{})
+	d.seen.put(group, struct{}{}, c.ev.TS)
 	// Without a learning period every first sight alerts, whatever its
 	// time: a replica that takes over after a crash gets the redelivered
 	// older events after newer ones.

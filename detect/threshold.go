@@ -49,13 +49,25 @@ type windowEntry struct {
 	distinct string
 }
 
+// thresholdTTL is how long a group's window outlives its last event: two
+// windows (all its entries have left it; a late event older than that is
+// taken as a new group's instead of dropped), and with a baseline
+// BaselineWindows + 20 windows, after which the baseline has decayed to
+// under 0.1 % and a returning group learns it afresh.
+func thresholdTTL(r *Rule) time.Duration {
+	if r.BaselineFactor > 0 {
+		return time.Duration(r.BaselineWindows+20) * r.Window
+	}
+	return 2 * r.Window
+}
+
 func newThresholdDetector(cfg Config, s *schema, r *Rule) (*thresholdDetector, error) {
 	if r.Aggregate == AggCount && r.Threshold > float64(cfg.MaxEventsPerGroup) {
 		return nil, fmt.Errorf("threshold %v exceeds MaxEventsPerGroup %d: the rule could never fire", r.Threshold, cfg.MaxEventsPerGroup)
 	}
 	return &thresholdDetector{
 		rule: r, groupBy: s.lookup(r.GroupBy), aggField: s.fields[r.AggregateField],
-		maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule),
+		maxSize: cfg.MaxEventsPerGroup, windows: newGroups[*window](cfg.MaxGroupsPerRule, thresholdTTL(r)),
 	}, nil
 }
 
@@ -73,13 +85,13 @@ func (d *thresholdDetector) observe(c *evalCtx) []candidate {
 		}
 	}
 	key, _ := c.groupKey(d.groupBy)
-	w, ok := d.windows.getBytes(key)
+	w, ok := d.windows.getBytes(key, ts)
 	if !ok {
 		w = &window{bucketStart: ts}
 		if r.Aggregate == AggDistinct {
 			w.distinct = map[string]int{}
 		}
-		d.windows.put(string(key), w)
+		d.windows.put(string(key), w, ts)
 	}
 	if !w.latest.IsZero() && !ts.After(w.latest.Add(-r.Window)) {
 		d.dropped++ // late: its window has passed
@@ -203,5 +215,5 @@ func (w *window) addToBaseline(v float64) {
 }
 
 func (d *thresholdDetector) state() detectorState {
-	return detectorState{groups: d.windows.len(), evicted: d.windows.evicted, dropped: d.dropped}
+	return detectorState{groups: d.windows.len(), evicted: d.windows.evicted, expired: d.windows.expired, dropped: d.dropped}
 }

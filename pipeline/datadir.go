@@ -24,7 +24,10 @@ import (
 // run resumes the epoch. That run replays its input from the start (capture
 // files) and every output skips what it already has, by event_id and
 // alert_id, so the outputs of the two runs together hold every event and
-// alert exactly once.
+// alert exactly once. Live input (an interface, a followed log) cannot be
+// read again: what a killed live run stored but had not delivered is in
+// the store, behind its durable consumers' ack floors, so the resuming run
+// takes those consumers over instead of starting new ones.
 const (
 	lockFile = "mcpwatch.lock"
 	runFile  = "run.json"
@@ -49,6 +52,10 @@ type runRecord struct {
 	Finished bool      `json:"finished"`
 	// Resumes counts the runs of the epoch before this one.
 	Resumes int `json:"resumes"`
+	// Live is set when the run reads live input, which a resumed run cannot
+	// replay: it takes over the durable consumers named after Consumers.
+	Live      bool   `json:"live,omitempty"`
+	Consumers string `json:"consumers"`
 	// JSONLOffsets is each JSONL file output's size when the epoch began:
 	// what lies after it was written within the epoch.
 	JSONLOffsets map[string]int64 `json:"jsonl_offsets,omitempty"`
@@ -103,10 +110,17 @@ func openDataDir(dir string) (*dataDir, error) {
 }
 
 // begin records this run. When the previous run did not finish, the epoch
-// and its JSONL offsets carry on; otherwise a new epoch starts at the JSONL
-// files' present sizes and the id journals are emptied.
-func (d *dataDir) begin(runID string, jsonlFiles []string) error {
-	d.rec = runRecord{RunID: runID, PID: os.Getpid(), Started: time.Now().UTC(), JSONLOffsets: map[string]int64{}}
+// and its JSONL offsets carry on, and so do its consumers when it read live
+// input; otherwise a new epoch starts at the JSONL files' present sizes and
+// the id journals are emptied.
+func (d *dataDir) begin(runID string, live bool, jsonlFiles []string) error {
+	d.rec = runRecord{RunID: runID, PID: os.Getpid(), Started: time.Now().UTC(), Live: live, Consumers: runID, JSONLOffsets: map[string]int64{}}
+	if d.prev != nil && d.prev.Live && d.prev.Consumers != "" {
+		d.rec.Consumers = d.prev.Consumers
+		// Until its backlog is delivered, the run holds live input's events
+		// that only the store has, whatever its own input.
+		d.rec.Live = true
+	}
 	if d.prev != nil {
 		d.rec.Resumes = d.prev.Resumes + 1
 		for k, v := range d.prev.JSONLOffsets {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/bus"
 )
 
 // DefaultDataDirReserve is the free space the data dir's file system must
@@ -16,12 +18,13 @@ import (
 const DefaultDataDirReserve = 64 << 20
 
 // diskGate pauses the producers of a run while the file system of its
-// JetStream store is short of space. nats-server's file store treats a
-// failed write (ENOSPC) as fatal for the stream until the server restarts,
-// so the run must stop writing before the disk is full rather than after;
-// the consumers go on, and what they have acked stays in the store until
-// the stream's limits drop it. A check is a statfs every interval, not per
-// event.
+// JetStream store is short of space. nats-server shuts JetStream down when
+// a write to its store fails (ENOSPC), so the run should stop writing before
+// the disk is full rather than after; the consumers go on, and what they
+// have acked stays in the store until the stream's limits drop it. A check
+// is a statfs every interval, not per event. Should the disk fill anyway
+// (no reserve, or a burst between two checks), reviveStore starts the
+// embedded server's JetStream again once space is freed.
 type diskGate struct {
 	dir      string
 	reserve  uint64
@@ -35,13 +38,54 @@ type diskGate struct {
 
 	pauses atomic.Int64
 	paused atomic.Int64 // nanoseconds spent paused
+	// storeRestarts counts the times JetStream was started again after the
+	// server had shut it down.
+	storeRestarts atomic.Int64
 }
 
+// newDiskGate watches dir's file system; a reserve of 0 or less never
+// pauses (reviveStore still works).
 func newDiskGate(dir string, reserve int64, log *slog.Logger) *diskGate {
-	if dir == "" || reserve <= 0 {
-		return nil
+	return &diskGate{dir: dir, reserve: uint64(max(reserve, 0)), interval: 250 * time.Millisecond, log: log, statfs: freeBytes}
+}
+
+// minReviveSpace is the least free space on which a stopped JetStream is
+// started again.
+const minReviveSpace = 32 << 20
+
+// reviveStore watches the embedded server emb until ctx ends. When a write
+// to its store failed, it says so, waits until the file system has 1.5 times the reserve free (at least
+// minReviveSpace) and starts JetStream again, which recovers the streams and
+// consumers from the store; meanwhile publishes and fetches fail and are
+// retried, within the bus's outage limit.
+func (g *diskGate) reviveStore(ctx context.Context, emb *bus.Embedded) {
+	t := time.NewTicker(g.interval)
+	defer t.Stop()
+	down := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !emb.StoreFailed() {
+			continue
+		}
+		if !down {
+			down = true
+			g.log.Error("JetStream cannot store: a write to the data dir failed (file system full?); restarting it when space is freed", "dir", g.dir)
+		}
+		if free, err := g.statfs(g.dir); err != nil || free < max(g.reserve*3/2, minReviveSpace) {
+			continue
+		}
+		if err := emb.Revive(); err != nil {
+			g.log.Warn("JetStream not restarted yet", "dir", g.dir, "err", err)
+			continue
+		}
+		down = false
+		g.storeRestarts.Add(1)
+		g.log.Warn("JetStream restarted: the data dir has space again", "dir", g.dir)
 	}
-	return &diskGate{dir: dir, reserve: uint64(reserve), interval: 250 * time.Millisecond, log: log, statfs: freeBytes}
 }
 
 func freeBytes(dir string) (uint64, error) {
@@ -55,7 +99,7 @@ func freeBytes(dir string) (uint64, error) {
 // wait returns at once while the data dir has its reserve free, and blocks
 // while it has not, until it has again or ctx ends.
 func (g *diskGate) wait(ctx context.Context) error {
-	if g == nil || !g.short() {
+	if g == nil || g.reserve == 0 || !g.short() {
 		return nil
 	}
 	start := time.Now()

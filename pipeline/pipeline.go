@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -63,8 +65,11 @@ type Config struct {
 	// whenever ReloadAllowlist delivers (SIGHUP).
 	AllowlistPath   string
 	ReloadAllowlist <-chan os.Signal
-	// RulesDir overrides the embedded default rule pack.
-	RulesDir string
+	// RulesDir overrides the embedded default rule pack; RulesExtra are
+	// packs loaded after it, each adding rules, replacing those of the same
+	// id and disabling others (detect.LoadRules).
+	RulesDir   string
+	RulesExtra []string
 	// Replica and Replicas split the event partitions between detect
 	// processes: replica i of R owns the partitions p with p mod R == i.
 	Replica, Replicas int
@@ -101,6 +106,10 @@ type Config struct {
 	// Pprof Go's runtime profiles at /debug/pprof/ (heap, goroutines, CPU).
 	MetricsAddr string
 	Pprof       bool
+	// StatsOut, when set, gets a JSON line of every metric each StatsEvery
+	// and at the end ({"kind":"stats",…}; "-" is standard output).
+	StatsOut   string
+	StatsEvery time.Duration
 	// DrainTimeout bounds the delivery of what was read after the input
 	// ended or the job was stopped.
 	DrainTimeout time.Duration
@@ -137,7 +146,10 @@ func DefaultConfig() Config {
 }
 
 // validate checks what every job needs and fills defaults.
-func (c *Config) validate() error {
+// validate fills in defaults and checks the settings (a UsageError).
+func (c *Config) validate() error { return usageError(c.settle()) }
+
+func (c *Config) settle() error {
 	if c.Sensor == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -184,7 +196,7 @@ func (c *Config) validate() error {
 
 func (c *Config) validateInputs() error {
 	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 && len(c.Taps) == 0 {
-		return errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE")
+		return usageError(errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE"))
 	}
 	return nil
 }
@@ -251,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// external server's older contents are not replayed.
 	started := time.Now()
 	runID := event.NewID(cfg.Sensor, started.String())[:12]
-	resumed, err := beginRun(cfg, dd, runID)
+	resumed, consumersID, err := beginRun(cfg, dd, runID, ins)
 	if err != nil {
 		return nil, err
 	}
@@ -263,20 +275,27 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// published a moment ago (its consumers are new): the stream's duplicate
 	// window catches only this run's retries, the outputs the rest.
 	cfg.Bus.MsgIDScope = runID
-	// With a server of its own, which nothing else can reach, the run's
-	// events go to its events consumer in memory (bus/local.go).
-	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil
-	b, stopBus, err := connectBus(ctx, cfg)
+	// A run of capture files with a server of its own, which nothing else
+	// can reach, hands its events to its events consumer in memory
+	// (bus/local.go). A live run keeps them in the stream, where the run
+	// that resumes it after a kill finds what it had not delivered.
+	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil && !anyLive(cfg, ins) && (resumed == nil || !resumed.Backlog)
+	b, emb, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stopBus()
-	if cfg.Bus.URL == "" {
+	if emb != nil {
 		storeDir := cfg.DataDir
 		if storeDir == "" {
 			storeDir = os.TempDir()
 		}
 		cfg.gate = newDiskGate(storeDir, cfg.DataDirReserve, cfg.Log)
+		// Stopped before the server is (deferred after stopBus).
+		reviveCtx, stopReviving := context.WithCancel(deliverCtx)
+		reviving := make(chan struct{})
+		go func() { defer close(reviving); cfg.gate.reviveStore(reviveCtx, emb) }()
+		defer func() { stopReviving(); <-reviving }()
 	}
 
 	if cfg.AllowlistPath != "" {
@@ -292,20 +311,29 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	consumer := func(name string, start uint64) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Durable: name + "-" + runID, StartSeq: start, MaxWait: fetchWait}
+		return bus.ConsumerConfig{Durable: name + "-" + consumersID, StartSeq: start, MaxWait: fetchWait}
 	}
 	// One events consumer both writes and detects: in one process a second
 	// would only decode every event twice.
 	events, storeAlerts := consumer("run-events", nextEvent), consumer("run-alerts", nextAlert)
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse, feeds: feeds,
-		durables: []string{events.Durable, storeAlerts.Durable}}); err != nil {
+	stopMetrics, err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse, feeds: feeds,
+		durables: []string{events.Durable, storeAlerts.Durable}})
+	if err != nil {
 		return nil, err
 	}
+	defer stopMetrics()
 	inv := newInventory()
 	feedConsumers := make([]bus.ConsumerConfig, len(feeds))
 	for i, f := range feeds {
 		feedConsumers[i] = consumer("run-feed-"+f.name, nextAlert)
+	}
+	// The consumers of a killed live run deliver its backlog now, not
+	// after the ack wait of what it had fetched.
+	if resumed != nil && resumed.Backlog {
+		if err := resumeBacklog(ctx, b, resumed, events, append([]bus.ConsumerConfig{storeAlerts}, feedConsumers...)); err != nil {
+			return nil, err
+		}
 	}
 	// The consumers exist before anything is published, so that draining
 	// them below waits for every event and alert.
@@ -372,6 +400,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	summary.Deduplicated = out.deduplicated()
 	if cfg.gate != nil {
 		summary.DiskPauses, summary.DiskPaused = cfg.gate.pauses.Load(), time.Duration(cfg.gate.paused.Load())
+		summary.StoreRestarts = cfg.gate.storeRestarts.Load()
 	}
 	if dd != nil {
 		if err := dd.finish(); err != nil {
@@ -381,21 +410,49 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return summary, nil
 }
 
-// beginRun records the run in its data dir and says which run it resumes.
-func beginRun(cfg Config, dd *dataDir, runID string) (*Resume, error) {
+// beginRun records the run in its data dir, says which run it resumes, and
+// returns the id that names its durable consumers: its own, or those of the
+// live run it resumes, whose stored backlog they then deliver.
+func beginRun(cfg Config, dd *dataDir, runID string, ins []input) (*Resume, string, error) {
 	if dd == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	if err := dd.begin(runID, jsonlFiles(cfg)); err != nil {
-		return nil, err
+	if err := dd.begin(runID, anyLive(cfg, ins), jsonlFiles(cfg)); err != nil {
+		return nil, "", err
 	}
 	if dd.prev == nil {
-		return nil, nil
+		return nil, runID, nil
 	}
-	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes}
-	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: replaying the input, outputs skip what they already have",
+	r := &Resume{RunID: dd.prev.RunID, PID: dd.prev.PID, Started: dd.prev.Started, Resumes: dd.rec.Resumes, Backlog: dd.rec.Consumers != runID}
+	how := "replaying the input, outputs skip what they already have"
+	if r.Backlog {
+		how = "its live input's events stored but not delivered are delivered from the data dir, and any capture file is replayed; outputs skip what they already have"
+	}
+	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: "+how,
 		"data_dir", cfg.DataDir, "previous_run", r.RunID, "previous_pid", r.PID, "previous_start", r.Started)
-	return r, nil
+	return r, dd.rec.Consumers, nil
+}
+
+// anyLive reports whether an input is live (an interface, a followed log).
+func anyLive(cfg Config, ins []input) bool {
+	return slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) })
+}
+
+// resumeBacklog restarts the durable consumers of the killed live run r
+// resumes at their ack floors, counting in r what they have to deliver.
+func resumeBacklog(ctx context.Context, b *bus.Bus, r *Resume, events bus.ConsumerConfig, alerts []bus.ConsumerConfig) error {
+	n, err := b.ResumeConsumer(ctx, bus.EventsStream, events)
+	if err != nil {
+		return err
+	}
+	r.BacklogEventBatches = n
+	for _, c := range alerts {
+		if n, err = b.ResumeConsumer(ctx, bus.AlertsStream, c); err != nil {
+			return err
+		}
+		r.BacklogAlertBatches += n
+	}
+	return nil
 }
 
 // notDelivered adds to err how many events and alerts the bus lost, and
@@ -460,7 +517,7 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -468,9 +525,11 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRun()
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b}); err != nil {
+	stopMetrics, err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b})
+	if err != nil {
 		return nil, err
 	}
+	defer stopMetrics()
 	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
 	if err != nil {
 		return nil, err
@@ -502,16 +561,18 @@ func Detect(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer stopBus()
 	c := cfg.durable("detect", fmt.Sprintf("%d-of-%d", cfg.Replica, cfg.Replicas))
 	c.FilterSubjects = bus.EventSubjects(nil, parts)
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine, durables: []string{c.Durable}}); err != nil {
+	stopMetrics, err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine, durables: []string{c.Durable}})
+	if err != nil {
 		return err
 	}
+	defer stopMetrics()
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(ctx, cfg, engine)
 	}
@@ -542,7 +603,7 @@ func Store(ctx context.Context, cfg Config) error {
 	if len(out.events) == 0 && len(out.alerts) == 0 && len(feeds) == 0 {
 		return errors.New("store has nowhere to write: give --clickhouse, --events-out, --alerts-out or an alert feed")
 	}
-	b, stopBus, err := connectBus(ctx, cfg)
+	b, _, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -571,9 +632,11 @@ func Store(ctx context.Context, cfg Config) error {
 		durables = append(durables, c.Durable)
 		consumers = append(consumers, func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, feeds: feeds, durables: durables}); err != nil {
+	stopMetrics, err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, feeds: feeds, durables: durables})
+	if err != nil {
 		return err
 	}
+	defer stopMetrics()
 	var g errgroup.Group
 	for _, consume := range consumers {
 		g.Go(consume)
@@ -676,10 +739,11 @@ type metricSources struct {
 }
 
 // startMetrics serves the metrics of the stages a job runs when an address
-// is configured.
-func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
-	if cfg.MetricsAddr == "" {
-		return nil
+// is configured, and writes them as stats records to StatsOut when set;
+// stop writes the last record and waits for it.
+func startMetrics(ctx context.Context, cfg Config, m metricSources) (stop func(), err error) {
+	if cfg.MetricsAddr == "" && cfg.StatsOut == "" {
+		return func() {}, nil
 	}
 	collect := map[string]func() any{"bus": func() any { return m.bus.Stats() }}
 	if m.stages != nil {
@@ -701,7 +765,50 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if len(m.durables) > 0 {
 		collect["consumer"] = func() any { return consumerBacklog(ctx, m.bus, m.durables) }
 	}
-	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Pprof, cfg.Log, collect)
+	reg := newRegistry(collect)
+	stop = func() {}
+	if cfg.StatsOut != "" {
+		w, err := statsWriter(cfg.StatsOut)
+		if err != nil {
+			return nil, err
+		}
+		// The last record, with the final counts, is written by stop.
+		statsCtx, endStats := context.WithCancel(ctx)
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			defer w.Close()
+			writeStats(statsCtx, w, cmp.Or(cfg.StatsEvery, DefaultStatsEvery), reg, cfg.Log)
+		}()
+		stop = func() { endStats(); <-written }
+	}
+	if cfg.MetricsAddr != "" {
+		if err := serveMetrics(ctx, cfg.MetricsAddr, cfg.Pprof, cfg.Log, reg); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return stop, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// DefaultStatsEvery is how often a stats record is written (StatsEvery).
+const DefaultStatsEvery = time.Minute
+
+// statsWriter opens --stats-out for appending; "-" is standard output,
+// which Close leaves open.
+func statsWriter(path string) (io.WriteCloser, error) {
+	if path == "-" {
+		return nopCloser{os.Stdout}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--stats-out: %w", err))
+	}
+	return f, nil
 }
 
 // consumerLag is the backlog of the job's durable consumers, for
@@ -720,22 +827,28 @@ func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consume
 	return lag
 }
 
+// newDetectEngine loads the rules and the allowlist; what is wrong with
+// them is a UsageError.
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
-	var rulesFS fs.FS = rules.Default
+	packs := []fs.FS{rules.Default}
 	if cfg.RulesDir != "" {
-		rulesFS = os.DirFS(cfg.RulesDir)
+		packs[0] = os.DirFS(cfg.RulesDir)
 	}
-	rs, err := detect.LoadRules(rulesFS)
+	for _, dir := range cfg.RulesExtra {
+		packs = append(packs, os.DirFS(dir))
+	}
+	rs, err := detect.LoadRules(packs...)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	var allow *detect.Allowlist
 	if cfg.AllowlistPath != "" {
 		if allow, err = detect.LoadAllowlist(cfg.AllowlistPath); err != nil {
-			return nil, err
+			return nil, usageError(err)
 		}
 	}
-	return detect.NewEngine(cfg.Detect, rs, allow)
+	e, err := detect.NewEngine(cfg.Detect, rs, allow)
+	return e, usageError(err)
 }
 
 // watchAllowlist swaps the engine's allowlist when the file changes or a
@@ -764,10 +877,13 @@ func watchAllowlist(ctx context.Context, cfg Config, engine *detect.Engine) {
 	}
 }
 
-func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
+// connectBus connects to cfg.Bus, or starts the embedded server in the data
+// dir (or a temporary one) and returns it too; stop closes what it opened.
+func connectBus(ctx context.Context, cfg Config) (*bus.Bus, *bus.Embedded, func(), error) {
 	bcfg := cfg.Bus
 	bcfg.Logger = cfg.Log
 	var cleanup []func()
+	var emb *bus.Embedded
 	stop := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
@@ -778,7 +894,7 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "mcpwatch-nats-")
 			if err != nil {
-				return nil, nil, fmt.Errorf("data dir: %w", err)
+				return nil, nil, nil, fmt.Errorf("data dir: %w", err)
 			}
 			dir = tmp
 			cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
@@ -790,10 +906,10 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 				bcfg.MaxBytes = int64(max(free/4, 1<<20))
 			}
 		}
-		emb, err := bus.StartEmbedded(ctx, dir)
-		if err != nil {
+		var err error
+		if emb, err = bus.StartEmbedded(ctx, dir); err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cleanup = append(cleanup, emb.Shutdown)
 		emb.Configure(&bcfg)
@@ -801,8 +917,8 @@ func connectBus(ctx context.Context, cfg Config) (*bus.Bus, func(), error) {
 	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cleanup = append(cleanup, func() { b.Close() })
-	return b, stop, nil
+	return b, emb, stop, nil
 }

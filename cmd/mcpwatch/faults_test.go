@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/event"
 )
 
 // Fault injection against the built binary (issue 13): kill -9 of a run,
@@ -38,12 +40,8 @@ func faultCapture(t *testing.T) string {
 		if faultLong {
 			size = "60MB"
 		}
-		dir, err := os.MkdirTemp("", "mcpwatch-faults-")
-		if err != nil {
-			faultCaptureErr = err
-			return
-		}
-		faultCapturePath = filepath.Join(dir, "faults.pcap")
+		// Next to the test binary, removed with it by TestMain.
+		faultCapturePath = filepath.Join(filepath.Dir(mcpwatchBin), "faults.pcap")
 		gen := exec.Command("go", "run", "../../bench/gen", "-size", size, "-seed", "13", "-out", faultCapturePath, "-templates", "../../bench/templates.json.gz")
 		if out, err := gen.CombinedOutput(); err != nil {
 			faultCaptureErr = fmt.Errorf("bench/gen: %v\n%s", err, out)
@@ -341,47 +339,141 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// A data dir on a file system that fills up in the middle of a run: the
-// input pauses, the run says so, and it goes on when space is freed, with
-// nothing lost. The file system is a real one of 64 MiB: a tmpfs mounted
-// for the test (root; CI runs as root).
+// A data dir on a file system that fills up in the middle of a run goes on
+// when space is freed, with nothing lost. With a reserve the input pauses
+// before the disk is full and the run says so; without one (or when a burst
+// fills the disk between two checks) the embedded server's store hits
+// ENOSPC, JetStream shuts down, and the run brings it back once space is
+// freed. The file system is a real one of 64 MiB: a tmpfs mounted for the
+// test (root; CI runs as root).
 func TestFaultDataDirFull(t *testing.T) {
 	ref := faultReference(t)
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root to mount a 64 MiB tmpfs for the data dir (CI runs as root)")
 	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	for _, c := range []struct{ reserve, says, fills string }{
+		{"16MiB", "data dir short of space", "input paused"},
+		{"-1", "JetStream restarted", "JetStream cannot store"},
+	} {
+		t.Run("reserve="+c.reserve, func(t *testing.T) {
+			mnt := t.TempDir()
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt).CombinedOutput(); err != nil {
+				t.Fatalf("mount tmpfs: %v: %s", err, out)
+			}
+			t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+			filler := filepath.Join(mnt, "filler")
+			events := filepath.Join(t.TempDir(), "events.jsonl")
+			run := startRun(t, "--pcap", faultCapture(t), "--data-dir", filepath.Join(mnt, "data"), "--data-dir-reserve", c.reserve,
+				"--events-out", events, "--alerts-out", "")
+			waitGrowing(t, events, 1<<10)
+			// Leave less than the reserve free, or nothing at all.
+			var st syscall.Statfs_t
+			syscall.Statfs(mnt, &st)
+			free := int64(st.Bavail) * int64(st.Bsize)
+			if c.reserve == "-1" {
+				free += 8 << 20
+			}
+			if err := os.WriteFile(filler, make([]byte, max(free-8<<20, 0)), 0o600); err != nil && c.reserve != "-1" {
+				t.Fatalf("fill the data dir: %v", err)
+			}
+			stderrPath := run.Stderr.(*os.File).Name()
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(readFile(t, stderrPath), c.fills) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			hit := strings.Contains(readFile(t, stderrPath), c.fills)
+			time.Sleep(2 * time.Second)
+			os.Remove(filler)
+			freed := time.Now()
+			code := exitCode(run.Wait())
+			got, dups := jsonlIDs(t, events, "event_id")
+			lost := lostFrom(ref, got)
+			t.Logf("FAULT data-dir-full (reserve %s): %q %v, events lost %d, duplicated %d, exit %d, done %s after space was freed",
+				c.reserve, c.fills, hit, lost, dups, code, time.Since(freed).Round(time.Millisecond))
+			if !hit || code != 0 || lost != 0 || dups != 0 || !strings.Contains(readFile(t, stderrPath), c.says) {
+				t.Errorf("full data dir: %q %v, exit %d, %d lost, %d duplicated\n%s", c.fills, hit, code, lost, dups, readFile(t, stderrPath))
+			}
+		})
 	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	filler := filepath.Join(mnt, "filler")
-	events := filepath.Join(t.TempDir(), "events.jsonl")
-	run := startRun(t, "--pcap", faultCapture(t), "--data-dir", filepath.Join(mnt, "data"), "--data-dir-reserve", "16MiB",
-		"--events-out", events, "--alerts-out", "")
-	waitGrowing(t, events, 1<<10)
-	// Leave less than the reserve free.
-	var st syscall.Statfs_t
-	syscall.Statfs(mnt, &st)
-	free := int64(st.Bavail) * int64(st.Bsize)
-	if err := os.WriteFile(filler, make([]byte, max(free-8<<20, 0)), 0o600); err != nil {
-		t.Fatalf("fill the data dir: %v", err)
+}
+
+// A live run (a followed access log) whose output fails, killed with -9
+// after it stored what it read: the log cannot be read again (its
+// checkpoint is past those records), so the resuming run on the same data
+// dir delivers the killed run's stored backlog through that run's durable
+// consumers, and every message event of the log reaches the output once.
+// (Session summaries of sessions open at the kill are not: a session's
+// state lives in memory until it ends.)
+func TestFaultKillLiveRunAndResume(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "mcp.jsonl")
+	appendLines(t, logPath, accessLogGroups(t, 6)...)
+	tokenKey := "--token-key-file=" + filepath.Join(dir, "token.key")
+	refOut := filepath.Join(dir, "reference.jsonl")
+	if r := mcpwatch(t, nil, "tap", "--format", "access-log", logPath, tokenKey, "--events-out", refOut, "--alerts-out", ""); r.code != 0 {
+		t.Fatalf("reference run: exit %d\n%s", r.code, r.stderr)
 	}
-	stderrPath := run.Stderr.(*os.File).Name()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(readFile(t, stderrPath), "input paused") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	ref := map[string]bool{}
+	for _, ev := range decodeEvents(t, readFile(t, refOut)) {
+		if ev.Kind == event.KindMessage {
+			ref[ev.EventID] = true
+		}
 	}
-	paused := strings.Contains(readFile(t, stderrPath), "input paused")
-	time.Sleep(2 * time.Second)
-	os.Remove(filler)
-	freed := time.Now()
-	code := exitCode(run.Wait())
+
+	checkpoints := filepath.Join(dir, "checkpoints")
+	follow := func(eventsOut string) *exec.Cmd {
+		cmd := exec.Command(mcpwatchBin, "tap", "--format", "access-log", "--follow", logPath, "--checkpoint-dir", checkpoints,
+			"--data-dir", filepath.Join(dir, "data"), tokenKey, "--events-out", eventsOut, "--alerts-out", "")
+		cmd.Stderr = &strings.Builder{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// /dev/full refuses every write: the events stay in the store, unacked.
+	// Records before the checkpoint were published and will not be read
+	// again; the follower checkpoints behind records it still holds.
+	killed := follow("/dev/full")
+	st, _ := os.Stat(logPath)
+	waitCheckpoint(t, checkpoints, st.Size()/2)
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+
+	events := filepath.Join(dir, "events.jsonl")
+	start := time.Now()
+	resumed := follow(events)
+	deadline := time.Now().Add(60 * time.Second)
+	for got, _ := jsonlIDs(t, events, "event_id"); lostFrom(ref, got) > 0 && time.Now().Before(deadline); got, _ = jsonlIDs(t, events, "event_id") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	recovered := time.Since(start)
+	resumed.Process.Signal(syscall.SIGINT)
+	code := exitCode(resumed.Wait())
 	got, dups := jsonlIDs(t, events, "event_id")
 	lost := lostFrom(ref, got)
-	t.Logf("FAULT data-dir-full: paused %v, events lost %d, duplicated %d, exit %d, done %s after space was freed",
-		paused, lost, dups, code, time.Since(freed).Round(time.Millisecond))
-	if !paused || code != 0 || lost != 0 || dups != 0 || !strings.Contains(readFile(t, stderrPath), "data dir short of space") {
-		t.Errorf("full data dir: paused %v, exit %d, %d lost, %d duplicated\n%s", paused, code, lost, dups, readFile(t, stderrPath))
+	t.Logf("FAULT kill-9-live-resume: %d message events, lost %d, duplicated %d, exit %d, time to deliver %s", len(ref), lost, dups, code, recovered.Round(time.Millisecond))
+	stderr := resumed.Stderr.(*strings.Builder).String()
+	if len(ref) == 0 || lost != 0 || dups != 0 {
+		t.Errorf("after kill and resume: %d of %d message events lost, %d events duplicated\n%s", lost, len(ref), dups, stderr)
 	}
+	if code != exitResumed || !strings.Contains(stderr, "its stored backlog (") {
+		t.Errorf("resumed run: exit %d, want %d, saying the backlog was delivered\n%s", code, exitResumed, stderr)
+	}
+}
+
+// waitCheckpoint waits until the one checkpoint in dir is at offset or past it.
+func waitCheckpoint(t *testing.T, dir string, offset int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+		if len(files) == 1 {
+			var cp struct{ Offset int64 }
+			if data, err := os.ReadFile(files[0]); err == nil && json.Unmarshal(data, &cp) == nil && cp.Offset >= offset {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no checkpoint at offset %d in %s", offset, dir)
 }
