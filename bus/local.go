@@ -14,7 +14,7 @@ import (
 )
 
 // Local events (Config.LocalEvents): in `mcpwatch run` of capture files
-// with its embedded server, the one consumer of the events is in the
+// with a temporary embedded server, the one consumer of the events is in the
 // publishing process, so the events stream costs without serving anyone — each event is encoded,
 // stored by the server, delivered, decoded and acknowledged: 39 µs of the
 // 124 µs of CPU an event cost on the realistic capture of

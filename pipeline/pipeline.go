@@ -277,9 +277,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	cfg.Bus.MsgIDScope = runID
 	// A run of capture files with a server of its own, which nothing else
 	// can reach, hands its events to its events consumer in memory
-	// (bus/local.go). A live run keeps them in the stream, where the run
-	// that resumes it after a kill finds what it had not delivered.
-	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil && !anyLive(cfg, ins) && (resumed == nil || !resumed.Backlog)
+	// (bus/local.go). With a data dir they stay in its store, which the
+	// data dir's guarantees are about (resuming a killed live run's
+	// backlog, the reserve, reviving a store that ran out of space).
+	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil && dd == nil && !anyLive(cfg, ins)
 	b, emb, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
