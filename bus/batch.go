@@ -109,6 +109,9 @@ func (b *Bus) PublishEvent(ctx context.Context, ev *event.Event) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	if b.local != nil {
+		return b.publishLocal(ctx, ev)
+	}
 	data, err := encode(ev)
 	if err != nil {
 		return fmt.Errorf("publish event %s: %w", ev.EventID, err)

@@ -41,6 +41,7 @@ type Bus struct {
 
 	pub     publisher
 	batches batcher
+	local   *localEvents // with Config.LocalEvents
 	stats   counters
 	closed  atomic.Bool
 	life    context.Context // ends at Close; bounds the sends of lingering events
@@ -97,6 +98,9 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{cfg: cfg, log: cfg.Logger, where: redactURL(cfg.URL), outage: make(chan struct{})}
 	if cfg.InProcess != nil {
 		b.where = "embedded NATS (in-process)"
+	}
+	if cfg.LocalEvents {
+		b.local = newLocalEvents()
 	}
 	b.pub.init(cfg.PublishAsyncMax)
 	b.batches.linger, b.batches.maxEvents = cfg.PublishLinger, cfg.EventsPerMessage
@@ -343,6 +347,9 @@ type Backlog struct {
 func (b *Bus) Backlog(ctx context.Context, durable string) (Backlog, error) {
 	if b.closed.Load() {
 		return Backlog{}, ErrClosed
+	}
+	if b.local != nil && b.local.isConsumer(durable) {
+		return b.local.backlog(), nil
 	}
 	var backlog Backlog
 	found := false

@@ -69,6 +69,13 @@ type Config struct {
 	// interrupted one must have every event stored again for its own
 	// consumers, and deduplicates at its outputs instead.
 	MsgIDScope string
+	// LocalEvents hands events to this process's own ConsumeEvents in
+	// memory instead of through the events stream (bus/local.go): for a
+	// job whose one events consumer runs in the publishing process, with a
+	// server nobody else can reach. Alerts still go through their stream.
+	// The consumer gets the published *event.Event itself, so a publisher
+	// must not change an event once it is published.
+	LocalEvents bool
 	// InProcess, when set, connects to an in-process server (Embedded)
 	// without a network listener; URL is then only a name for errors.
 	InProcess nats.InProcessConnProvider

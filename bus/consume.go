@@ -19,6 +19,12 @@ import (
 // terminated and counted. It returns an error only if the consumer cannot be
 // created or the Bus is closed.
 func (b *Bus) ConsumeEvents(ctx context.Context, c ConsumerConfig, handle func(ctx context.Context, evs []*event.Event) error) error {
+	if b.local != nil {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		return b.consumeLocal(ctx, c.WithDefaults(), handle)
+	}
 	return consume(ctx, b, EventsStream, c, decodeEvent, handle)
 }
 
@@ -94,6 +100,10 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 func (b *Bus) EnsureConsumer(ctx context.Context, stream string, c ConsumerConfig) error {
 	if err := c.Validate(); err != nil {
 		return err
+	}
+	if b.local != nil && stream == EventsStream {
+		b.local.name(c.Durable)
+		return nil
 	}
 	_, err := b.ensureConsumer(ctx, stream, c.WithDefaults())
 	return err

@@ -118,7 +118,8 @@ type batch struct {
 // Run reads src and feeds the shards until src is exhausted, ctx is done
 // or src fails, with Engine.Run's results. Call Finish after it.
 func (s *Shards) Run(ctx context.Context, src Source) error {
-	d := &dealer{s: s, queues: make([]chan *batch, len(s.engines)), pending: make([]*batch, len(s.engines))}
+	d := &dealer{s: s, queues: make([]chan *batch, len(s.engines)), pending: make([]*batch, len(s.engines)),
+		free: make(chan *batch, 6*len(s.engines))}
 	var wg sync.WaitGroup
 	for k, e := range s.engines {
 		d.queues[k] = make(chan *batch, 4)
@@ -137,6 +138,7 @@ func (s *Shards) Run(ctx context.Context, src Source) error {
 				if s.Progress != nil && (b.cut || len(b.pkts) > 0) {
 					s.Progress(k, s.stamps[k])
 				}
+				d.recycle(b)
 			}
 			e.publish()
 		})
@@ -169,6 +171,10 @@ type dealer struct {
 	s       *Shards
 	queues  []chan *batch
 	pending []*batch
+	// free holds batches the shards are done with: an Engine keeps no
+	// packet data once it returns (Source.ReadPacket's contract), so their
+	// buffers are filled again instead of allocated for every batch.
+	free chan *batch
 	// seq numbers the packets read.
 	seq uint64
 	// now and lastTick mirror Engine.advance for the whole input.
@@ -181,7 +187,25 @@ func (d *dealer) batch() *batch {
 	if d.s.Live {
 		return &batch{}
 	}
-	return &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+	select {
+	case b := <-d.free:
+		return b
+	default:
+		return &batch{pkts: make([]Packet, 0, shardBatch), seqs: make([]uint64, 0, shardBatch), data: make([]byte, 0, shardBatch*256)}
+	}
+}
+
+// recycle empties a batch a shard is done with and keeps it for the
+// dealer, unless packets travel one by one or enough are kept.
+func (d *dealer) recycle(b *batch) {
+	if d.s.Live {
+		return
+	}
+	*b = batch{pkts: b.pkts[:0], seqs: b.seqs[:0], data: b.data[:0]}
+	select {
+	case d.free <- b:
+	default:
+	}
 }
 
 func (d *dealer) packet(p Packet) {
@@ -201,8 +225,9 @@ func (d *dealer) packet(p Packet) {
 	}
 	if len(b.data)+len(p.Data) > cap(b.data) {
 		// A new buffer: the packets already in the batch point into
-		// the old one, which must not move.
-		b.data = make([]byte, 0, max(cap(b.data), len(p.Data)))
+		// the old one, which must not move. It doubles, so that a
+		// recycled batch soon holds a whole batch in one.
+		b.data = make([]byte, 0, max(2*cap(b.data), len(p.Data)))
 	}
 	b.data = append(b.data, p.Data...)
 	p.Data = b.data[len(b.data)-len(p.Data):]

@@ -199,13 +199,19 @@ func (r *redactor) knownCredential(s string) string {
 func (r *redactor) patterns(s string) string {
 	b := []byte(s)
 	for _, p := range secretPatterns {
-		if !p.hasMarker(b) {
+		a := p.anchors[0]
+		start, end := p.next(b, 0, a)
+		if start < 0 {
 			continue
 		}
-		if loc := p.re.FindIndex(b); loc != nil {
-			r.found(p.kind)
-			b = p.re.ReplaceAllLiteral(b, []byte(redactMarker(p.kind)))
+		r.found(p.kind)
+		var out []byte
+		last := 0
+		for ; start >= 0; start, end = p.next(b, end, a) {
+			out = append(append(out, b[last:start]...), redactMarker(p.kind)...)
+			last = end
 		}
+		b = append(out, b[last:]...)
 	}
 	return string(b)
 }

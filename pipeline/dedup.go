@@ -297,6 +297,11 @@ type jsonlFile struct {
 	mu   sync.Mutex
 	f    *os.File
 	off  int64
+	// batch holds the lines of the batch being written, encoded by lines;
+	// both are reused from batch to batch (under encodeMu).
+	encodeMu sync.Mutex
+	batch    bytes.Buffer
+	lines    *sink.JSONL
 }
 
 var _ sink.Writer = (*jsonlFile)(nil)
@@ -315,19 +320,26 @@ func openJSONLFile(path string) (*jsonlFile, error) {
 }
 
 func (j *jsonlFile) WriteEvents(ctx context.Context, evs []*event.Event) error {
-	var buf bytes.Buffer
-	if err := sink.NewJSONLWriter(j.path, &buf).WriteEvents(ctx, evs); err != nil {
-		return err
-	}
-	return j.write(buf.Bytes())
+	return j.writeBatch(func() error { return j.lines.WriteEvents(ctx, evs) })
 }
 
 func (j *jsonlFile) WriteAlerts(ctx context.Context, as []*event.Alert) error {
-	var buf bytes.Buffer
-	if err := sink.NewJSONLWriter(j.path, &buf).WriteAlerts(ctx, as); err != nil {
+	return j.writeBatch(func() error { return j.lines.WriteAlerts(ctx, as) })
+}
+
+// writeBatch writes the lines encode puts into j.batch.
+func (j *jsonlFile) writeBatch(encode func() error) error {
+	j.encodeMu.Lock()
+	defer j.encodeMu.Unlock()
+	j.batch.Reset()
+	if j.lines == nil {
+		j.lines = sink.NewJSONLWriter(j.path, &j.batch)
+	}
+	if err := encode(); err != nil {
+		j.lines = nil // it may hold part of the failed batch
 		return err
 	}
-	return j.write(buf.Bytes())
+	return j.write(j.batch.Bytes())
 }
 
 func (j *jsonlFile) write(data []byte) error {

@@ -279,6 +279,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// published a moment ago (its consumers are new): the stream's duplicate
 	// window catches only this run's retries, the outputs the rest.
 	cfg.Bus.MsgIDScope = runID
+	// A run of capture files with a server of its own, which nothing else
+	// can reach, hands its events to its events consumer in memory
+	// (bus/local.go). With a data dir they stay in its store, which the
+	// data dir's guarantees are about (resuming a killed live run's
+	// backlog, the reserve, reviving a store that ran out of space).
+	cfg.Bus.LocalEvents = cfg.Bus.URL == "" && cfg.Bus.InProcess == nil && dd == nil && !anyLive(cfg, ins)
 	b, emb, stopBus, err := connectBus(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -430,8 +436,7 @@ func beginRun(cfg Config, dd *dataDir, runID string, ins []input) (*Resume, stri
 	if dd == nil {
 		return nil, runID, nil
 	}
-	live := slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) })
-	if err := dd.begin(runID, live, jsonlFiles(cfg)); err != nil {
+	if err := dd.begin(runID, anyLive(cfg, ins), jsonlFiles(cfg)); err != nil {
 		return nil, "", err
 	}
 	if dd.prev == nil {
@@ -445,6 +450,11 @@ func beginRun(cfg Config, dd *dataDir, runID string, ins []input) (*Resume, stri
 	cfg.Log.Warn("the previous run on this data dir stopped before delivering everything: "+how,
 		"data_dir", cfg.DataDir, "previous_run", r.RunID, "previous_pid", r.PID, "previous_start", r.Started)
 	return r, dd.rec.Consumers, nil
+}
+
+// anyLive reports whether an input is live (an interface, a followed log).
+func anyLive(cfg Config, ins []input) bool {
+	return slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) })
 }
 
 // resumeBacklog restarts the durable consumers of the killed live run r

@@ -25,21 +25,36 @@ import (
 )
 
 // mcpTemplate is an MCP conversation recorded from the real Go SDK: a
-// session that lists tools and calls one returning results of the given
-// sizes.
+// session that lists tools and makes the calls.
 type mcpTemplate struct {
-	name        string
-	weight      int
-	server      scenario.ServerSpec
-	protocol    string
-	resultSizes []int
+	name     string
+	weight   int
+	server   scenario.ServerSpec
+	protocol string
+	calls    []toolCall
+}
+
+// toolCall is one tools/call of a template: a tool of benchTools and the
+// size of the result it asks for.
+type toolCall struct {
+	tool  string
+	bytes int
+}
+
+// reports calls fetch_report for each size, each followed by a lookup.
+func reports(sizes ...int) []toolCall {
+	var calls []toolCall
+	for _, n := range sizes {
+		calls = append(calls, toolCall{"fetch_report", n}, toolCall{"lookup", 0})
+	}
+	return calls
 }
 
 var mcpTemplates = []mcpTemplate{
-	{"sse-small", 6, scenario.ServerSpec{Name: "docs", Version: "1.0.0", As: netip.MustParseAddrPort("10.0.0.5:8080"), Host: "docs.corp.example:8080"}, "2025-11-25", []int{1 << 10, 2 << 10, 1 << 10, 4 << 10, 1 << 10}},
-	{"sse-medium", 3, scenario.ServerSpec{Name: "search", Version: "2.3.1", As: netip.MustParseAddrPort("10.0.0.6:8080"), Host: "search.corp.example:8080"}, "2025-06-18", []int{10 << 10, 20 << 10, 10 << 10}},
-	{"json-large", 2, scenario.ServerSpec{Name: "warehouse", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.7:3000"), Options: mcp.StreamableHTTPOptions{JSONResponse: true}}, "2025-06-18", []int{50 << 10, 200 << 10}},
-	{"stateless", 3, scenario.ServerSpec{Name: "tickets", Version: "3.1.0", As: netip.MustParseAddrPort("10.0.0.8:8443"), Host: "tickets.corp.example:8443", Options: mcp.StreamableHTTPOptions{Stateless: true}}, "", []int{5 << 10, 100 << 10}},
+	{"sse-small", 6, scenario.ServerSpec{Name: "docs", Version: "1.0.0", As: netip.MustParseAddrPort("10.0.0.5:8080"), Host: "docs.corp.example:8080"}, "2025-11-25", reports(1<<10, 2<<10, 1<<10, 4<<10, 1<<10)},
+	{"sse-medium", 3, scenario.ServerSpec{Name: "search", Version: "2.3.1", As: netip.MustParseAddrPort("10.0.0.6:8080"), Host: "search.corp.example:8080"}, "2025-06-18", reports(10<<10, 20<<10, 10<<10)},
+	{"json-large", 2, scenario.ServerSpec{Name: "warehouse", Version: "0.9.0", As: netip.MustParseAddrPort("10.0.0.7:3000"), Options: mcp.StreamableHTTPOptions{JSONResponse: true}}, "2025-06-18", reports(50<<10, 200<<10)},
+	{"stateless", 3, scenario.ServerSpec{Name: "tickets", Version: "3.1.0", As: netip.MustParseAddrPort("10.0.0.8:8443"), Host: "tickets.corp.example:8443", Options: mcp.StreamableHTTPOptions{Stateless: true}}, "", reports(5<<10, 100<<10)},
 }
 
 type reportArgs struct {
@@ -52,41 +67,55 @@ func benchTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "fetch_report", Description: "Fetch a generated report."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in reportArgs) (*mcp.CallToolResult, any, error) {
 			line := "2026-11-27T10:00:00Z order=81723 customer=acme amount=1299.00 status=shipped\n"
-			text := strings.Repeat(line, in.Bytes/len(line)+1)[:in.Bytes]
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+			return textResult(strings.Repeat(line, in.Bytes/len(line)+1)[:in.Bytes]), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "lookup", Description: "Look up a record.", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
 		func(_ context.Context, _ *mcp.CallToolRequest, in reportArgs) (*mcp.CallToolResult, any, error) {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+			return textResult("ok"), nil, nil
 		})
 }
 
-// recordTemplates runs every template against real servers once.
-func recordTemplates(ctx context.Context) ([]benchgen.Template, error) {
+// templateSet is what bench/gen -record records: MCP templates and the
+// weights of the non-MCP ones (0 leaves one out).
+type templateSet struct {
+	mcp                []mcpTemplate
+	rest, jsonRPC, tls int
+}
+
+var standardSet = templateSet{mcp: mcpTemplates, rest: 2, tls: 2}
+
+// recordTemplates runs every template of set against real servers once.
+func recordTemplates(ctx context.Context, set templateSet) ([]benchgen.Template, error) {
 	var out []benchgen.Template
-	for _, mt := range mcpTemplates {
+	for _, mt := range set.mcp {
 		convs, err := recordMCP(ctx, mt)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", mt.name, err)
 		}
 		out = append(out, benchgen.Template{Name: mt.name, Weight: mt.weight, Convs: convs})
 	}
-	rest, err := recordREST(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("template rest: %w", err)
+	for _, noise := range []struct {
+		name   string
+		weight int
+		record func(context.Context) ([]tcprec.Conversation, error)
+	}{{"rest-json", set.rest, recordREST}, {"json-rpc", set.jsonRPC, recordJSONRPC}, {"tls", set.tls, recordTLS}} {
+		if noise.weight == 0 {
+			continue
+		}
+		convs, err := noise.record(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", noise.name, err)
+		}
+		out = append(out, benchgen.Template{Name: noise.name, Weight: noise.weight, Convs: convs})
 	}
-	out = append(out, benchgen.Template{Name: "rest-json", Weight: 2, Convs: rest})
-	tlsConvs, err := recordTLS(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("template tls: %w", err)
-	}
-	out = append(out, benchgen.Template{Name: "tls", Weight: 2, Convs: tlsConvs})
 	return out, nil
 }
 
 func recordMCP(ctx context.Context, mt mcpTemplate) ([]tcprec.Conversation, error) {
 	spec := mt.server
-	spec.Setup = benchTools
+	if spec.Setup == nil {
+		spec.Setup = benchTools
+	}
 	srv, err := scenario.StartServer(spec)
 	if err != nil {
 		return nil, err
@@ -103,11 +132,8 @@ func recordMCP(ctx context.Context, mt mcpTemplate) ([]tcprec.Conversation, erro
 	if _, err := cs.ListTools(ctx, nil); err != nil {
 		return nil, err
 	}
-	for _, n := range mt.resultSizes {
-		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "fetch_report", Arguments: map[string]any{"bytes": n}}); err != nil {
-			return nil, err
-		}
-		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "lookup", Arguments: map[string]any{"bytes": 0}}); err != nil {
+	for _, c := range mt.calls {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: map[string]any{"bytes": c.bytes}}); err != nil {
 			return nil, err
 		}
 	}
@@ -124,17 +150,53 @@ func recordREST(ctx context.Context) ([]tcprec.Conversation, error) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"id":81723,"status":"shipped","items":[{"sku":"A-1","qty":2}]}`)
 	})
+	var reqs []*http.Request
+	for i := range 5 {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://orders.corp.example/api/v1/orders/%d", 81720+i), nil)
+		reqs = append(reqs, req)
+	}
+	return recordHTTP(mux, netip.MustParseAddrPort("10.0.0.20:80"), reqs)
+}
+
+// recordJSONRPC records an Ethereum-style JSON-RPC 2.0 service — single
+// calls and a batch over HTTP POST — which must not become MCP either.
+func recordJSONRPC(ctx context.Context) ([]tcprec.Conversation, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /rpc", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(string(body), "[") {
+			io.WriteString(w, `[{"jsonrpc":"2.0","id":2,"result":"0x1"},{"jsonrpc":"2.0","id":3,"result":"0x5208"}]`)
+			return
+		}
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x12a05f2"}`)
+	})
+	var reqs []*http.Request
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`,
+		`[{"jsonrpc":"2.0","id":2,"method":"net_version","params":[]},{"jsonrpc":"2.0","id":3,"method":"eth_estimateGas","params":[{}]}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x407d73d8a49eeb85d32cf465507dd71d507100c1","latest"]}`,
+	} {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://node.corp.example:8545/rpc", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		reqs = append(reqs, req)
+	}
+	return recordHTTP(mux, netip.MustParseAddrPort("10.0.0.21:8545"), reqs)
+}
+
+// recordHTTP records reqs made over one keep-alive connection to h, which
+// appears in the capture as the server as.
+func recordHTTP(h http.Handler, as netip.AddrPort, reqs []*http.Request) ([]tcprec.Conversation, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: mux}
+	hs := &http.Server{Handler: h}
 	go hs.Serve(l)
 	defer hs.Close()
 	rec := &tcprec.Recorder{}
-	client := &http.Client{Transport: &http.Transport{DialContext: rec.DialContext(l.Addr().String(), netip.MustParseAddr("10.1.0.1"), netip.MustParseAddrPort("10.0.0.20:80"))}}
-	for i := range 5 {
-		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://orders.corp.example/api/v1/orders/%d", 81720+i), nil)
+	client := &http.Client{Transport: &http.Transport{DialContext: rec.DialContext(l.Addr().String(), netip.MustParseAddr("10.1.0.1"), as)}}
+	for _, req := range reqs {
 		resp, err := client.Do(req)
 		if err != nil {
 			return nil, err
