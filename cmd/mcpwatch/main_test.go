@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	mcpwatchBin = filepath.Join(dir, "mcpwatch")
-	build := exec.Command("go", "build", "-o", mcpwatchBin, ".")
+	// Stamped the way scripts/release.sh stamps releases.
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, "-o", mcpwatchBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build mcpwatch: " + err.Error())
@@ -29,6 +30,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+const testVersion, testCommit = "v0.0.0-test", "0123456789abcdef"
+
+// The version and commit stamped at build time are what `version` prints.
+func TestVersionStamped(t *testing.T) {
+	r := mcpwatch(t, nil, "version")
+	want := "mcpwatch " + testVersion + " commit " + testCommit + " "
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+		t.Fatalf("exit %d, stdout %q, want it to start with %q", r.code, r.stdout, want)
+	}
 }
 
 type result struct {
