@@ -38,6 +38,8 @@ type Bus struct {
 	where string // the URL without credentials, for errors
 	nc    *nats.Conn
 	js    jetstream.JetStream
+	// server is what the nats-server connected at start can do.
+	server serverFeatures
 
 	pub     publisher
 	batches batcher
@@ -133,6 +135,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", b.where, err)
+	}
+	if b.server, err = checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS at %s: %w", b.where, err)
 	}
 	b.nc = nc
 	b.js, err = jetstream.New(nc,

@@ -6,6 +6,8 @@
 #   scripts/nats.sh start DIR   # prints the client URL once the server answers
 #   scripts/nats.sh stop DIR
 #
+# NATS_BIN runs another nats-server binary instead, e.g. Debian's
+# /usr/sbin/nats-server (2.9), the oldest release mcpwatch supports.
 # NATS_PORT picks the client port (default: a free one, chosen by the server).
 # NATS_START_TIMEOUT is how long to wait for the server to answer, seconds (default 30).
 #
@@ -23,7 +25,7 @@ cmd=$1
 dir=$2
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/bin/nats-server
+bin=${NATS_BIN:-$root/bin/nats-server}
 port=${NATS_PORT:--1}
 timeout=${NATS_START_TIMEOUT:-30}
 pidfile=$dir/nats.pid
@@ -55,10 +57,12 @@ start() {
 		exit 1
 	fi
 	# go build is a no-op when bin/nats-server is up to date with go.mod.
-	(cd "$root" && go build -o "$bin" github.com/nats-io/nats-server/v2) || {
-		echo "building nats-server from the module cache failed" >&2
-		exit 1
-	}
+	if [ -z "${NATS_BIN:-}" ]; then
+		(cd "$root" && go build -o "$bin" github.com/nats-io/nats-server/v2) || {
+			echo "building nats-server from the module cache failed" >&2
+			exit 1
+		}
+	fi
 	mkdir -p "$dir/jetstream" "$dir/ports"
 	rm -f "$dir"/ports/*.ports
 	# setsid: the server must outlive this script and not get the terminal's signals.
