@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 )
 
 // mcpwatchBin is the binary under test, built once in TestMain, so exit codes
@@ -160,8 +163,30 @@ func TestConfigFileAndEnv(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("pcaps: [x]\n"), 0o644)
-	if r := mcpwatch(t, nil, "run", "--config", bad); r.code == 0 || !strings.Contains(r.stderr, `"pcaps"`) {
+	if r := mcpwatch(t, nil, "run", "--config", bad); r.code == 0 || !strings.Contains(r.stderr, `config key "pcaps" is not a flag of any mcpwatch command`) {
 		t.Errorf("unknown config key accepted: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// The README's config file serves every command: rules lint ignores all
+// its keys, servers and alerts take clickhouse and ignore the capture's.
+func TestConfigFileSharedByCommands(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mcpwatch.yaml")
+	os.WriteFile(cfg, []byte("# mcpwatch.yaml\npcap: ["+repoFile("demo.pcap")+"]\nallowlist: "+repoFile("demo-allowlist.yaml")+
+		"\nevents-out: "+filepath.Join(dir, "events.jsonl")+"\nclickhouse: "+addr+"\nclickhouse-database: mcpwatch_config_"+strconv.FormatInt(time.Now().UnixNano(), 10)+"\nalerts-out: \"\"\n"), 0o644)
+	if r := mcpwatch(t, nil, "run", "--config", cfg); r.code != 0 {
+		t.Fatalf("run --config: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "rules", "lint", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "no problems") {
+		t.Errorf("rules lint --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "servers", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "shadow-db") {
+		t.Errorf("servers --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "alerts", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "unexpected-server") {
+		t.Errorf("alerts --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

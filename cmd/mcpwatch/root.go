@@ -24,7 +24,9 @@ and ClickHouse.
 Every flag can also be set by an environment variable (MCPWATCH_ + the flag
 name in upper case, dashes as underscores: --events-out → MCPWATCH_EVENTS_OUT)
 or by a key of the YAML file given with --config (the flag name as key).
-Flags win over the environment, which wins over the config file.`,
+Flags win over the environment, which wins over the config file. One file
+serves every command: a key is ignored by the commands without that flag,
+and a key that is a flag of no command is an error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
