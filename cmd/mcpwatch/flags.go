@@ -127,7 +127,7 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 	var o outputFlags
 	f.StringVar(&cfg.EventsOut, "events-out", "", "append events as JSONL to this file (- = stdout)")
 	f.StringVar(&cfg.AlertsOut, "alerts-out", alertsDefault, "append alerts as JSONL to this file (- = stdout, empty = none)")
-	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in")
+	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in; several servers of one cluster separated by commas, tried in order")
 	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
 	f.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
