@@ -215,6 +215,13 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		{EventsStream, eventsRoot + ".>"},
 		{AlertsStream, alertsRoot + ".>"},
 	} {
+		replicas := b.cfg.Replicas
+		if replicas == 0 {
+			replicas = DefaultReplicas
+			if existing, err := b.js.Stream(ctx, s.name); err == nil {
+				replicas = existing.CachedInfo().Config.Replicas
+			}
+		}
 		_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        s.name,
 			Description: "mcpwatch " + strings.ToLower(strings.TrimPrefix(s.name, "MCPWATCH_")) + " (docs/events.md)",
@@ -222,7 +229,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardOld,
 			Storage:     jetstream.FileStorage,
-			Replicas:    b.cfg.Replicas,
+			Replicas:    replicas,
 			MaxAge:      b.cfg.MaxAge,
 			MaxBytes:    b.cfg.MaxBytes,
 			Duplicates:  b.cfg.DuplicateWindow,
