@@ -117,19 +117,20 @@ run() {
 	pids+=($!)
 }
 bus=(--nats "$nats" --stream-replicas 3)
-detect=(detect "${bus[@]}" --allowlist "$work/allow.yaml" --replicas 2 --ack-wait 5s)
+# Small batches: more round trips, so a kill finds batches in flight.
+detect=(detect "${bus[@]}" --allowlist "$work/allow.yaml" --replicas 2 --ack-wait 5s --batch-size 8)
 
-# stream N NAME FIELD, consumer N STREAM DURABLE FIELD: a number (or name)
-# from node N's view; empty when N does not answer.
+# stream N NAME FIELD: a number (or name) of a stream from node N's view,
+# empty when N does not answer. consumer STREAM DURABLE FIELD: the same of a
+# consumer, from the node leading it (followers' counts lag).
 stream() { jsz "$1" | jq -r --arg s "$2" "[.account_details[]?.stream_detail[]? | select(.name == \$s)][0] | $3 // empty"; }
-consumer() { jsz "$1" | jq -r --arg s "$2" --arg c "$3" "[.account_details[]?.stream_detail[]? | select(.name == \$s) | .consumer_detail[]? | select(.name == \$c)][0] | $4 // empty"; }
+consumer() {
+	local n
+	for n in 1 2 3; do
+		jsz "$n" | jq -r --arg s "$1" --arg c "$2" --arg n "n$n" "[.account_details[]?.stream_detail[]? | select(.name == \$s) | .consumer_detail[]? | select(.name == \$c and .cluster.leader == \$n)][0] | $3 // empty"
+	done | head -n 1
+}
 
-# The faults must fall in the middle of each stage's stream however fast
-# the machine is, so store and detect replica 1 (both its processes) are
-# frozen (SIGSTOP) once their consumers exist: their backlog builds while the
-# sensors publish, and each fault is injected when it resumes. Detect
-# replica 0 consumes live throughout, through the NATS node's loss.
-say "starting store, detect replica 0, replica 1 and its hot standby; freezing store and replica 1"
 # started JOB waits until JOB's consumers run; a job that exits meanwhile
 # ends the scenario with its last words.
 started() {
@@ -142,23 +143,20 @@ started() {
 		sleep 0.1
 	done
 }
-# The first process creates the R3 streams; the others find them.
-run store store "${bus[@]}" --clickhouse "$clickhouse" --ack-wait 5s
-started store
+# Detect replica 0 consumes live from the start, through the NATS node's
+# loss; it creates the R3 streams. So that the other faults fall in the
+# middle of a stream however fast the machine is, replica 1 (with its
+# standby) and store start once the sensors are done, on a backlog.
+say "starting detect replica 0"
 run detect0 "${detect[@]}" --replica 0
-run detect1 "${detect[@]}" --replica 1
-run detect1-standby "${detect[@]}" --replica 1
-for job in detect0 detect1 detect1-standby; do started "$job"; done
-until [ -n "$(consumer 1 MCPWATCH_EVENTS store-events .name)" ] && [ -n "$(consumer 1 MCPWATCH_EVENTS detect-1-of-2 .name)" ]; do sleep 0.1; done
-signal() { kill "-$1" "$(cat "$work/$2.pid")"; }
-for job in store detect1 detect1-standby; do signal STOP "$job"; done
+started detect0
 
 say "starting sensors s1 and s2"
 t_sensors=$(now)
 for s in 1 2; do
 	run "sensor$s" sensor --pcap "$work/s$s.pcap" --sensor "s$s" "$tokenkey" "${bus[@]}"
 done
-sensors_alive() { for s in 1 2; do kill -0 "$(cat "$work/sensor$s.pid")" 2>/dev/null && echo "s$s"; done | paste -sd,; }
+sensors_alive() { for s in 1 2; do kill -0 "$(cat "$work/sensor$s.pid")" 2>/dev/null && echo "s$s" || true; done | paste -sd,; }
 
 # 1. The NATS node leading the events stream dies while the sensors publish.
 ask=1 # a live node to ask
@@ -194,26 +192,26 @@ for s in 1 2; do
 done
 # A sensor's log is last written when it exits.
 t_sensors_done=$(for s in 1 2; do date -r "$work/sensor$s.log" +%s.%N; done | sort -n | tail -n 1)
-signal CONT detect1
-await 60 above 0 consumer "$ask" MCPWATCH_EVENTS detect-1-of-2 .num_ack_pending
-signal STOP detect1
-delivered_at_kill=$(consumer "$ask" MCPWATCH_EVENTS detect-1-of-2 .delivered.stream_seq)
-say "killing detect replica 1's first process, holding $(consumer "$ask" MCPWATCH_EVENTS detect-1-of-2 .num_ack_pending) messages ($(consumer "$ask" MCPWATCH_EVENTS detect-1-of-2 .num_pending) more pending); the standby resumes"
+say "starting detect replica 1 and its hot standby on the backlog"
+run detect1 "${detect[@]}" --replica 1
+run detect1-standby "${detect[@]}" --replica 1
+await 60 above 0 consumer MCPWATCH_EVENTS detect-1-of-2 .num_ack_pending
+delivered_at_kill=$(consumer MCPWATCH_EVENTS detect-1-of-2 .delivered.stream_seq)
+say "killing detect replica 1's first process; the consumer holds $(consumer MCPWATCH_EVENTS detect-1-of-2 .num_ack_pending) messages, $(consumer MCPWATCH_EVENTS detect-1-of-2 .num_pending) more pending"
 t_detect_kill=$(now)
-signal KILL detect1
-signal CONT detect1-standby
-await 120 above "$((delivered_at_kill - 1))" consumer "$ask" MCPWATCH_EVENTS detect-1-of-2 .ack_floor.stream_seq
+kill -9 "$(cat "$work/detect1.pid")"
+await 120 above "$((delivered_at_kill - 1))" consumer MCPWATCH_EVENTS detect-1-of-2 .ack_floor.stream_seq
 t_detect_floor=$(now)
 say "restarting detect replica 1's first process"
 run detect1 "${detect[@]}" --replica 1
 
 # 3. ClickHouse server 1, the first of store's addresses, is down when
 # store resumes: store goes on with server 2; server 1 catches up when back.
-say "stopping ClickHouse server 1; store resumes"
+say "stopping ClickHouse server 1; starting store on the backlog"
 scripts/clickhouse-cluster.sh stop-one "$work/clickhouse" 1
 rows_before=$(ch 2 "SELECT count() FROM mcpwatch_local.messages")
 t_ch_stop=$(now)
-signal CONT store
+run store store "${bus[@]}" --clickhouse "$clickhouse" --ack-wait 5s
 await 120 above "$rows_before" ch 2 "SELECT count() FROM mcpwatch_local.messages"
 t_ch_insert=$(now)
 sleep 3
@@ -223,7 +221,9 @@ t_ch_start=$(now)
 
 say "waiting for every consumer to drain"
 drained() {
-	jsz "$ask" | jq -e '[.account_details[]?.stream_detail[]?.consumer_detail[]? | .num_pending + .num_ack_pending] | length > 0 and add == 0' >/dev/null
+	for n in 1 2 3; do
+		jsz "$n" | jq -c --arg n "n$n" '.account_details[]?.stream_detail[]?.consumer_detail[]? | select(.cluster.leader == $n) | .num_pending + .num_ack_pending'
+	done | jq -se 'length >= 4 and add == 0' >/dev/null
 }
 await 600 drained
 tables=$(ch 2 "SELECT name FROM system.tables WHERE database = 'mcpwatch_local' AND engine LIKE '%MergeTree' AND name NOT IN ('schema_migrations', 'dead_letters')")
@@ -250,7 +250,7 @@ for n in 1 2; do
 done
 ch 1 "SELECT DISTINCT alert_id FROM mcpwatch.alerts WHERE rule_id IN ('$(echo "$safe_rules" | sed "s/|/','/g")')" | sort -u >"$work/stored-alerts.ids"
 figure "alerts of match and new_value rules: reference $(wc -l <"$work/ref-alerts.ids"), lost $(comm -23 "$work/ref-alerts.ids" "$work/stored-alerts.ids" | wc -l), raised anew under another id $(comm -13 "$work/ref-alerts.ids" "$work/stored-alerts.ids" | wc -l); all alerts stored: $(ch 1 "SELECT uniqExact(alert_id) FROM mcpwatch.alerts")"
-figure "NATS node $leader killed $(elapsed "$t_sensors" "$t_nats_kill") s after the sensors started (still publishing: ${sensors_alive:-none}): new stream leader after ${t_leader:+$(elapsed "$t_nats_kill" "$t_leader")} s, events stored again after ${t_stored:+$(elapsed "$t_nats_kill" "$t_stored")} s"
+figure "NATS node $leader killed $(elapsed "$t_sensors" "$t_nats_kill") s after the sensors started (sensors publishing: ${publishing:-none}): new stream leader after ${t_leader:+$(elapsed "$t_nats_kill" "$t_leader")} s, events stored again after ${t_stored:+$(elapsed "$t_nats_kill" "$t_stored") s}${t_stored:-(the sensors had finished)}"
 figure "detect replica 1 process killed: replica 1's ack floor past the killed process's messages after ${t_detect_floor:+$(elapsed "$t_detect_kill" "$t_detect_floor")} s (--ack-wait 5s)"
 figure "ClickHouse server 1 stopped: next row stored (on server 2) after ${t_ch_insert:+$(elapsed "$t_ch_stop" "$t_ch_insert")} s; server 1 restarted, holding every row again after $(elapsed "$t_ch_start" "$t_ch_caught_up") s"
 figure "sensors done after $(elapsed "$t_sensors" "$t_sensors_done") s, everything delivered after $(elapsed "$t_sensors" "$t_done") s"
