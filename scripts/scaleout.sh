@@ -250,7 +250,9 @@ for n in 1 2; do
 done
 ch 1 "SELECT DISTINCT alert_id FROM mcpwatch.alerts WHERE rule_id IN ('$(echo "$safe_rules" | sed "s/|/','/g")')" | sort -u >"$work/stored-alerts.ids"
 figure "alerts of match and new_value rules: reference $(wc -l <"$work/ref-alerts.ids"), lost $(comm -23 "$work/ref-alerts.ids" "$work/stored-alerts.ids" | wc -l), raised anew under another id $(comm -13 "$work/ref-alerts.ids" "$work/stored-alerts.ids" | wc -l); all alerts stored: $(ch 1 "SELECT uniqExact(alert_id) FROM mcpwatch.alerts")"
-figure "NATS node $leader killed $(elapsed "$t_sensors" "$t_nats_kill") s after the sensors started (sensors publishing: ${publishing:-none}): new stream leader after ${t_leader:+$(elapsed "$t_nats_kill" "$t_leader")} s, events stored again after ${t_stored:+$(elapsed "$t_nats_kill" "$t_stored") s}${t_stored:-(the sensors had finished)}"
+stored_again="(none: the sensors had finished)"
+[ -z "$t_stored" ] || stored_again="$(elapsed "$t_nats_kill" "$t_stored") s"
+figure "NATS node $leader killed $(elapsed "$t_sensors" "$t_nats_kill") s after the sensors started (sensors publishing: ${publishing:-none}): new stream leader after ${t_leader:+$(elapsed "$t_nats_kill" "$t_leader")} s, events stored again after $stored_again"
 figure "detect replica 1 process killed: replica 1's ack floor past the killed process's messages after ${t_detect_floor:+$(elapsed "$t_detect_kill" "$t_detect_floor")} s (--ack-wait 5s)"
 figure "ClickHouse server 1 stopped: next row stored (on server 2) after ${t_ch_insert:+$(elapsed "$t_ch_stop" "$t_ch_insert")} s; server 1 restarted, holding every row again after $(elapsed "$t_ch_start" "$t_ch_caught_up") s"
 figure "sensors done after $(elapsed "$t_sensors" "$t_sensors_done") s, everything delivered after $(elapsed "$t_sensors" "$t_done") s"
