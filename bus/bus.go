@@ -38,6 +38,8 @@ type Bus struct {
 	where string // the URL without credentials, for errors
 	nc    *nats.Conn
 	js    jetstream.JetStream
+	// server is what the nats-server connected at start can do.
+	server serverFeatures
 
 	pub     publisher
 	batches batcher
@@ -138,6 +140,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", b.where, err)
 	}
+	if b.server, err = checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS at %s: %w", b.where, err)
+	}
 	b.nc = nc
 	b.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(b.onPublishAck),
@@ -213,6 +219,13 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		{EventsStream, eventsRoot + ".>"},
 		{AlertsStream, alertsRoot + ".>"},
 	} {
+		replicas := b.cfg.Replicas
+		if replicas == 0 {
+			replicas = DefaultReplicas
+			if existing, err := b.js.Stream(ctx, s.name); err == nil {
+				replicas = existing.CachedInfo().Config.Replicas
+			}
+		}
 		_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        s.name,
 			Description: "mcpwatch " + strings.ToLower(strings.TrimPrefix(s.name, "MCPWATCH_")) + " (docs/events.md)",
@@ -220,7 +233,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardOld,
 			Storage:     jetstream.FileStorage,
-			Replicas:    b.cfg.Replicas,
+			Replicas:    replicas,
 			MaxAge:      b.cfg.MaxAge,
 			MaxBytes:    b.cfg.MaxBytes,
 			Duplicates:  b.cfg.DuplicateWindow,

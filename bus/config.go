@@ -39,6 +39,9 @@ type Config struct {
 	// Partitions is N in mcpwatch.events.<kind>.<hash(server_key) mod N>.
 	Partitions int
 	// Replicas of both streams: 1 on a single server, 3 in a cluster.
+	// Zero keeps what an existing stream has and creates a new one with
+	// DefaultReplicas, so a process started without it does not shrink a
+	// cluster's R3 streams.
 	Replicas int
 	// MaxAge and MaxBytes bound each stream; the oldest messages go first.
 	MaxAge   time.Duration
@@ -101,9 +104,6 @@ func (c Config) WithDefaults() Config {
 	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
 	}
-	if c.Replicas == 0 {
-		c.Replicas = DefaultReplicas
-	}
 	if c.MaxAge == 0 {
 		c.MaxAge = DefaultMaxAge
 	}
@@ -145,7 +145,7 @@ func (c *Config) Validate() error {
 		return errors.New("bus config: no NATS URL (start the embedded server or set one)")
 	case d.Partitions < 1 || d.Partitions > 1024:
 		return fmt.Errorf("bus config: partitions %d, want 1..1024", d.Partitions)
-	case d.Replicas < 1 || d.Replicas > 5:
+	case d.Replicas < 0 || d.Replicas > 5:
 		return fmt.Errorf("bus config: replicas %d, want 1..5", d.Replicas)
 	case d.MaxAge < 0:
 		return fmt.Errorf("bus config: max age %s is negative", d.MaxAge)

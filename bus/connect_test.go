@@ -1,7 +1,9 @@
 package bus_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -125,5 +127,41 @@ func TestConsumerConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// A server older than MinServerVersion fails Connect with one line naming
+// its version and the minimum. The server is a stand-in that speaks just
+// enough of the NATS protocol (INFO, then PONG to the client's PING) to
+// announce a 2.8 release, of which no build is at hand.
+func TestConnectTooOldServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "INFO {\"server_id\":\"old\",\"version\":\"2.8.4\",\"proto\":1,\"headers\":true,\"max_payload\":1048576,\"jetstream\":true}\r\n")
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(line, "PING") {
+				fmt.Fprint(c, "PONG\r\n")
+			}
+		}
+	}()
+	url := "nats://" + ln.Addr().String()
+	_, err = bus.Connect(context.Background(), bus.Config{URL: url, Logger: testLogger(t)})
+	want := "NATS at " + url + ": nats-server 2.8.4 is too old: mcpwatch needs " + bus.MinServerVersion + " or later"
+	if err == nil || err.Error() != want {
+		t.Errorf("Connect to a 2.8.4 server: %v, want %q", err, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpwatch/mcpwatch/event"
@@ -45,6 +46,12 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		}
 		return err
 	}
+	// A server without several filter subjects per consumer hands over the
+	// whole stream; the subjects outside the filter are skipped here.
+	var skipOutside []string
+	if !b.filtersOnServer(c) {
+		skipOutside = c.FilterSubjects
+	}
 	failures := 0
 	perMsg := newEventsPerMessage()
 	for ctx.Err() == nil {
@@ -52,6 +59,7 @@ func consume[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 			return fmt.Errorf("consumer %s on %s: %w", c.Durable, stream, ErrClosed)
 		}
 		msgs, err := fetch(ctx, cons, c, perMsg.messagesFor(c.BatchSize))
+		msgs = b.ackOutside(msgs, skipOutside)
 		if len(msgs) > 0 {
 			if ctx.Err() != nil {
 				// Hand them back at once so a process sharing the durable
@@ -131,11 +139,13 @@ func (b *Bus) ensureConsumer(ctx context.Context, stream string, c ConsumerConfi
 		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cc.OptStartSeq = c.StartSeq
 	}
-	switch len(c.FilterSubjects) {
-	case 0:
-	case 1:
+	switch {
+	case len(c.FilterSubjects) == 1:
 		cc.FilterSubject = c.FilterSubjects[0]
-	default:
+	case !b.filtersOnServer(c):
+		b.log.Warn("nats-server lacks several filter subjects per consumer: this consumer reads the whole stream and skips the other subjects itself (upgrade to "+features210+" or later to spare the traffic)",
+			"durable", c.Durable, "stream", stream, "server_version", b.server.version, "url", b.where)
+	case len(c.FilterSubjects) > 1:
 		cc.FilterSubjects = c.FilterSubjects
 	}
 	// The delivery start of a durable cannot change; keep the one it was
@@ -185,6 +195,39 @@ func (b *Bus) ResumeConsumer(ctx context.Context, stream string, c ConsumerConfi
 		return 0, err
 	}
 	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// terminate tells the server never to redeliver m, with a reason where
+// the server reads one.
+func (b *Bus) terminate(m jetstream.Msg, reason string) error {
+	if b.server.termReason {
+		return m.TermWithReason(reason)
+	}
+	return m.Term()
+}
+
+// filtersOnServer reports whether the server applies c's filter subjects
+// itself: every server takes one, 2.10 and later several.
+func (b *Bus) filtersOnServer(c ConsumerConfig) bool {
+	return len(c.FilterSubjects) <= 1 || b.server.multiFilter
+}
+
+// ackOutside acknowledges and drops the messages whose subject matches
+// none of filters, so the consumer's share of the stream moves past them;
+// with no filters it returns msgs as they are.
+func (b *Bus) ackOutside(msgs []jetstream.Msg, filters []string) []jetstream.Msg {
+	if len(filters) == 0 {
+		return msgs
+	}
+	return slices.DeleteFunc(msgs, func(m jetstream.Msg) bool {
+		if slices.ContainsFunc(filters, func(f string) bool { return server.SubjectMatchesFilter(m.Subject(), f) }) {
+			return false
+		}
+		if err := m.Ack(); err != nil {
+			b.log.Warn("ack of a message outside the filter failed; it comes back after the ack wait", "subject", m.Subject(), "err", err)
+		}
+		return true
+	})
 }
 
 // sameConsumer reports whether the durable configured as have already is
@@ -260,7 +303,7 @@ func process[T any](ctx context.Context, b *Bus, stream string, c ConsumerConfig
 		if md, err := m.Metadata(); err == nil {
 			seq = md.Sequence.Stream
 		}
-		if err := m.TermWithReason("malformed"); err != nil {
+		if err := b.terminate(m, "malformed"); err != nil {
 			b.log.Warn("terminate malformed message", "stream", stream, "seq", seq, "err", err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,11 +12,14 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 )
 
-// forEachServer runs f against an in-process server on a temp dir and against
-// the external server in MCPWATCH_TEST_NATS_URL. Under CI the external one is
-// required: a missing URL fails rather than skips.
+// forEachServer runs f against an in-process server on a temp dir, against
+// the external server in MCPWATCH_TEST_NATS_URL and against a server of
+// the oldest release supported (testenv.OldestNATSServer, Debian's 2.9).
+// Under CI the external ones are required: a missing one fails rather than
+// skips.
 //
 // The external server may hold other runs' messages, so tests tag their events
 // with a unique sensor name, ignore foreign ones and use unique durables.
@@ -26,14 +28,10 @@ func forEachServer(t *testing.T, f func(t *testing.T, url string)) {
 		f(t, startEmbedded(t))
 	})
 	t.Run("external", func(t *testing.T) {
-		url := os.Getenv("MCPWATCH_TEST_NATS_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("CI is set but MCPWATCH_TEST_NATS_URL is empty; start a server with scripts/nats.sh start DIR")
-			}
-			t.Skip("MCPWATCH_TEST_NATS_URL is not set")
-		}
-		f(t, url)
+		f(t, testenv.NATSURL(t))
+	})
+	t.Run("oldest", func(t *testing.T) {
+		f(t, testenv.StartNATS(t, testenv.OldestNATSServer(t)))
 	})
 }
 

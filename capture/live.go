@@ -44,6 +44,12 @@ func (o LiveOptions) withDefaults() (LiveOptions, error) {
 	return o, nil
 }
 
+// KernelCounted is a live Source whose kernel counts what it delivered and
+// dropped (a *Live on Linux).
+type KernelCounted interface {
+	KernelStats() (KernelStats, error)
+}
+
 // KernelStats are the kernel's counters of a live capture.
 type KernelStats struct {
 	Packets uint64 // delivered to the ring

@@ -1,4 +1,4 @@
-//go:build linux && cgo
+//go:build linux
 
 package capture
 
@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/google/gopacket/afpacket"
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	// The maintained fork's AF_PACKET reader is pure Go (google/gopacket's
+	// needs cgo), so live capture works in a CGO_ENABLED=0 build.
+	"github.com/gopacket/gopacket/afpacket"
 )
 
 // Live reads packets from a network interface with AF_PACKET and a
@@ -19,7 +22,10 @@ type Live struct {
 	tp    *afpacket.TPacket
 }
 
-var _ Source = (*Live)(nil)
+var (
+	_ Source        = (*Live)(nil)
+	_ KernelCounted = (*Live)(nil)
+)
 
 // OpenLive starts capturing on iface. The Source it returns is a *Live.
 func OpenLive(iface string, opts LiveOptions) (Source, error) {
@@ -70,7 +76,8 @@ func (l *Live) ReadPacket() (Packet, error) {
 	data, ci, err := l.tp.ZeroCopyReadPacketData()
 	switch {
 	case err == nil:
-		return Packet{Data: data, Info: ci, LinkType: layers.LinkTypeEthernet}, nil
+		// The fork's CaptureInfo has the fields of the one the Engine takes.
+		return Packet{Data: data, Info: gopacket.CaptureInfo(ci), LinkType: layers.LinkTypeEthernet}, nil
 	case errors.Is(err, afpacket.ErrTimeout):
 		return Packet{}, ErrNoPacket
 	}

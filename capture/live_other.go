@@ -1,21 +1,10 @@
-//go:build !linux || !cgo
+//go:build !linux
 
 package capture
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
-// Live is a live capture; it needs Linux and cgo (AF_PACKET).
-type Live struct{}
-
-// OpenLive fails: live capture needs AF_PACKET, on Linux, built with cgo.
+// OpenLive fails: live capture needs AF_PACKET, which is Linux's.
 func OpenLive(iface string, _ LiveOptions) (Source, error) {
-	return nil, fmt.Errorf("open live capture on %q: needs Linux and a cgo build (AF_PACKET)", iface)
-}
-
-// KernelStats fails like OpenLive.
-func (*Live) KernelStats() (KernelStats, error) {
-	return KernelStats{}, errors.New("live capture needs Linux and a cgo build")
+	return nil, fmt.Errorf("open live capture on %q: needs Linux (AF_PACKET); read pcap files with --pcap", iface)
 }

@@ -227,7 +227,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	progress := newProgress(cfg.Log, in)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
-	live, _ := in.src.(*capture.Live)
+	live, _ := in.src.(capture.KernelCounted)
 	metered := &meteredSource{Source: src, every: time.Second, hook: func() {
 		st := shards.Stats()
 		progress.report(st)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every mcpwatch test against real services: installs Debian's
-# clickhouse-server when it is missing, starts ClickHouse and a NATS server
-# (built from the Go module cache) on temporary directories, runs go vet,
-# the tests (fuzz seed corpora included), the libpcap build's tests and
-# every benchmark once, then stops what it started. Needs root (or sudo) only
-# to install the Debian packages.
+# clickhouse-server and nats-server (2.9, the oldest NATS release supported)
+# when they are missing, starts ClickHouse and a current NATS server (built
+# from the Go module cache) on temporary directories, runs go vet, checks that
+# the release targets compile, runs the tests (fuzz seed corpora included),
+# the libpcap build's tests and every benchmark once, then stops what it
+# started. Needs root (or sudo) only to install the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +17,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Debian packages the tests need: ClickHouse, and libpcap for the
+# Debian packages the tests need: ClickHouse, nats-server 2.9 (the oldest
+# release supported; tests start it on their own), and libpcap for the
 # -tags libpcap build (BPF filters).
 missing=""
 command -v clickhouse-server >/dev/null || missing="clickhouse-server clickhouse-client"
+[ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
 [ -f /usr/include/pcap/pcap.h ] || missing="$missing libpcap-dev"
 if [ -n "$missing" ]; then
 	echo "== installing $missing (Debian packages)"
@@ -32,11 +35,21 @@ fi
 echo "== starting ClickHouse and NATS"
 MCPWATCH_TEST_CLICKHOUSE=$(scripts/clickhouse.sh start "$work/clickhouse")
 MCPWATCH_TEST_NATS_URL=$(scripts/nats.sh start "$work/nats")
-export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL
-echo "ClickHouse at $MCPWATCH_TEST_CLICKHOUSE, NATS at $MCPWATCH_TEST_NATS_URL"
+MCPWATCH_TEST_NATS_OLDEST_BIN=/usr/sbin/nats-server
+export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL MCPWATCH_TEST_NATS_OLDEST_BIN
+echo "ClickHouse at $MCPWATCH_TEST_CLICKHOUSE, NATS at $MCPWATCH_TEST_NATS_URL, oldest NATS $($MCPWATCH_TEST_NATS_OLDEST_BIN --version)"
 
 echo "== go vet"
 go vet ./...
+
+# The release targets (scripts/release.sh) compile without cgo; vet the
+# packages with per-OS files for the other targets too.
+echo "== cross-compilation: linux/amd64, linux/arm64, darwin/arm64 (CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/mcpwatch
+for target in linux/arm64 darwin/arm64; do
+	CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./cmd/mcpwatch
+	CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go vet ./capture/... ./pipeline/...
+done
 
 echo "== go test"
 go test -count=1 -timeout 20m ./... 2>&1 | tee "$work/test.txt"

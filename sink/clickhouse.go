@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -17,7 +18,10 @@ import (
 // ClickHouseConfig configures the ClickHouse writer. Zero fields take the
 // defaults documented on each; Validate fills them in.
 type ClickHouseConfig struct {
-	// Addr is host:port of the native protocol (usually port 9000).
+	// Addr is host:port of the native protocol (usually port 9000), or
+	// several separated by commas: servers of one cluster that hold the same
+	// tables, tried in order when a connection is opened, so a stopped
+	// server costs a retry and not the job (scripts/clickhouse-cluster.sh).
 	Addr string
 	// Database is created if missing. Default "mcpwatch".
 	Database string
@@ -120,7 +124,7 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, err
 func connectClickHouse(ctx context.Context, cfg ClickHouseConfig, settings clickhouse.Settings) (*ClickHouse, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.Native,
-		Addr:     []string{cfg.Addr},
+		Addr:     strings.Split(cfg.Addr, ","),
 		// No default database: it may not exist yet, and every statement
 		// names it anyway.
 		Auth:         clickhouse.Auth{Username: cfg.Username, Password: cfg.Password},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
@@ -14,6 +15,11 @@ import (
 // environment (MCPWATCH_<FLAG_NAME>) and then from the --config YAML file,
 // so one precedence rule holds for every subcommand: flag > env > file >
 // default.
+//
+// One file serves every command: a key sets the flag of that name where
+// the command has one and is ignored by the commands that do not (a
+// sensor's pcap by servers, say). A key that is a flag of no mcpwatch
+// command is an error, so a misspelt key does not pass unnoticed.
 func bindConfig(cmd *cobra.Command) error {
 	file := map[string]any{}
 	if path, _ := cmd.Flags().GetString("config"); path != "" {
@@ -25,10 +31,8 @@ func bindConfig(cmd *cobra.Command) error {
 			return fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	known := map[string]bool{}
 	var errs []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		known[f.Name] = true
 		if f.Changed {
 			return
 		}
@@ -44,15 +48,28 @@ func bindConfig(cmd *cobra.Command) error {
 			}
 		}
 	})
+	known := flagNames(cmd.Root())
 	for key := range file {
 		if !known[key] {
-			errs = append(errs, fmt.Sprintf("config key %q is not a flag of %q", key, cmd.CommandPath()))
+			errs = append(errs, fmt.Sprintf("config key %q is not a flag of any mcpwatch command", key))
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// flagNames is every flag name of cmd and the commands under it.
+func flagNames(cmd *cobra.Command) map[string]bool {
+	names := map[string]bool{}
+	add := func(f *pflag.Flag) { names[f.Name] = true }
+	cmd.Flags().VisitAll(add)
+	cmd.PersistentFlags().VisitAll(add)
+	for _, sub := range cmd.Commands() {
+		maps.Copy(names, flagNames(sub))
+	}
+	return names
 }
 
 func envName(flag string) string {

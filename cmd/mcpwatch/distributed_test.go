@@ -15,21 +15,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/detect"
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 	"github.com/mcpwatch/mcpwatch/rules"
 )
-
-// startNATS starts a nats-server process of its own with scripts/nats.sh,
-// so the durables of this test share the server with nobody.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("../../scripts/nats.sh", "start", dir).Output()
-	if err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	t.Cleanup(func() { exec.Command("../../scripts/nats.sh", "stop", dir).Run() })
-	return strings.TrimSpace(string(out))
-}
 
 // benchCapture generates a small capture with several MCP servers (real SDK
 // conversation templates, bench/gen).
@@ -92,9 +80,11 @@ func crashSafe(t *testing.T) map[string]bool {
 // TestDetectReplicasSurviveAKill runs two detect replicas on one external
 // JetStream, freezes and kills one in the middle of its stream, lets a
 // replacement take over, and checks the alerts against a single-process run
-// of the same capture: every alert there, none twice.
+// of the same capture: every alert there, none twice. It does so on the
+// current nats-server and on the oldest supported (Debian's 2.9, whose
+// consumers take one filter subject: each replica skips the partitions it
+// does not own itself).
 func TestDetectReplicasSurviveAKill(t *testing.T) {
-	natsURL := startNATS(t)
 	pcap := benchCapture(t)
 	allow := filepath.Join(t.TempDir(), "allow.yaml")
 	os.WriteFile(allow, []byte("servers:\n  - http://docs.corp.example:8080/mcp\n"), 0o644)
@@ -120,7 +110,21 @@ func TestDetectReplicasSurviveAKill(t *testing.T) {
 	if len(want) < 3 {
 		t.Fatalf("reference run raised only %d crash-safe alerts; the capture is too poor for this test", len(want))
 	}
+	ref := replicaReference{pcap: pcap, allow: allow, tokenKey: tokenKey, want: want, summary: refSummary, safe: safe}
+	t.Run("current", func(t *testing.T) { ref.killOneReplica(t, testenv.StartNATS(t, "")) })
+	t.Run("oldest", func(t *testing.T) { ref.killOneReplica(t, testenv.StartNATS(t, testenv.OldestNATSServer(t))) })
+}
 
+// replicaReference is a capture and the alerts a single process raised
+// from it: the rules' crash-safe ones (want, by id, with their summaries).
+type replicaReference struct {
+	pcap, allow, tokenKey string
+	want, summary         map[string]string
+	safe                  map[string]bool
+}
+
+func (ref replicaReference) killOneReplica(t *testing.T, natsURL string) {
+	pcap, allow, tokenKey, want, refSummary, safe := ref.pcap, ref.allow, ref.tokenKey, ref.want, ref.summary, ref.safe
 	// Publish every event first, then let the replicas consume, so the
 	// kill falls in the middle of replica 1's stream.
 	if r := mcpwatch(t, nil, "sensor", "--pcap", pcap, "--nats", natsURL, "--sensor", "s1", tokenKey); r.code != 0 {

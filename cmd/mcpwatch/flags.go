@@ -108,6 +108,7 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 	f.StringVar(&cfg.Bus.Auth.User, "nats-user", "", "NATS user name (with --nats-password-file)")
 	f.StringVar(&cfg.Bus.Auth.PasswordFile, "nats-password-file", "", "file whose first line is the password of --nats-user")
 	f.StringVar(&cfg.Bus.Auth.TokenFile, "nats-token-file", "", "file whose first line is a NATS authorization token")
+	f.IntVar(&cfg.Bus.Replicas, "stream-replicas", 0, "replicas of the MCPWATCH_EVENTS and MCPWATCH_ALERTS streams in a NATS cluster, set when a process creates or updates them: 3 survives the loss of a node (default: what the streams have, 1 for new ones)")
 	f.IntVar(&cfg.Bus.Partitions, "partitions", 0, "event subject partitions, hash(server_key) mod N (default 16; must match across processes)")
 	f.IntVar(&cfg.Bus.EventsPerMessage, "events-per-message", 0, "events of one subject that share a NATS message, at most (default 32; 1 sends each alone: more NATS work per event)")
 	f.DurationVar(&cfg.Bus.PublishLinger, "publish-linger", 0, "how long an event waits for others to share its message, at most (default 20ms; adds that much packet-to-alert latency when traffic is light)")
@@ -135,7 +136,7 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 	var o outputFlags
 	f.StringVar(&cfg.EventsOut, "events-out", "", "append events as JSONL to this file (- = stdout)")
 	f.StringVar(&cfg.AlertsOut, "alerts-out", alertsDefault, "append alerts as JSONL to this file (- = stdout, empty = none)")
-	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in")
+	f.StringVar(&cfg.ClickHouse.Addr, "clickhouse", "", "ClickHouse native address host:port to store events and alerts in; several servers of one cluster separated by commas, tried in order")
 	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
 	f.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 )
 
 // mcpwatchBin is the binary under test, built once in TestMain, so exit codes
@@ -23,7 +26,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	mcpwatchBin = filepath.Join(dir, "mcpwatch")
-	build := exec.Command("go", "build", "-o", mcpwatchBin, ".")
+	// Stamped the way scripts/release.sh stamps releases.
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, "-o", mcpwatchBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build mcpwatch: " + err.Error())
@@ -31,6 +35,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+const testVersion, testCommit = "v0.0.0-test", "0123456789abcdef"
+
+// The version and commit stamped at build time are what `version` prints.
+func TestVersionStamped(t *testing.T) {
+	r := mcpwatch(t, nil, "version")
+	want := "mcpwatch " + testVersion + " commit " + testCommit + " "
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+		t.Fatalf("exit %d, stdout %q, want it to start with %q", r.code, r.stdout, want)
+	}
 }
 
 type result struct {
@@ -202,8 +217,30 @@ func TestConfigFileAndEnv(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("pcaps: [x]\n"), 0o644)
-	if r := mcpwatch(t, nil, "run", "--config", bad); r.code == 0 || !strings.Contains(r.stderr, `"pcaps"`) {
+	if r := mcpwatch(t, nil, "run", "--config", bad); r.code == 0 || !strings.Contains(r.stderr, `config key "pcaps" is not a flag of any mcpwatch command`) {
 		t.Errorf("unknown config key accepted: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// The README's config file serves every command: rules lint ignores all
+// its keys, servers and alerts take clickhouse and ignore the capture's.
+func TestConfigFileSharedByCommands(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mcpwatch.yaml")
+	os.WriteFile(cfg, []byte("# mcpwatch.yaml\npcap: ["+repoFile("demo.pcap")+"]\nallowlist: "+repoFile("demo-allowlist.yaml")+
+		"\nevents-out: "+filepath.Join(dir, "events.jsonl")+"\nclickhouse: "+addr+"\nclickhouse-database: mcpwatch_config_"+strconv.FormatInt(time.Now().UnixNano(), 10)+"\nalerts-out: \"\"\n"), 0o644)
+	if r := mcpwatch(t, nil, "run", "--config", cfg); r.code != 0 {
+		t.Fatalf("run --config: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "rules", "lint", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "no problems") {
+		t.Errorf("rules lint --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "servers", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "shadow-db") {
+		t.Errorf("servers --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := mcpwatch(t, nil, "alerts", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "unexpected-server") {
+		t.Errorf("alerts --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -34,7 +34,7 @@ func migrate(cmd *cobra.Command, cfg pipeline.Config) error {
 
 func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig) {
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address host:port")
+	f.StringVar(&cfg.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address host:port; several servers of one cluster separated by commas, tried in order")
 	f.StringVar(&cfg.Database, "clickhouse-database", "mcpwatch", "ClickHouse database")
 	f.StringVar(&cfg.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.Password, "clickhouse-password", "", "ClickHouse password")

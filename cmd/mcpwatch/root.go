@@ -14,10 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; otherwise
-// the module version from the build info is used.
-var version = ""
-
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mcpwatch",
@@ -30,7 +26,9 @@ and ClickHouse.
 Every flag can also be set by an environment variable (MCPWATCH_ + the flag
 name in upper case, dashes as underscores: --events-out → MCPWATCH_EVENTS_OUT)
 or by a key of the YAML file given with --config (the flag name as key).
-Flags win over the environment, which wins over the config file.`,
+Flags win over the environment, which wins over the config file. One file
+serves every command: a key is ignored by the commands without that flag,
+and a key that is a flag of no command is an error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -141,26 +139,4 @@ func setupLogging(cmd *cobra.Command) error {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	return nil
-}
-
-func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the mcpwatch version",
-		Example: "  mcpwatch version",
-		Args:    cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "mcpwatch", buildVersion())
-		},
-	}
-}
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
 }

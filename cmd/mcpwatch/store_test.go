@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/bus"
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
@@ -104,7 +105,7 @@ func countEventsByKind(t *testing.T, path string) map[event.Kind]int {
 // sensor, stores them with a store process, SIGKILLs ClickHouse in the
 // middle and restarts it: every event ends up stored exactly once.
 func TestStoreSurvivesClickHouseKill(t *testing.T) {
-	natsURL := startNATS(t)
+	natsURL := testenv.StartNATS(t, "")
 	ch := startClickHouse(t)
 	pcap := benchCapture(t)
 	tokenKey := "--token-key-file=" + filepath.Join(t.TempDir(), "token.key")

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpwatch/mcpwatch/bus"
+	"github.com/mcpwatch/mcpwatch/internal/testenv"
 )
 
 // accessLogGroups makes n copies of the access log of a real 2026-07-28
@@ -103,7 +104,7 @@ func waitStored(t *testing.T, js jetstream.JetStream, n int) {
 // reads them again; they share messages differently, so the stream's
 // duplicate window cannot drop them; consumers deduplicate by event_id).
 func TestTapFollowKillAndRestart(t *testing.T) {
-	natsURL := startNATS(t)
+	natsURL := testenv.StartNATS(t, "")
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "mcp.jsonl")
 	args := []string{"tap", "--format", "access-log", "--follow", logPath, "--checkpoint-dir", filepath.Join(dir, "checkpoints"),
