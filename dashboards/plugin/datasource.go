@@ -24,6 +24,11 @@ type Settings struct {
 	Database string `json:"database"`
 	Username string `json:"username"`
 	Password string `json:"-"`
+	// NATSURL is the NATS server of the bus, for live alerts; empty turns
+	// them off. NATSCredsFile is a .creds file on Grafana's host for a
+	// server that requires one.
+	NATSURL       string `json:"natsUrl"`
+	NATSCredsFile string `json:"natsCredsFile"`
 }
 
 // Datasource answers Grafana's queries and health checks from ClickHouse.
@@ -35,6 +40,7 @@ type Datasource struct {
 var (
 	_ backend.QueryDataHandler      = (*Datasource)(nil)
 	_ backend.CheckHealthHandler    = (*Datasource)(nil)
+	_ backend.StreamHandler         = (*Datasource)(nil)
 	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
 )
 

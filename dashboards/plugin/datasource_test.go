@@ -131,6 +131,10 @@ func TestQueryData(t *testing.T) {
 		q("unexpected", around, Query{View: "alerts", Rule: "unexpected-server", Limit: 10}),
 		q("earlier", before, Query{View: "alerts"}),
 		q("tools", around, Query{View: "tools", Server: "http://files.corp.example:8080/mcp"}),
+		q("posture", around, Query{View: "posture"}),
+		q("clients", around, Query{View: "clients"}),
+		q("shadow-clients", around, Query{View: "clients", Server: "http://10.0.0.9:3000/mcp"}),
+		q("manifests", around, Query{View: "manifests", Limit: 1}),
 		q("unknown", around, Query{View: "sessions"}),
 		q("no-filter", around, Query{View: "tools", Severities: []string{"high"}}),
 		{RefID: "bad-json", TimeRange: around, JSON: json.RawMessage(`{"view":`)},
@@ -177,6 +181,18 @@ func TestQueryData(t *testing.T) {
 	equal("tools", column(t, frame("tools"), "tool_name"), "read_file", "search_docs")
 	equal("tools", column(t, frame("tools"), "read_only"), "0", "1")
 
+	// demo.pcap's servers answer without credentials: neither requires
+	// auth nor serves PRM.
+	posture := frame("posture")
+	equal("posture", column(t, posture, "server_key"), "http://10.0.0.9:3000/mcp", "http://files.corp.example:8080/mcp")
+	equal("posture", column(t, posture, "auth_required"), "0", "0")
+	equal("posture", column(t, posture, "prm_served"), "0", "0")
+	equal("posture", column(t, posture, "unauthenticated_ok"), "6", "6")
+	equal("clients", column(t, frame("clients"), "client_name"), "claude-code", "cursor")
+	equal("shadow-clients", column(t, frame("shadow-clients"), "client_address"), "10.0.1.11")
+	manifests := frame("manifests")
+	equal("manifests", column(t, manifests, "server_key"), "http://files.corp.example:8080/mcp")
+	equal("manifests", column(t, manifests, "tools"), "read_file, search_docs")
 	for refID, want := range map[string]string{
 		"unknown":   `unknown view "sessions"`,
 		"no-filter": "view tools has no severities filter",
