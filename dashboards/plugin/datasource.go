@@ -17,6 +17,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
+// ID is the id Grafana knows the plugin by (src/plugin.json).
+const ID = "mcpwatch-mcpwatch-datasource"
+
 // Settings are the datasource's jsonData: where ClickHouse is and which
 // database the sink writes. Password comes from secureJsonData.
 type Settings struct {
