@@ -66,6 +66,17 @@ type Summary struct {
 	// StoreRestarts counts the times the embedded server's JetStream was
 	// started again after a write to the data dir had failed (a full disk).
 	StoreRestarts int64
+	// Captures are the capture's own counters of each packet input (gaps,
+	// truncations, drops), for reports on the capture's health.
+	Captures []CaptureSummary
+}
+
+// CaptureSummary is what capture counted reading one packet input; Read
+// is set for capture files.
+type CaptureSummary struct {
+	Input string
+	Stats capture.Stats
+	Read  *capture.ReadStats
 }
 
 // Resume names the interrupted run a run resumed.

@@ -20,6 +20,7 @@ trap cleanup EXIT
 # -tags libpcap build (BPF filters).
 missing=""
 command -v clickhouse-server >/dev/null || missing="clickhouse-server clickhouse-client"
+command -v npm >/dev/null || missing="$missing nodejs npm"
 [ -f /usr/include/pcap/pcap.h ] || missing="$missing libpcap-dev"
 if [ -n "$missing" ]; then
 	echo "== installing $missing (Debian packages)"
@@ -43,6 +44,9 @@ go test -count=1 -timeout 20m ./... 2>&1 | tee "$work/test.txt"
 
 echo "== go test -tags libpcap (BPF filters through libpcap)"
 go test -count=1 -tags libpcap -run 'Libpcap|BPF' ./capture/ ./pipeline/ 2>&1 | tee -a "$work/test.txt"
+
+echo "== Grafana plugin frontend: jest (npm packages from the lock file, cache first)"
+scripts/plugin.sh test 2>&1 | tee -a "$work/test.txt"
 
 echo "== benchmarks (one iteration each, so they cannot rot)"
 if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$work/bench.txt" 2>&1; then

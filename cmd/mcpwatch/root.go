@@ -52,7 +52,7 @@ Flags win over the environment, which wins over the config file.`,
 		return err
 	}
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return stopProfile() }
-	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newAlertsCommand(), newRulesCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newAlertsCommand(), newReportCommand(), newRulesCommand(), newVersionCommand())
 	return root
 }
 
