@@ -1,11 +1,14 @@
 // Package testenv gives integration tests the external services the test
-// command (scripts/test.sh) starts: a NATS server and a ClickHouse server.
+// command (scripts/test.sh) starts or installs: a NATS server, a ClickHouse
+// server and a Chromium browser.
 // Under CI a missing service fails the test; elsewhere the test is skipped
 // with the command that starts the service.
 package testenv
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -27,10 +30,41 @@ func require(t testing.TB, env, start string) string {
 	if v := os.Getenv(env); v != "" {
 		return v
 	}
-	msg := env + " is not set; run scripts/test.sh, or start the service with\n\t" + start
+	msg := env + " is not set; run scripts/test.sh, or start or install the service with\n\t" + start
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Chromium is the path of a Chromium browser (Debian's chromium package;
+// MCPWATCH_TEST_CHROMIUM names another), for tests that open pages in a
+// real browser.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("MCPWATCH_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return require(t, "MCPWATCH_TEST_CHROMIUM", "apt-get install chromium")
+}
+
+// Artefacts is the directory where tests keep what a person may want to
+// look at afterwards (screenshots): MCPWATCH_TEST_ARTEFACTS, else a
+// directory under the system's temporary directory.
+func Artefacts(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MCPWATCH_TEST_ARTEFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mcpwatch-test-artefacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -1,0 +1,130 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/report"
+)
+
+// TestReportContent checks the report of real traffic against the
+// pipeline's own output: every server and its alert count, the allowlist
+// order, auth failures, drift of the rug pull, sessions per revision.
+func TestReportContent(t *testing.T) {
+	o := pipelineOutput(t)
+	r := build(t, o)
+
+	alertsPerServer := map[string]int64{}
+	unexpected := map[string]bool{}
+	for _, a := range o.alerts {
+		alertsPerServer[a.ServerKey]++
+		if a.Category == "unexpected_server" {
+			unexpected[a.ServerKey] = true
+		}
+	}
+	servers := map[string]bool{}
+	sessions := int64(0)
+	for _, ev := range o.events {
+		if ev.ServerKey != "" {
+			servers[ev.ServerKey] = true
+		}
+		if ev.Kind == "session" {
+			sessions++
+		}
+	}
+	if len(r.Servers) != len(servers) {
+		t.Fatalf("%d servers in the report, the events name %d", len(r.Servers), len(servers))
+	}
+	listedSeen := false
+	for _, s := range r.Servers {
+		if s.Alerts.Count != alertsPerServer[s.ServerKey] {
+			t.Errorf("%s: %d alerts in the report, the pipeline raised %d", s.ServerKey, s.Alerts.Count, alertsPerServer[s.ServerKey])
+		}
+		if s.Allowlisted == unexpected[s.ServerKey] {
+			t.Errorf("%s: allowlisted %v, yet unexpected_server alert %v", s.ServerKey, s.Allowlisted, unexpected[s.ServerKey])
+		}
+		if !s.Allowlisted && listedSeen {
+			t.Errorf("%s is not on the allowlist but comes after a listed server", s.ServerKey)
+		}
+		listedSeen = listedSeen || s.Allowlisted
+		if s.Grade != report.NotGraded {
+			t.Errorf("%s: grade %q without a grader", s.ServerKey, s.Grade)
+		}
+	}
+	if !unexpected["http://10.0.0.9:3000/mcp"] || !listedSeen {
+		t.Errorf("want the demo's shadow server off the allowlist and its files server on it: %v", unexpected)
+	}
+	if r.Alerts.Count != int64(len(o.alerts)) {
+		t.Errorf("%d alerts, the pipeline raised %d", r.Alerts.Count, len(o.alerts))
+	}
+
+	var perRevision int64
+	for _, c := range r.ProtocolSessions {
+		perRevision += c.Count
+	}
+	if perRevision != sessions {
+		t.Errorf("sessions per revision add up to %d, %d session events", perRevision, sessions)
+	}
+	if c := r.AuthFailures.Totals["challenge"]; c.Count == 0 || len(c.IDs) == 0 {
+		t.Errorf("auth failures: %+v, want the OAuth scenario's 401 challenges with their event ids", c)
+	}
+
+	var drift *report.Drift
+	for i := range r.Drift {
+		if strings.Contains(r.Drift[i].ServerKey, "docs.corp.example") {
+			drift = &r.Drift[i]
+		}
+	}
+	if drift == nil {
+		t.Fatalf("no manifest drift for the rug pull server; drift %+v", r.Drift)
+	}
+	ops := map[string]string{}
+	for _, c := range drift.Changes {
+		ops[c.Tool] = c.Op
+	}
+	if ops["search_docs"] != "~" || ops["fetch_notes"] != "+" {
+		t.Errorf("rug pull diff %+v, want search_docs redefined and fetch_notes added", drift.Changes)
+	}
+	if len(drift.IDs) != 2 {
+		t.Errorf("drift evidence %v, want the two manifest events", drift.IDs)
+	}
+	if len(r.Capture) != 3 || r.Capture[0].Packets == 0 {
+		t.Errorf("capture health %+v, want the three inputs' counters", r.Capture)
+	}
+}
+
+// TestReportFormats renders the report in each format: JSON decodes to the
+// same numbers, Markdown and HTML link every number to an appendix entry
+// that exists.
+func TestReportFormats(t *testing.T) {
+	r := build(t, pipelineOutput(t))
+	for _, format := range []string{report.FormatHTML, report.FormatMarkdown, report.FormatJSON} {
+		var buf bytes.Buffer
+		if err := report.Write(&buf, r, format); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		out := buf.String()
+		switch format {
+		case report.FormatJSON:
+			var back report.Report
+			if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.Alerts.Count != r.Alerts.Count || len(back.Servers) != len(r.Servers) || len(back.Drift) != len(r.Drift) {
+				t.Errorf("json: %d alerts, %d servers, %d drifts; want %d, %d, %d", back.Alerts.Count, len(back.Servers), len(back.Drift),
+					r.Alerts.Count, len(r.Servers), len(r.Drift))
+			}
+		default:
+			for _, a := range r.Appendix {
+				if !strings.Contains(out, `id="`+a.Ref+`"`) || !strings.Contains(out, "(#"+a.Ref+")") && !strings.Contains(out, `href="#`+a.Ref+`"`) {
+					t.Errorf("%s: evidence %s (%s) not linked or not in the appendix", format, a.Ref, a.What)
+				}
+			}
+		}
+	}
+	if err := report.Write(&bytes.Buffer{}, r, "pdf"); err == nil || !strings.Contains(err.Error(), "want html, md or json") {
+		t.Errorf("format pdf: %v", err)
+	}
+}
