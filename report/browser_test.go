@@ -101,10 +101,15 @@ func (p *page) clean(t *testing.T) {
 	}
 }
 
-// screenshot keeps a full-page PNG of the page among the test artefacts.
-func (p *page) screenshot(t *testing.T, name string) {
+// screenshot keeps a PNG of the page among the test artefacts: the whole
+// page, or with viewport only the window (a page too long for one image).
+func (p *page) screenshot(t *testing.T, name string, viewport bool) {
 	t.Helper()
-	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)) // 100: PNG; less is JPEG
+	shot := chromedp.FullScreenshot(100) // 100: PNG; less is JPEG
+	if viewport {
+		shot = chromedp.CaptureScreenshot()
+	}
+	png, err := chromedp.Run(p.ctx, shot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +176,7 @@ func TestReportInBrowser(t *testing.T) {
 	if bars := eval[int](t, p, `document.querySelectorAll('svg.chart rect').length`); bars == 0 {
 		t.Error("no bars in the charts")
 	}
-	p.screenshot(t, "report-pipeline.png")
+	p.screenshot(t, "report-pipeline.png", false)
 	p.clean(t)
 }
 

@@ -21,6 +21,7 @@ trap cleanup EXIT
 missing=""
 command -v clickhouse-server >/dev/null || missing="clickhouse-server clickhouse-client"
 command -v npm >/dev/null || missing="$missing nodejs npm"
+command -v chromium >/dev/null || missing="$missing chromium"
 [ -f /usr/include/pcap/pcap.h ] || missing="$missing libpcap-dev"
 if [ -n "$missing" ]; then
 	echo "== installing $missing (Debian packages)"
@@ -33,7 +34,9 @@ fi
 echo "== starting ClickHouse and NATS"
 MCPWATCH_TEST_CLICKHOUSE=$(scripts/clickhouse.sh start "$work/clickhouse")
 MCPWATCH_TEST_NATS_URL=$(scripts/nats.sh start "$work/nats")
-export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL
+# Screenshots of the report tests (headless Chromium) are kept here.
+MCPWATCH_TEST_ARTEFACTS=${MCPWATCH_TEST_ARTEFACTS:-$PWD/artefacts}
+export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL MCPWATCH_TEST_ARTEFACTS
 echo "ClickHouse at $MCPWATCH_TEST_CLICKHOUSE, NATS at $MCPWATCH_TEST_NATS_URL"
 
 echo "== go vet"
