@@ -38,9 +38,9 @@ func migrate(cmd *cobra.Command, cfg pipeline.Config) error {
 	return nil
 }
 
-func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig) {
+func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig, defaultAddr string) {
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address host:port")
+	f.StringVar(&cfg.Addr, "clickhouse", defaultAddr, "ClickHouse native address host:port")
 	f.StringVar(&cfg.Database, "clickhouse-database", "mcpwatch", "ClickHouse database")
 	f.StringVar(&cfg.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.Password, "clickhouse-password", "", "ClickHouse password")
@@ -92,7 +92,7 @@ token audiences, and how many clients, sessions and tool calls it had.`,
 			return tw.Flush()
 		},
 	}
-	addClickHouseFlags(cmd, &cfg)
+	addClickHouseFlags(cmd, &cfg, "127.0.0.1:9000")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
 }
@@ -145,7 +145,7 @@ func newAlertsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	addClickHouseFlags(cmd, &cfg)
+	addClickHouseFlags(cmd, &cfg, "127.0.0.1:9000")
 	f := cmd.Flags()
 	f.StringVar(&filter.RuleID, "rule", "", "only this rule id")
 	f.StringSliceVar(&filter.Severities, "severity", nil, "only these severities (low, medium, high, critical)")

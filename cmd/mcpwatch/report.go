@@ -97,8 +97,7 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 	f.StringVar(&rc.Title, "title", "", "heading of the report")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
 	addRuleFlags(f, &cfg)
-	f.StringVar(&ch.Addr, "clickhouse", "", "read stored servers and alerts from ClickHouse at host:port (native protocol)")
-	f.StringVar(&ch.Database, "clickhouse-database", sink.DefaultClickHouseDatabase, "ClickHouse database")
+	addClickHouseFlags(cmd, &ch, "") // read stored servers and alerts from there
 	return cmd
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
@@ -18,33 +17,11 @@ import (
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
-// database creates a database of the test's own on the test ClickHouse,
-// dropped when the test ends.
-func database(t *testing.T, addr, kind string) string {
-	t.Helper()
-	db := fmt.Sprintf("mcpwatch_plugin_%s_%d", kind, time.Now().UnixNano())
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		conn.Close()
-	})
-	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // seeded is a datasource on a database the pipeline filled from
 // testdata/demo.pcap with the demo allowlist.
 func seeded(t *testing.T) *Datasource {
 	t.Helper()
-	addr := testenv.ClickHouseAddr(t)
-	db := database(t, addr, "seed")
+	addr, db := testenv.ClickHouseDatabase(t, "mcpwatch_plugin_seed")
 	cfg := pipeline.DefaultConfig()
 	cfg.Sensor = "plugin-test"
 	cfg.Pcaps = []string{"../../testdata/demo.pcap"}
@@ -68,7 +45,7 @@ func open(t *testing.T, s Settings) *Datasource {
 }
 
 func TestCheckHealth(t *testing.T) {
-	addr := testenv.ClickHouseAddr(t)
+	addr, empty := testenv.ClickHouseDatabase(t, "mcpwatch_plugin_empty")
 	cases := []struct {
 		name   string
 		ds     *Datasource
@@ -76,7 +53,7 @@ func TestCheckHealth(t *testing.T) {
 		want   string
 	}{
 		{"migrated", seeded(t), backend.HealthStatusOk, "mcpwatch schema in mcpwatch_plugin_seed_"},
-		{"empty database", open(t, Settings{Addr: addr, Database: database(t, addr, "empty")}), backend.HealthStatusError,
+		{"empty database", open(t, Settings{Addr: addr, Database: empty}), backend.HealthStatusError,
 			"lacks messages, sessions, auth, manifests, flows, alerts, servers, clients, server_tools"},
 		// Port 1 on loopback: nothing listens there.
 		{"unreachable", open(t, Settings{Addr: "127.0.0.1:1"}), backend.HealthStatusError, "at 127.0.0.1:1 does not answer"},

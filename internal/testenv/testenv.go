@@ -6,10 +6,15 @@
 package testenv
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // NATSURL is the external NATS server (MCPWATCH_TEST_NATS_URL).
@@ -67,4 +72,27 @@ func Artefacts(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// ClickHouseDatabase creates a database of the test's own, named
+// prefix_<nanoseconds>, on the test ClickHouse and drops it when the test
+// ends. It returns the server's address and the database.
+func ClickHouseDatabase(t testing.TB, prefix string) (addr, db string) {
+	t.Helper()
+	addr = ClickHouseAddr(t)
+	db = fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+	if err != nil {
+		t.Fatalf("connect to ClickHouse at %s: %v", addr, err)
+	}
+	t.Cleanup(func() {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop database %s: %v", db, err)
+		}
+		conn.Close()
+	})
+	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+		t.Fatalf("create database %s: %v", db, err)
+	}
+	return addr, db
 }
