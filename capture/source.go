@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Packet is one captured frame.
@@ -55,6 +57,9 @@ const maxSnaplen = 262144
 type PcapFile struct {
 	path string
 	f    io.ReadCloser
+	// compressed is set for a gzip or zstd file: offsets are then in the
+	// decompressed stream.
+	compressed bool
 	// next reads the next packet and its LINKTYPE_ number.
 	next func() ([]byte, gopacket.CaptureInfo, uint32, error)
 	fr   *fileReader
@@ -62,7 +67,9 @@ type PcapFile struct {
 
 var _ Source = (*PcapFile)(nil)
 
-// OpenPcap opens a pcap or pcapng file, telling them apart by their magic.
+// OpenPcap opens a pcap or pcapng file, telling them apart by their magic;
+// a gzip or zstd compressed one (.pcap.gz, .pcapng.zst) is read through
+// its decompressor, also told by its magic.
 func OpenPcap(path string) (*PcapFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -76,13 +83,58 @@ func OpenPcap(path string) (*PcapFile, error) {
 	return p, nil
 }
 
+// Magics of the compressed formats OpenPcap reads.
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// decompressed is a decompressor over a file; Close closes both.
+type decompressed struct {
+	io.Reader
+	close func() error
+}
+
+func (d decompressed) Close() error { return d.close() }
+
+// decompress returns a reader of f's decompressed content when magic, the
+// bytes already read from f, starts a gzip or zstd stream; otherwise f, to
+// be read after magic.
+func decompress(path string, f io.ReadCloser, magic []byte) (io.ReadCloser, bool, error) {
+	src := io.MultiReader(bytes.NewReader(magic), f)
+	switch {
+	case bytes.HasPrefix(magic, gzipMagic):
+		z, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, false, fmt.Errorf("%q: gzip: %w", path, err)
+		}
+		return decompressed{z, func() error { return errors.Join(z.Close(), f.Close()) }}, true, nil
+	case bytes.HasPrefix(magic, zstdMagic):
+		z, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, false, fmt.Errorf("%q: zstd: %w", path, err)
+		}
+		return decompressed{z, func() error { z.Close(); return f.Close() }}, true, nil
+	}
+	return f, false, nil
+}
+
 func newPcapFile(path string, f io.ReadCloser) (*PcapFile, error) {
 	var magic [4]byte
 	if n, err := io.ReadFull(f, magic[:]); err != nil {
 		return nil, fmt.Errorf("%q is not a pcap or pcapng file (%d bytes)", path, n)
 	}
+	f, compressed, err := decompress(path, f, magic[:])
+	if err != nil {
+		return nil, err
+	}
+	if compressed {
+		if n, err := io.ReadFull(f, magic[:]); err != nil {
+			return nil, fmt.Errorf("%q is not a compressed pcap or pcapng file (%d bytes decompressed): %w", path, n, err)
+		}
+	}
 	src := io.MultiReader(bytes.NewReader(magic[:]), f)
-	p := &PcapFile{path: path, f: f}
+	p := &PcapFile{path: path, f: f, compressed: compressed}
 	switch binary.LittleEndian.Uint32(magic[:]) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		r, err := newPcapReader(src, path)
@@ -126,6 +178,10 @@ func (p *PcapFile) ReadPacket() (Packet, error) {
 		return Packet{Data: data, Info: ci, LinkType: lt}, nil
 	}
 }
+
+// Compressed reports whether the file is read through a decompressor: its
+// size on disk then says nothing of how far reading got.
+func (p *PcapFile) Compressed() bool { return p.compressed }
 
 // ReadStats returns what the file gave and what damage cost so far. Call
 // it from the goroutine that reads the file, or after reading ended.

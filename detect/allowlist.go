@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -86,7 +87,8 @@ func LoadAllowlist(path string) (*Allowlist, error) {
 func ParseAllowlist(name string, data []byte) (*Allowlist, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	err := dec.Decode(&doc)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("allowlist %s: %w", name, err)
 	}
 	if len(doc.Content) == 0 {

@@ -95,6 +95,8 @@ func TestAllowlistErrorsNameFileAndLine(t *testing.T) {
 		{"unknown key", "servers:\n  - server: http://a/mcp\n    tool: [x]\n", "a.yaml:3: unknown key \"tool\""},
 		{"top-level typo", "server:\n  - http://a/mcp\n", "a.yaml:1: unknown key \"server\""},
 		{"bad glob", "servers:\n  - \"[a-\"\n", "a.yaml:2: bad glob"},
+		{"empty file", "", "a.yaml: empty file, want a servers: list"},
+		{"only a comment", "# approved servers\n", "a.yaml: empty file, want a servers: list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseAllowlist("a.yaml", []byte(tc.yaml))

@@ -29,6 +29,33 @@ func TestLoadRules(t *testing.T) {
 	}
 }
 
+// A pack loaded on top of another adds rules, replaces those of the same
+// id in their place, and turns others off; a disable of an unknown id is an
+// error naming the file.
+func TestLoadRulePacks(t *testing.T) {
+	base := fstest.MapFS{"a.yaml": {Data: []byte(validRule + strings.ReplaceAll(strings.TrimPrefix(validRule, "rules:\n"), "tool-call", "second") +
+		strings.ReplaceAll(strings.TrimPrefix(validRule, "rules:\n"), "tool-call", "third"))}}
+	site := fstest.MapFS{
+		"site.yaml": {Data: []byte(strings.ReplaceAll(strings.Replace(validRule, "severity: low", "severity: high", 1), "tool-call", "second") +
+			strings.ReplaceAll(strings.TrimPrefix(validRule, "rules:\n"), "tool-call", "site-only") + "disable: [third]\n")},
+	}
+	rules, err := LoadRules(base, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rules {
+		got = append(got, r.ID+":"+r.Severity)
+	}
+	if want := "tool-call:low second:high site-only:low"; strings.Join(got, " ") != want {
+		t.Errorf("rules %v, want %s", got, want)
+	}
+	bad := fstest.MapFS{"off.yaml": {Data: []byte("disable: [nope]\n")}}
+	if errs := Lint(base, bad); len(errs) != 1 || !strings.Contains(errs[0].Error(), `off.yaml: disable "nope"`) {
+		t.Errorf("unknown disable: %v", errs)
+	}
+}
+
 // TestLoadRulesErrors checks that each kind of broken rule is reported with
 // its file and the line of the offending key.
 func TestLoadRulesErrors(t *testing.T) {

@@ -90,6 +90,9 @@ type compiledAttr struct {
 // ruleFile is the layout of a rule file.
 type ruleFile struct {
 	Rules []yaml.Node `yaml:"rules"`
+	// Disable lists ids of rules of the packs loaded before this one to
+	// leave out (a site's pack on top of the built-in one).
+	Disable []string `yaml:"disable"`
 }
 
 // ruleYAML is the layout of one rule.
@@ -144,42 +147,80 @@ var (
 	aggPattern    = regexp.MustCompile(`^(count|sum|distinct)(?:\(([a-z_0-9]+)\))?$`)
 )
 
-// LoadRules reads and compiles every *.yaml file at the top level of fsys
-// (subdirectories such as tests/ are not rule files). Each file holds a
-// `rules:` list. All problems are reported together, each naming file:line.
-// Disabled rules (enabled: false) are checked but not returned.
-func LoadRules(fsys fs.FS) ([]*Rule, error) {
-	rules, errs := loadRules(fsys)
+// LoadRules reads and compiles every *.yaml file at the top level of each
+// pack (subdirectories such as tests/ are not rule files). Each file holds a
+// `rules:` list and, in a pack after the first, may hold a `disable:` list
+// of ids of the packs before it; a later pack's rule replaces an earlier
+// one of the same id. All problems are reported together, each naming
+// file:line. Disabled rules (enabled: false) are checked but not returned.
+func LoadRules(packs ...fs.FS) ([]*Rule, error) {
+	rules, errs := loadRules(packs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return rules, nil
 }
 
-// Lint reports every problem of the rule files in fsys: YAML and schema
-// errors, expression type errors, unknown fields, duplicate ids.
-func Lint(fsys fs.FS) []error {
-	_, errs := loadRules(fsys)
+// Lint reports every problem of the rule files in packs: YAML and schema
+// errors, expression type errors, unknown fields, duplicate ids, disabled
+// ids no earlier pack defines.
+func Lint(packs ...fs.FS) []error {
+	_, errs := loadRules(packs)
 	return errs
 }
 
-func loadRules(fsys fs.FS) ([]*Rule, []error) {
-	files, err := fs.Glob(fsys, "*.yaml")
-	if err != nil {
-		return nil, []error{fmt.Errorf("list rule files: %w", err)}
-	}
-	// A .yml file would be skipped without a word; say so instead.
-	if yml, _ := fs.Glob(fsys, "*.yml"); len(yml) > 0 {
-		return nil, []error{fmt.Errorf("%s: rule files are named *.yaml", yml[0])}
-	}
-	if len(files) == 0 {
-		return nil, []error{errors.New("no rule files (*.yaml)")}
-	}
+// loadRules loads the packs in turn: a later pack's rule replaces an
+// earlier one of the same id (in its place), and the disable lists of a
+// pack's files drop rules of the packs before it.
+func loadRules(packs []fs.FS) ([]*Rule, []error) {
 	c := newCompiler()
 	var (
 		rules []*Rule
 		errs  []error
-		seen  = map[string]string{}
+	)
+	for _, fsys := range packs {
+		packRules, disable, packErrs := c.pack(fsys)
+		errs = append(errs, packErrs...)
+		for _, r := range packRules {
+			if i := slices.IndexFunc(rules, func(o *Rule) bool { return o.ID == r.ID }); i >= 0 {
+				rules[i] = r
+			} else {
+				rules = append(rules, r)
+			}
+		}
+		for _, d := range disable {
+			i := slices.IndexFunc(rules, func(o *Rule) bool { return o.ID == d.id })
+			if i < 0 {
+				errs = append(errs, fmt.Errorf("%s: disable %q: no rule of that id in the packs before", d.file, d.id))
+				continue
+			}
+			rules = slices.Delete(rules, i, i+1)
+		}
+	}
+	return rules, errs
+}
+
+// disabled is an id in a rule file's disable list.
+type disabled struct{ file, id string }
+
+// pack compiles the rule files of one pack.
+func (c *compiler) pack(fsys fs.FS) ([]*Rule, []disabled, []error) {
+	files, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, nil, []error{fmt.Errorf("list rule files: %w", err)}
+	}
+	// A .yml file would be skipped without a word; say so instead.
+	if yml, _ := fs.Glob(fsys, "*.yml"); len(yml) > 0 {
+		return nil, nil, []error{fmt.Errorf("%s: rule files are named *.yaml", yml[0])}
+	}
+	if len(files) == 0 {
+		return nil, nil, []error{errors.New("no rule files (*.yaml)")}
+	}
+	var (
+		rules   []*Rule
+		disable []disabled
+		errs    []error
+		seen    = map[string]string{}
 	)
 	for _, name := range files {
 		data, err := fs.ReadFile(fsys, name)
@@ -187,8 +228,11 @@ func loadRules(fsys fs.FS) ([]*Rule, []error) {
 			errs = append(errs, fmt.Errorf("read rule file: %w", err))
 			continue
 		}
-		fileRules, fileErrs := c.file(name, data)
+		fileRules, fileDisable, fileErrs := c.file(name, data)
 		errs = append(errs, fileErrs...)
+		for _, id := range fileDisable {
+			disable = append(disable, disabled{name, id})
+		}
 		for _, r := range fileRules {
 			if prev, dup := seen[r.ID]; dup {
 				errs = append(errs, fmt.Errorf("%s: rule %q: duplicate id, first defined at %s", r.Source, r.ID, prev))
@@ -198,7 +242,7 @@ func loadRules(fsys fs.FS) ([]*Rule, []error) {
 			rules = append(rules, r)
 		}
 	}
-	return rules, errs
+	return rules, disable, errs
 }
 
 // compiler turns rule YAML into Rules.
@@ -212,21 +256,21 @@ func newCompiler() *compiler {
 	return &compiler{schema: s, opts: s.exprOptions()}
 }
 
-func (c *compiler) file(name string, data []byte) ([]*Rule, []error) {
+func (c *compiler) file(name string, data []byte) ([]*Rule, []string, []error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, []error{fmt.Errorf("%s: %w", name, err)}
+		return nil, nil, []error{fmt.Errorf("%s: %w", name, err)}
 	}
 	if len(doc.Content) == 0 {
-		return nil, []error{fmt.Errorf("%s: empty file, want a rules: list", name)}
+		return nil, nil, []error{fmt.Errorf("%s: empty file, want a rules: or disable: list", name)}
 	}
 	root := doc.Content[0]
 	if err := checkKeys(name, root, ruleFile{}); err != nil {
-		return nil, []error{err}
+		return nil, nil, []error{err}
 	}
 	var f ruleFile
 	if err := root.Decode(&f); err != nil {
-		return nil, []error{fmt.Errorf("%s: %w", name, err)}
+		return nil, nil, []error{fmt.Errorf("%s: %w", name, err)}
 	}
 	var (
 		rules []*Rule
@@ -242,7 +286,7 @@ func (c *compiler) file(name string, data []byte) ([]*Rule, []error) {
 			rules = append(rules, r)
 		}
 	}
-	return rules, errs
+	return rules, f.Disable, errs
 }
 
 // ruleError is a problem of one rule at one line.

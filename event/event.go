@@ -208,7 +208,10 @@ var Severities = []string{SeverityLow, SeverityMedium, SeverityHigh, SeverityCri
 
 // Alert is a detection in schema v1.
 type Alert struct {
-	Schema           int               `json:"schema"`
+	Schema int `json:"schema"`
+	// Kind is always "alert", so that alerts stand out among events
+	// (whose kind is theirs) in one record stream.
+	Kind             AlertKind         `json:"kind"`
 	AlertID          string            `json:"alert_id"`
 	TS               time.Time         `json:"ts"`
 	RuleID           string            `json:"rule_id"`
@@ -226,6 +229,24 @@ type Alert struct {
 	LastSeen         *time.Time        `json:"last_seen,omitempty"`
 	EvidenceEventIDs []string          `json:"evidence_event_ids,omitempty"`
 	Attributes       map[string]string `json:"attributes,omitempty"`
+}
+
+// KindAlert is the kind of every alert record.
+const KindAlert = "alert"
+
+// AlertKind is Alert.Kind: written as "alert" whatever its value, read from
+// "alert" or from nothing (records written before it existed).
+type AlertKind struct{}
+
+// MarshalJSON implements json.Marshaler.
+func (AlertKind) MarshalJSON() ([]byte, error) { return []byte(`"` + KindAlert + `"`), nil }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (*AlertKind) UnmarshalJSON(data []byte) error {
+	if s := string(data); s != `"`+KindAlert+`"` && s != "null" {
+		return fmt.Errorf("alert kind %s, want %q", s, KindAlert)
+	}
+	return nil
 }
 
 // MaxEvidence caps Alert.EvidenceEventIDs.

@@ -28,11 +28,11 @@ func faultStage(f capture.Fault) string {
 
 // FaultSummary is what a run contained of one stage's panics.
 type FaultSummary struct {
-	Count int64
+	Count int64 `json:"count,omitempty"`
 	// Frames counts the faults by the function they came from
 	// (capture.Fault.Frame); past maxFaultFrames distinct ones, the rest
 	// count under "other".
-	Frames map[string]int64
+	Frames map[string]int64 `json:"frames,omitempty"`
 }
 
 const maxFaultFrames = 8

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bus"
@@ -27,12 +29,12 @@ type input struct {
 }
 
 // openInputs opens every capture file and interface, so that a typo fails
-// before any server starts.
+// before any server starts (a UsageError).
 func openInputs(cfg Config) ([]input, error) {
 	var out []input
 	fail := func(err error) ([]input, error) {
 		closeInputs(out)
-		return nil, err
+		return nil, usageError(err)
 	}
 	for _, p := range cfg.Pcaps {
 		src, err := openPcap(p, cfg.BPF)
@@ -78,10 +80,25 @@ func openPcap(path, bpf string) (capture.Source, error) {
 // openLive captures with AF_PACKET, or through libpcap when a BPF
 // expression is given.
 func openLive(iface string, cfg Config) (capture.Source, error) {
+	var src capture.Source
+	var err error
 	if cfg.BPF != "" {
-		return capture.OpenLibpcapLive(iface, cfg.BPF)
+		src, err = capture.OpenLibpcapLive(iface, cfg.BPF)
+	} else {
+		src, err = capture.OpenLive(iface, cfg.Live)
 	}
-	return capture.OpenLive(iface, cfg.Live)
+	if errors.Is(err, syscall.EPERM) {
+		return nil, fmt.Errorf("%w: capturing needs CAP_NET_RAW: run as root, or once: sudo setcap cap_net_raw+ep %s", err, executable())
+	}
+	return src, err
+}
+
+// executable is this program's path, for a command line to copy.
+func executable() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "mcpwatch"
 }
 
 func closeInputs(ins []input) {
@@ -207,7 +224,7 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 		order = newInputOrder(cfg.CaptureShards, emit)
 		shards.Progress = order.progress
 	}
-	progress := newProgress(cfg.Log, in.path)
+	progress := newProgress(cfg.Log, in)
 	// The hook runs on the goroutine that reads the source, which may read
 	// the kernel's counters; the shards' and decoders' are snapshots.
 	live, _ := in.src.(*capture.Live)
@@ -262,8 +279,9 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	summary.Captures = append(summary.Captures, captured)
 	switch {
 	case errors.Is(runErr, capture.ErrTruncated):
+		// As a damaged record: what came before was read (exit status 3).
 		cfg.Log.Warn("truncated capture", "file", in.path, "err", runErr)
-		summary.Warnings = append(summary.Warnings, fmt.Sprintf("%s: %v (processed what was readable)", in.path, runErr))
+		summary.DamagedInputs = append(summary.DamagedInputs, fmt.Sprintf("%s: %v (everything before was read)", in.path, runErr))
 	case runErr != nil && !errors.Is(runErr, context.Canceled):
 		// What was read before the failure is delivered and the next
 		// inputs are read; the summary names the file (exit status 1).

@@ -64,8 +64,11 @@ type Config struct {
 	// whenever ReloadAllowlist delivers (SIGHUP).
 	AllowlistPath   string
 	ReloadAllowlist <-chan os.Signal
-	// RulesDir overrides the embedded default rule pack.
-	RulesDir string
+	// RulesDir overrides the embedded default rule pack; RulesExtra are
+	// packs loaded after it, each adding rules, replacing those of the same
+	// id and disabling others (detect.LoadRules).
+	RulesDir   string
+	RulesExtra []string
 	// Replica and Replicas split the event partitions between detect
 	// processes: replica i of R owns the partitions p with p mod R == i.
 	Replica, Replicas int
@@ -138,7 +141,10 @@ func DefaultConfig() Config {
 }
 
 // validate checks what every job needs and fills defaults.
-func (c *Config) validate() error {
+// validate fills in defaults and checks the settings (a UsageError).
+func (c *Config) validate() error { return usageError(c.settle()) }
+
+func (c *Config) settle() error {
 	if c.Sensor == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -185,7 +191,7 @@ func (c *Config) validate() error {
 
 func (c *Config) validateInputs() error {
 	if len(c.Pcaps) == 0 && len(c.Ifaces) == 0 && len(c.Taps) == 0 {
-		return errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE")
+		return usageError(errors.New("nothing to read: give --pcap FILE, --iface NAME or --tap FORMAT:FILE"))
 	}
 	return nil
 }
@@ -755,22 +761,28 @@ func consumerBacklog(ctx context.Context, b *bus.Bus, durables []string) consume
 	return lag
 }
 
+// newDetectEngine loads the rules and the allowlist; what is wrong with
+// them is a UsageError.
 func newDetectEngine(cfg Config) (*detect.Engine, error) {
-	var rulesFS fs.FS = rules.Default
+	packs := []fs.FS{rules.Default}
 	if cfg.RulesDir != "" {
-		rulesFS = os.DirFS(cfg.RulesDir)
+		packs[0] = os.DirFS(cfg.RulesDir)
 	}
-	rs, err := detect.LoadRules(rulesFS)
+	for _, dir := range cfg.RulesExtra {
+		packs = append(packs, os.DirFS(dir))
+	}
+	rs, err := detect.LoadRules(packs...)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	var allow *detect.Allowlist
 	if cfg.AllowlistPath != "" {
 		if allow, err = detect.LoadAllowlist(cfg.AllowlistPath); err != nil {
-			return nil, err
+			return nil, usageError(err)
 		}
 	}
-	return detect.NewEngine(cfg.Detect, rs, allow)
+	e, err := detect.NewEngine(cfg.Detect, rs, allow)
+	return e, usageError(err)
 }
 
 // watchAllowlist swaps the engine's allowlist when the file changes or a

@@ -15,20 +15,26 @@ const progressEvery = 5 * time.Second
 // estimate how much of the file the engine has read from its frame bytes.
 const pcapRecordHeader = 16
 
-// progress logs how far the reading of one capture file got, at most every
+// progress logs how far the reading of one packet input got, at most every
 // progressEvery of wall time; short captures log nothing.
 type progress struct {
 	log   *slog.Logger
-	path  string
+	name  string // the input's name: pcap:FILE, iface:NAME
+	path  string // the capture file; empty for an interface
 	size  int64
 	start time.Time
 	last  time.Time
 }
 
-func newProgress(log *slog.Logger, path string) *progress {
-	p := &progress{log: log, path: path, start: time.Now()}
+// newProgress reports on reading the input in; the percentage read is left
+// out for an interface and a compressed file.
+func newProgress(log *slog.Logger, in input) *progress {
+	p := &progress{log: log, name: in.name, path: in.path, start: time.Now()}
 	p.last = p.start
-	if fi, err := os.Stat(path); err == nil {
+	if c, ok := in.src.(interface{ Compressed() bool }); in.path == "" || ok && c.Compressed() {
+		return p
+	}
+	if fi, err := os.Stat(in.path); err == nil {
 		p.size = fi.Size()
 	}
 	return p
@@ -42,11 +48,11 @@ func (p *progress) report(st capture.Stats) {
 	p.last = now
 	read := int64(st.Bytes + pcapRecordHeader*st.Packets)
 	elapsed := now.Sub(p.start).Seconds()
-	args := []any{"file", p.path, "packets", st.Packets, "MB", read >> 20, "MB_per_s", int(float64(read) / elapsed / 1e6), "flows", st.FlowsCreated}
+	args := []any{"input", p.name, "packets", st.Packets, "MB", read >> 20, "MB_per_s", int(float64(read) / elapsed / 1e6), "flows", st.FlowsCreated}
 	if p.size > 0 {
 		args = append(args, "percent", min(100, 100*read/p.size))
 	}
-	p.log.Info("reading capture", args...)
+	p.log.Info("reading", args...)
 }
 
 // meteredSource calls hook about every interval of wall time from the

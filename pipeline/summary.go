@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -18,57 +19,64 @@ import (
 
 // Summary is what a finished run reports.
 type Summary struct {
-	Packets int64
-	Flows   int64
+	Packets int64 `json:"packets"`
+	Flows   int64 `json:"flows"`
 	// LogRecords and BadLogRecords count what log taps read and skipped.
-	LogRecords, BadLogRecords int64
+	LogRecords    int64 `json:"log_records"`
+	BadLogRecords int64 `json:"bad_log_records"`
 	// BadLogRecordsRead is the part of BadLogRecords skipped in logs read
 	// to their end (not followed): cmd/mcpwatch then exits with status 3.
-	BadLogRecordsRead int64
+	BadLogRecordsRead int64 `json:"bad_log_records_read"`
 	// LogFallbacks counts exchanges whose log record lacked a time or an
 	// address, by what stood in for it.
-	LogFallbacks logtap.Fallbacks
-	Sessions     int64
+	LogFallbacks logtap.Fallbacks `json:"log_fallbacks,omitempty"`
+	Sessions     int64            `json:"sessions"`
 	// Events counts delivered events per kind.
-	Events map[event.Kind]int64
+	Events map[event.Kind]int64 `json:"events"`
 	// Servers lists every MCP server seen, by server_key.
-	Servers []ServerSummary
-	// AlertsByRule counts delivered alerts per rule id.
-	AlertsByRule map[string]int64
-	// Warnings are non-fatal problems with the input (a truncated pcap).
-	Warnings []string
+	Servers []ServerSummary `json:"servers"`
+	// AlertsByRule counts delivered alerts per rule id, AlertsBySeverity
+	// per severity.
+	AlertsByRule     map[string]int64 `json:"alerts_by_rule"`
+	AlertsBySeverity map[string]int64 `json:"alerts_by_severity"`
+	// Warnings are non-fatal problems with the input (unsupported link
+	// types, bad log records).
+	Warnings []string `json:"warnings,omitempty"`
 	// DamagedInputs say which capture files had damaged records skipped
-	// (capture.ReadStats), where and what it cost; everything else in them
-	// was read and delivered. FailedInputs are the packet inputs whose
-	// reading failed part way: what came before was delivered, and the
-	// inputs after them were read. cmd/mcpwatch exits non-zero for either.
-	DamagedInputs, FailedInputs []string
+	// (capture.ReadStats) or were cut short inside a record, where and what
+	// it cost; everything else in them was read and delivered.
+	// FailedInputs are the packet inputs whose reading failed part way:
+	// what came before was delivered, and the inputs after them were read.
+	// cmd/mcpwatch exits non-zero for either.
+	DamagedInputs []string `json:"damaged_inputs,omitempty"`
+	FailedInputs  []string `json:"failed_inputs,omitempty"`
 	// Faults are the panics contained per stage ("capture": a frame's
 	// header decoding; "decode": a decoder callback, whose connection was
 	// dropped), none when empty. FailureDumps are the reproducer pcaps
 	// written for them (Config.FailureDumps).
-	Faults       map[string]FaultSummary
-	FailureDumps []string
+	Faults       map[string]FaultSummary `json:"faults,omitempty"`
+	FailureDumps []string                `json:"failure_dumps,omitempty"`
 	// Feeds are the alert feeds' deliveries, by feed name.
-	Feeds []FeedSummary
+	Feeds []FeedSummary `json:"feeds,omitempty"`
 	// RuleErrors lists the rules that had run-time errors, by rule id.
-	RuleErrors []RuleErrorSummary
+	RuleErrors []RuleErrorSummary `json:"rule_errors,omitempty"`
 	// Resumed is set when the run resumed one on the same data dir that
 	// stopped before it delivered everything: the input was read again from
 	// the start, and Deduplicated counts, per output, the events or alerts
 	// skipped because the interrupted run (or a redelivery) had written them.
-	Resumed      *Resume
-	Deduplicated map[string]int64
+	Resumed      *Resume          `json:"resumed,omitempty"`
+	Deduplicated map[string]int64 `json:"deduplicated,omitempty"`
 	// DiskPauses counts the times the input paused because the data dir
 	// was short of space, for DiskPaused in all.
-	DiskPauses int64
-	DiskPaused time.Duration
+	DiskPauses int64         `json:"disk_pauses,omitempty"`
+	DiskPaused time.Duration `json:"disk_paused_ns,omitempty"`
 	// StoreRestarts counts the times the embedded server's JetStream was
 	// started again after a write to the data dir had failed (a full disk).
-	StoreRestarts int64
+	StoreRestarts int64 `json:"store_restarts,omitempty"`
 	// Captures are the capture's own counters of each packet input (gaps,
-	// truncations, drops), for reports on the capture's health.
-	Captures []CaptureSummary
+	// truncations, drops), for reports on the capture's health; the
+	// summary's JSON leaves them out (capture.Stats has no JSON names).
+	Captures []CaptureSummary `json:"-"`
 }
 
 // CaptureSummary is what capture counted reading one packet input; Read
@@ -81,18 +89,19 @@ type CaptureSummary struct {
 
 // Resume names the interrupted run a run resumed.
 type Resume struct {
-	RunID   string
-	PID     int
-	Started time.Time
+	RunID   string    `json:"run_id,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Started time.Time `json:"started,omitempty"`
 	// Resumes counts the runs of the dedup epoch before this one.
-	Resumes int
+	Resumes int `json:"resumes,omitempty"`
 	// Backlog is set when the interrupted run read live input: the events
 	// and alerts it stored but had not delivered were delivered from the
 	// data dir by its own durable consumers: BacklogEventBatches bus
 	// messages of events, and BacklogAlertBatches of alerts summed over the
 	// alert outputs and feeds.
-	Backlog                                  bool
-	BacklogEventBatches, BacklogAlertBatches uint64
+	Backlog             bool   `json:"backlog,omitempty"`
+	BacklogEventBatches uint64 `json:"backlog_event_batches,omitempty"`
+	BacklogAlertBatches uint64 `json:"backlog_alert_batches,omitempty"`
 }
 
 // How says how the interrupted run's undelivered events were recovered.
@@ -105,11 +114,12 @@ func (r *Resume) How() string {
 
 // ServerSummary is one line of the server inventory.
 type ServerSummary struct {
-	ServerKey        string
-	Name, Version    string
-	ProtocolVersions []string
-	Clients          int
-	Messages         int64
+	ServerKey        string   `json:"server_key,omitempty"`
+	Name             string   `json:"name,omitempty"`
+	Version          string   `json:"version,omitempty"`
+	ProtocolVersions []string `json:"protocol_versions,omitempty"`
+	Clients          int      `json:"clients,omitempty"`
+	Messages         int64    `json:"messages,omitempty"`
 }
 
 // inventory accumulates the summary from delivered events and alerts.
@@ -119,6 +129,8 @@ type inventory struct {
 	sessions int64
 	servers  map[string]*serverInv
 	alerts   map[string]int64
+	// severities counts the alerts per severity.
+	severities map[string]int64
 }
 
 type serverInv struct {
@@ -129,7 +141,7 @@ type serverInv struct {
 }
 
 func newInventory() *inventory {
-	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}}
+	return &inventory{events: map[event.Kind]int64{}, servers: map[string]*serverInv{}, alerts: map[string]int64{}, severities: map[string]int64{}}
 }
 
 func (inv *inventory) addEvents(evs []*event.Event) {
@@ -167,6 +179,7 @@ func (inv *inventory) addAlerts(as []*event.Alert) {
 	defer inv.mu.Unlock()
 	for _, a := range as {
 		inv.alerts[a.RuleID]++
+		inv.severities[a.Severity]++
 	}
 }
 
@@ -179,10 +192,8 @@ func (inv *inventory) fill(s *Summary) {
 		s.Events[k] = n
 	}
 	s.Sessions = inv.sessions
-	s.AlertsByRule = map[string]int64{}
-	for r, n := range inv.alerts {
-		s.AlertsByRule[r] = n
-	}
+	s.AlertsByRule = maps.Clone(inv.alerts)
+	s.AlertsBySeverity = maps.Clone(inv.severities)
 	s.Servers = s.Servers[:0]
 	for key, srv := range inv.servers {
 		versions := make([]string, 0, len(srv.versions))

@@ -12,25 +12,28 @@ import (
 // FeedSummary is what one alert feed did with a run's alerts. Every alert
 // is delivered, dead-lettered, or — only if the bus failed — lost.
 type FeedSummary struct {
-	Name      string
-	Delivered int64
+	Name      string `json:"name,omitempty"`
+	Delivered int64  `json:"delivered,omitempty"`
 	// DeadLettered counts the alerts in DeadLetterPath: Permanent were
 	// refused for good by the receiver, Undelivered were still undelivered
 	// when the run's feed wait ended (GaveUp).
-	DeadLettered, Permanent, Undelivered int64
-	DeadLetterPath                       string
-	GaveUp                               bool
+	DeadLettered   int64  `json:"dead_lettered,omitempty"`
+	Permanent      int64  `json:"permanent,omitempty"`
+	Undelivered    int64  `json:"undelivered,omitempty"`
+	DeadLetterPath string `json:"dead_letter_path,omitempty"`
+	GaveUp         bool   `json:"gave_up,omitempty"`
 	// Lost counts alerts neither delivered nor dead-lettered.
-	Lost int64
+	Lost int64 `json:"lost,omitempty"`
 }
 
 // RuleErrorSummary is one rule's run-time errors in a run.
 type RuleErrorSummary struct {
-	RuleID              string
-	Errors, Evaluations uint64
-	Failing             bool // failing when the run ended
-	FailingPeriods      uint64
-	LastError           string
+	RuleID         string `json:"rule_id,omitempty"`
+	Errors         uint64 `json:"errors,omitempty"`
+	Evaluations    uint64 `json:"evaluations,omitempty"`
+	Failing        bool   // failing when the run ended `json:"failing,omitempty"`
+	FailingPeriods uint64 `json:"failing_periods,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
 }
 
 // FeedUndelivered is the number of alerts that some feed did not deliver

@@ -25,11 +25,18 @@ type tapInput struct {
 	path   string
 }
 
-// parseTap parses a --tap value, FORMAT:FILE.
+// formatAuto is the --tap format told from the file's content.
+const formatAuto = "auto"
+
+// parseTap parses a --tap value, FORMAT:FILE; FORMAT auto is left empty
+// for openTap to fill in.
 func parseTap(spec string) (tapInput, error) {
 	format, path, ok := strings.Cut(spec, ":")
 	if !ok || path == "" {
 		return tapInput{}, fmt.Errorf("--tap %q: want FORMAT:FILE with FORMAT one of %s", spec, formatList())
+	}
+	if format == formatAuto {
+		return tapInput{path: path}, nil
 	}
 	for _, f := range logtap.Formats() {
 		if string(f) == format {
@@ -40,7 +47,7 @@ func parseTap(spec string) (tapInput, error) {
 }
 
 func formatList() string {
-	var names []string
+	names := []string{formatAuto}
 	for _, f := range logtap.Formats() {
 		names = append(names, string(f))
 	}
@@ -48,20 +55,37 @@ func formatList() string {
 }
 
 // openTap checks the log can be read now, so a typo fails before any
-// server starts; the reader opens it again itself.
+// server starts, and tells its format from its first record: the format
+// of an auto input, or a usage error when the given format is plainly
+// another (a HAR file read as an access log would be all bad records).
+// The reader opens the file again itself.
 func openTap(spec string, follow bool) (input, error) {
 	tap, err := parseTap(spec)
 	if err != nil {
 		return input{}, err
 	}
-	if tap.path != "-" {
+	if tap.path == "-" {
+		switch {
+		case follow:
+			return input{}, errors.New("--tap-follow needs files: standard input cannot be followed")
+		case tap.format == "":
+			return input{}, errors.New("--tap auto:-: standard input cannot be sniffed; give its format")
+		}
+	} else {
 		f, err := os.Open(tap.path)
 		if err != nil {
 			return input{}, fmt.Errorf("open log tap: %w", err)
 		}
+		sniffed, strong, known := logtap.Sniff(f)
 		f.Close()
-	} else if follow {
-		return input{}, errors.New("--tap-follow needs files: standard input cannot be followed")
+		switch {
+		case tap.format == "" && !known:
+			return input{}, fmt.Errorf("%s: cannot tell its log format (not JSON?); give one of %s", tap.path, formatList())
+		case tap.format == "":
+			tap.format = sniffed
+		case strong && sniffed != tap.format:
+			return input{}, fmt.Errorf("%s is a %s log, not %s: give --format %s (or auto)", tap.path, sniffed, tap.format, sniffed)
+		}
 	}
 	return input{name: "tap:" + string(tap.format) + ":" + filepath.Base(tap.path), tap: &tap}, nil
 }

@@ -9,6 +9,9 @@
 #   CLICKHOUSE_TCP_PORT          native protocol, default 9000
 #   CLICKHOUSE_HTTP_PORT         default 8123
 #   CLICKHOUSE_INTERSERVER_PORT  default 9009
+# A default port something else already listens on (another ClickHouse) is
+# replaced by the next free one; the ports a server was started with are kept
+# in DIR/ports for later starts.
 # CLICKHOUSE_CONFIG overrides the config file (default /etc/clickhouse-server/config.xml).
 # CLICKHOUSE_START_TIMEOUT is how long to wait for the server to answer, seconds (default 60).
 #
@@ -25,9 +28,24 @@ usage() {
 cmd=$1
 dir=$2
 
-tcp_port=${CLICKHOUSE_TCP_PORT:-9000}
-http_port=${CLICKHOUSE_HTTP_PORT:-8123}
-interserver_port=${CLICKHOUSE_INTERSERVER_PORT:-9009}
+# in_use reports whether something listens on 127.0.0.1:$1.
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port prints $1 if it is free, else the next free port after it.
+free_port() {
+	local p=$1
+	while in_use "$p"; do p=$((p + 1)); done
+	echo "$p"
+}
+
+if [ -f "$dir/ports" ]; then
+	# shellcheck source=/dev/null
+	. "$dir/ports"
+else
+	tcp_port=${CLICKHOUSE_TCP_PORT:-$(free_port 9000)}
+	http_port=${CLICKHOUSE_HTTP_PORT:-$(free_port 8123)}
+	interserver_port=${CLICKHOUSE_INTERSERVER_PORT:-$(free_port 9009)}
+fi
 config=${CLICKHOUSE_CONFIG:-/etc/clickhouse-server/config.xml}
 timeout=${CLICKHOUSE_START_TIMEOUT:-60}
 pidfile=$dir/clickhouse.pid
@@ -56,10 +74,11 @@ start() {
 		exit 1
 	fi
 	if answers; then
-		echo "something already answers on 127.0.0.1:$tcp_port; set CLICKHOUSE_TCP_PORT to another port" >&2
+		echo "something already answers on 127.0.0.1:$tcp_port; set CLICKHOUSE_TCP_PORT, CLICKHOUSE_HTTP_PORT and CLICKHOUSE_INTERSERVER_PORT to free ports" >&2
 		exit 1
 	fi
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
+	printf 'tcp_port=%s\nhttp_port=%s\ninterserver_port=%s\n' "$tcp_port" "$http_port" "$interserver_port" >"$dir/ports"
 	# setsid: the server must outlive this script and not get the terminal's signals.
 	setsid clickhouse-server --config-file="$config" -- \
 		--path="$dir/data/" \

@@ -21,21 +21,21 @@ import (
 type Fallbacks struct {
 	// TimePrevious: no time of its own; the latest time an earlier record
 	// of the same file carried.
-	TimePrevious int64
+	TimePrevious int64 `json:"time_previous,omitempty"`
 	// TimeFile: no time, and no earlier record of its file with one: the
 	// file's modification time, read once when the file was opened (for a
 	// followed file, when the record was read).
-	TimeFile int64
+	TimeFile int64 `json:"time_file,omitempty"`
 	// TimeClock: no time and no file to date it (a pipe): the wall-clock
 	// time the reading began. Such times differ from run to run.
-	TimeClock int64
+	TimeClock int64 `json:"time_clock,omitempty"`
 	// ClientForwardedFor: no client address: the last address of
 	// X-Forwarded-For, the hop nearest the proxy (Envoy appends its
 	// downstream peer there with use_remote_address).
-	ClientForwardedFor int64
+	ClientForwardedFor int64 `json:"client_forwarded_for,omitempty"`
 	// ServerAuthority: no server address: the IP of an :authority (Host,
 	// HAR URL) that is an IP literal, with its port or the scheme's.
-	ServerAuthority int64
+	ServerAuthority int64 `json:"server_authority,omitempty"`
 }
 
 // Add sums two counts.

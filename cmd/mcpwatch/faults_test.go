@@ -40,12 +40,8 @@ func faultCapture(t *testing.T) string {
 		if faultLong {
 			size = "60MB"
 		}
-		dir, err := os.MkdirTemp("", "mcpwatch-faults-")
-		if err != nil {
-			faultCaptureErr = err
-			return
-		}
-		faultCapturePath = filepath.Join(dir, "faults.pcap")
+		// Next to the test binary, removed with it by TestMain.
+		faultCapturePath = filepath.Join(filepath.Dir(mcpwatchBin), "faults.pcap")
 		gen := exec.Command("go", "run", "../../bench/gen", "-size", size, "-seed", "13", "-out", faultCapturePath, "-templates", "../../bench/templates.json.gz")
 		if out, err := gen.CombinedOutput(); err != nil {
 			faultCaptureErr = fmt.Errorf("bench/gen: %v\n%s", err, out)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mcpwatch/mcpwatch/capture/logtap"
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/sink/alertfeed"
 )
@@ -30,7 +32,7 @@ type inputFlags struct {
 
 func addInputFlags(f *pflag.FlagSet, cfg *pipeline.Config) *inputFlags {
 	var in inputFlags
-	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse (repeatable)")
+	f.StringSliceVar(&cfg.Pcaps, "pcap", nil, "pcap or pcapng file to analyse, plain or gzip- or zstd-compressed (repeatable; capture files may also be given as arguments)")
 	f.StringSliceVar(&cfg.Ifaces, "iface", nil, "network interface to capture live with AF_PACKET (repeatable; needs CAP_NET_RAW); runs until interrupted")
 	f.IntVar(&cfg.Live.RingSize, "ring-size", 0, "AF_PACKET ring buffer per interface in bytes (default 64 MiB)")
 	f.StringSliceVar(&cfg.Taps, "tap", nil, "proxy log to read, FORMAT:FILE with FORMAT envoy-tap, har or access-log, FILE - for stdin (repeatable)")
@@ -112,7 +114,8 @@ func addBusFlags(f *pflag.FlagSet, cfg *pipeline.Config, embedded bool) {
 
 func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.AllowlistPath, "allowlist", "", "YAML allowlist of approved servers (servers: server_key, host:port, CIDR or glob); reloaded on change and on SIGHUP")
-	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack")
+	f.StringVar(&cfg.RulesDir, "rules", "", "directory of rule files replacing the built-in rule pack (mcpwatch rules export DIR writes it out to start from)")
+	f.StringSliceVar(&cfg.RulesExtra, "rules-extra", nil, "directory of rule files loaded on top of the rule pack (repeatable): its rules add to the pack or replace those of the same id, and a file's disable: [id, …] list turns pack rules off")
 	f.IntVar(&cfg.Detect.MaxGroupsPerRule, "max-groups-per-rule", cfg.Detect.MaxGroupsPerRule, "state kept per rule, in groups (a threshold window, a seen value, a session's last value); beyond it the least recently active group is dropped (counted per rule). Rule state grows with the sessions and servers seen until it reaches this")
 }
 
@@ -121,6 +124,10 @@ func addRuleFlags(f *pflag.FlagSet, cfg *pipeline.Config) {
 type outputFlags struct {
 	syslog string
 	format string
+	// failOn is --fail-on (run, tap): a severity, empty for none.
+	failOn string
+	// summaryJSON is --summary-json (run, tap): a file, empty for none.
+	summaryJSON string
 }
 
 func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string) *outputFlags {
@@ -142,6 +149,9 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 
 // apply puts the alert feed settings into cfg.
 func (o *outputFlags) apply(cfg *pipeline.Config) error {
+	if o.failOn != "" && !slices.Contains(event.Severities, o.failOn) {
+		return fmt.Errorf("--fail-on %q: want one of %s", o.failOn, strings.Join(event.Severities, ", "))
+	}
 	cfg.Webhook.Format = alertFormat(o.format)
 	cfg.Syslog.Format = alertFormat(o.format)
 	if o.syslog == "" {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,14 +40,8 @@ Flags win over the environment, which wins over the config file.`,
 	root.PersistentFlags().String("memory-limit", "384MiB", "soft limit of the Go heap (KiB, MiB, GiB; 0 = none); GOMEMLIMIT in the environment wins unless this flag is given")
 	var stopProfile func() error
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if err := bindConfig(cmd); err != nil {
-			return err
-		}
-		if err := setupLogging(cmd); err != nil {
-			return err
-		}
-		if err := setMemoryLimit(cmd); err != nil {
-			return err
+		if err := cmp.Or(bindConfig(cmd), setupLogging(cmd), setMemoryLimit(cmd)); err != nil {
+			return usage(err)
 		}
 		var err error
 		stopProfile, err = startCPUProfile(cmd)
@@ -53,7 +49,33 @@ Flags win over the environment, which wins over the config file.`,
 	}
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return stopProfile() }
 	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newAlertsCommand(), newReportCommand(), newRulesCommand(), newVersionCommand())
+	// A command line mcpwatch cannot place is a usage error (exit status
+	// 2), whichever command it is for; so is no command at all.
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		cmd.Help()
+		return usage(errors.New("a command is required (see above)"))
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	markArgsUsage(root)
 	return root
+}
+
+// markArgsUsage makes the positional-argument errors of cmd and its
+// subcommands usage errors.
+func markArgsUsage(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error { return usageOrNil(check(c, args)) }
+	}
+	for _, sub := range cmd.Commands() {
+		markArgsUsage(sub)
+	}
+}
+
+func usageOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usage(err)
 }
 
 func startCPUProfile(cmd *cobra.Command) (stop func() error, err error) {

@@ -21,10 +21,34 @@ func newRulesCommand() *cobra.Command {
 		Long: `Rules are YAML files (see rules/README.md): each has an id, a severity, a
 category, an expr-lang condition over event fields and a type (match,
 threshold, new_value, change). The built-in pack is embedded in the binary;
---rules DIR replaces it.`,
+--rules DIR replaces it, --rules-extra DIR adds to it: a rule of an extra pack
+replaces the pack's rule of the same id, and a file of it may list ids to turn
+off:
+
+  disable: [plaintext-transport, legacy-sse-transport]`,
 	}
-	cmd.AddCommand(newRulesLintCommand(), newRulesTestCommand())
+	cmd.AddCommand(newRulesLintCommand(), newRulesTestCommand(), newRulesExportCommand())
 	return cmd
+}
+
+func newRulesExportCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "export DIR",
+		Short:   "Write the built-in rule pack, its tests and the example allowlist to DIR, to edit or start from",
+		Example: `  mcpwatch rules export ./site-rules && mcpwatch run --pcap x.pcap --rules ./site-rules`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return usage(fmt.Errorf("%s is not empty: export into a new directory", dir))
+			}
+			if err := os.CopyFS(dir, rules.Default); err != nil {
+				return fmt.Errorf("export rules: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "built-in rules written to %s\n", dir)
+			return nil
+		},
+	}
 }
 
 // rulesFS is DIR, or the built-in pack when DIR is "-" or absent.
@@ -36,25 +60,37 @@ func rulesFS(args []string) (fs.FS, string) {
 }
 
 func newRulesLintCommand() *cobra.Command {
-	return &cobra.Command{
+	var extra bool
+	cmd := &cobra.Command{
 		Use:   "lint [DIR]",
 		Short: "Check rule files for schema and expression errors",
 		Long: `lint loads every *.yaml rule file of DIR (default: the built-in pack) and
 reports each error with file:line — unknown keys, keys that do not fit the rule
-type, expressions that do not compile or name fields events do not have.`,
+type, expressions that do not compile or name fields events do not have. With
+--extra, DIR is checked as a --rules-extra pack on top of the built-in one.`,
 		Example: `  mcpwatch rules lint ./my-rules
+  mcpwatch rules lint --extra ./site-additions
   mcpwatch rules lint            # the built-in pack`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fsys, name := rulesFS(args)
-			errs := detect.Lint(fsys)
+			if fsys != rules.Default {
+				if _, err := os.Stat(name); err != nil {
+					return usage(fmt.Errorf("rules lint: %w", err))
+				}
+			}
+			packs := []fs.FS{fsys}
+			if extra {
+				packs = []fs.FS{rules.Default, fsys}
+			}
+			errs := detect.Lint(packs...)
 			for _, err := range errs {
 				fmt.Fprintln(cmd.OutOrStdout(), event.Printable(err.Error()))
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: lint found %d problem(s)", name, len(errs))
 			}
-			loaded, err := detect.LoadRules(fsys)
+			loaded, err := detect.LoadRules(packs...)
 			if err != nil {
 				return err
 			}
@@ -62,6 +98,8 @@ type, expressions that do not compile or name fields events do not have.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&extra, "extra", false, "check DIR as a --rules-extra pack on top of the built-in one")
+	return cmd
 }
 
 func newRulesTestCommand() *cobra.Command {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"cmp"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 )
 
@@ -24,7 +29,7 @@ func newRunCommand() *cobra.Command {
 	var out *outputFlags
 	var in *inputFlags
 	cmd := &cobra.Command{
-		Use:   "run (--pcap FILE | --iface NAME)… [flags]",
+		Use:   "run [FILE…] (--pcap FILE | --iface NAME | --tap FORMAT:FILE)… [flags]",
 		Short: "Capture, decode, detect and store in one process (embedded NATS by default)",
 		Long: `run is the all-in-one mode: it reads capture files or interfaces, reconstructs
 MCP sessions, publishes events to NATS JetStream (an in-process server unless
@@ -46,20 +51,25 @@ A damaged capture file does not end the run: a record header (pcap) or block
 (pcapng) that cannot be right is skipped up to the next valid record, frames of
 an unsupported link type are skipped, and every other packet is read and
 delivered; the later files are read too. Exit status: 0 when every input was
-read (a file cut short inside its last record only warns); 3 when records
-were skipped as damaged (the summary names the file, the byte offset, the
-record and the bytes skipped); 1 on an error that stopped the run, or a file
-whose reading failed part way (after what was read was delivered).`,
+read; 3 when records were skipped as damaged or a file was cut short inside a
+record (the summary names the file, the byte offset, the record and the bytes
+skipped); 2 when the run could not start (bad flags, an unreadable input); 1 on
+an error that stopped the run, or a file whose reading failed part way (after
+what was read was delivered); 6 with --fail-on SEVERITY when alerts of that
+severity or higher were raised. Capture files may be given as arguments too.`,
 		Example: `  # Analyse a capture; flag servers that are not on the allowlist
-  mcpwatch run --pcap testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
+  mcpwatch run testdata/demo.pcap --allowlist testdata/demo-allowlist.yaml
+
+  # A CI gate: exit status 6 when an alert of high severity or more is raised
+  mcpwatch run --pcap capture.pcapng.gz --fail-on high --alerts-out alerts.jsonl
 
   # Keep the events and alerts as JSONL
   mcpwatch run --pcap span.pcapng --events-out events.jsonl --alerts-out alerts.jsonl
 
   # Watch a span port, store into ClickHouse, feed alerts to the SIEM
   mcpwatch run --iface eth1 --clickhouse 127.0.0.1:9000 --alert-syslog udp://siem:514 --metrics-addr 127.0.0.1:9108`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, files []string) error {
+			cfg.Pcaps = append(cfg.Pcaps, files...)
 			return runAll(cmd, &cfg, in, out)
 		},
 	}
@@ -68,9 +78,16 @@ whose reading failed part way (after what was read was delivered).`,
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
+	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
+}
+
+// addFailOnFlag adds --fail-on to a command that ends with runAll.
+func addFailOnFlag(f *pflag.FlagSet, out *outputFlags) {
+	f.StringVar(&out.failOn, "fail-on", "", "exit with status 6 when an alert of this severity or higher was raised: "+strings.Join(event.Severities, ", ")+" (a CI gate)")
 }
 
 func addFeedWaitFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
@@ -80,10 +97,10 @@ func addFeedWaitFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 // runAll is the body of run and tap.
 func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outputFlags) error {
 	if err := in.apply(cfg); err != nil {
-		return err
+		return usage(err)
 	}
 	if err := out.apply(cfg); err != nil {
-		return err
+		return usage(err)
 	}
 	hup, stop := reloadSignal()
 	defer stop()
@@ -93,12 +110,41 @@ func runAll(cmd *cobra.Command, cfg *pipeline.Config, in *inputFlags, out *outpu
 		return err
 	}
 	summary.Print(cmd.ErrOrStderr())
-	if summary.BadLogRecordsRead == 0 {
-		if err := checkFeedLoss(cfg, summary); err != nil {
-			return err
-		}
+	if err := writeSummaryJSON(cmd, out.summaryJSON, summary); err != nil {
+		return err
 	}
-	return checkLogLoss(summary)
+	return cmp.Or(checkInputLoss(summary), checkFeedLoss(cfg, summary), checkFindings(out.failOn, summary), checkResumed(summary))
+}
+
+// addSummaryJSONFlag adds --summary-json to a command that prints a run
+// summary.
+func addSummaryJSONFlag(f *pflag.FlagSet, path *string) {
+	f.StringVar(path, "summary-json", "", `also write the end-of-run summary as one JSON object ({"kind":"summary",…}) to this file (- = stdout)`)
+}
+
+// writeSummaryJSON writes s to path as one JSON line, kind "summary"; an
+// empty path writes nothing.
+func writeSummaryJSON(cmd *cobra.Command, path string, s *pipeline.Summary) error {
+	if path == "" {
+		return nil
+	}
+	data, err := json.Marshal(struct {
+		Kind string `json:"kind"`
+		*pipeline.Summary
+	}{"summary", s})
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	data = append(data, '\n')
+	if path == "-" {
+		_, err = cmd.OutOrStdout().Write(data)
+	} else {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--summary-json: %w", err)
+	}
+	return nil
 }
 
 func newTapCommand() *cobra.Command {
@@ -107,12 +153,15 @@ func newTapCommand() *cobra.Command {
 	var in *inputFlags
 	var format string
 	cmd := &cobra.Command{
-		Use:   "tap --format envoy-tap|har|access-log [--follow] FILE… [flags]",
+		Use:   "tap [--format auto|envoy-tap|har|access-log] [--follow] FILE… [flags]",
 		Short: "Read MCP traffic from the logs of TLS-terminating proxies into the same events",
 		Long: `tap reads what an ingress proxy that terminates TLS logs of MCP traffic — Envoy
 HTTP tap traces, HAR files, or JSON access logs — and turns it into exactly the
 events the packet path produces, then detects and stores as run does. It is
-run with --tap FORMAT:FILE for each FILE.
+run with --tap FORMAT:FILE for each FILE. The format is told from each file's
+first record unless given (standard input needs it); a file that plainly is
+another format than the one given (a HAR file read as an access log) is refused
+with exit status 2.
 
 Logs as proxies write them by default are read: a record without a time
 (Envoy's tap without record_headers_received_time; streamed segments never
@@ -138,7 +187,7 @@ Header-only access logs still give method, tool, protocol version and session
 of 2026-07-28 traffic (Mcp-Method, Mcp-Name, MCP-Protocol-Version headers) and
 Mcp-Session-Id for older revisions; see deploy/logtap/ for an Envoy tap filter
 and an nginx log_format that feed mcpwatch.`,
-		Example: `  mcpwatch tap --format har session.har --allowlist allow.yaml
+		Example: `  mcpwatch tap session.har --allowlist allow.yaml
   mcpwatch tap --format envoy-tap /var/log/envoy/taps/*.json --events-out -
   mcpwatch tap --format access-log --follow /var/log/envoy/mcp.jsonl --nats nats://nats-1:4222
   mcpwatch tap --format access-log --tap-fields nginx /var/log/nginx/mcp.json`,
@@ -151,8 +200,7 @@ and an nginx log_format that feed mcpwatch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "", "log format: envoy-tap, har or access-log (required)")
-	cmd.MarkFlagRequired("format")
+	f.StringVar(&format, "format", "auto", "log format: auto (told from the first record), envoy-tap, har or access-log")
 	f.BoolVarP(&cfg.TapFollow, "follow", "f", false, "follow the files like tail -F, resuming from a checkpoint after a restart")
 	f.StringVar(&cfg.TapCheckpointDir, "checkpoint-dir", defaultStateDir("checkpoints"), "where --follow keeps how far each file was read")
 	f.StringVar(&cfg.Sensor, "sensor", "", "sensor name carried in every event (default: hostname)")
@@ -162,6 +210,8 @@ and an nginx log_format that feed mcpwatch.`,
 	addRuleFlags(f, &cfg)
 	out = addOutputFlags(f, &cfg, "-")
 	addFeedWaitFlag(f, &cfg)
+	addFailOnFlag(f, out)
+	addSummaryJSONFlag(f, &out.summaryJSON)
 	addBusFlags(f, &cfg, true)
 	addMetricsFlag(f, &cfg)
 	return cmd
@@ -170,6 +220,7 @@ and an nginx log_format that feed mcpwatch.`,
 func newSensorCommand() *cobra.Command {
 	cfg := pipeline.DefaultConfig()
 	var in *inputFlags
+	var summaryJSON string
 	cmd := &cobra.Command{
 		Use:   "sensor (--pcap FILE | --iface NAME)… --nats URL [flags]",
 		Short: "Capture and decode, and publish the events to a shared NATS JetStream",
@@ -181,17 +232,21 @@ store processes consume them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := in.apply(&cfg); err != nil {
-				return err
+				return usage(err)
 			}
 			summary, err := pipeline.Sense(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			summary.Print(cmd.ErrOrStderr())
-			return checkLogLoss(summary)
+			if err := writeSummaryJSON(cmd, summaryJSON, summary); err != nil {
+				return err
+			}
+			return checkInputLoss(summary)
 		},
 	}
 	f := cmd.Flags()
+	addSummaryJSONFlag(f, &summaryJSON)
 	in = addInputFlags(f, &cfg)
 	addBusFlags(f, &cfg, false)
 	addMetricsFlag(f, &cfg)
