@@ -48,14 +48,14 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != report.FormatHTML && format != report.FormatMarkdown && format != report.FormatJSON {
-				return fmt.Errorf("--format %q: want html, md or json", format)
+				return usage(fmt.Errorf("--format %q: want html, md or json", format))
 			}
 			packets := len(cfg.Pcaps) + len(cfg.Taps)
 			switch {
 			case packets+len(eventsFiles)+len(alertsFiles) == 0 && ch.Addr == "":
-				return fmt.Errorf("nothing to report on: give --pcap, --tap, --events/--alerts or --clickhouse")
+				return usage(fmt.Errorf("nothing to report on: give --pcap, --tap, --events/--alerts or --clickhouse"))
 			case ch.Addr != "" && packets+len(eventsFiles)+len(alertsFiles) > 0:
-				return fmt.Errorf("--clickhouse reads stored data: give it without --pcap, --tap, --events or --alerts")
+				return usage(fmt.Errorf("--clickhouse reads stored data: give it without --pcap, --tap, --events or --alerts"))
 			}
 			rc.Source = reportSource(cfg, eventsFiles, alertsFiles, ch, since, server)
 			b := report.NewBuilder(rc, nil)

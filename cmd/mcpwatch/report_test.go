@@ -97,16 +97,17 @@ func TestReportOutput(t *testing.T) {
 	}
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"report"}, "nothing to report on"},
-		{[]string{"report", "--events", "x.jsonl", "--format", "pdf"}, `--format "pdf": want html, md or json`},
-		{[]string{"report", "--pcap", "x.pcap", "--clickhouse", "127.0.0.1:9000"}, "--clickhouse reads stored data"},
-		{[]string{"report", "--events", filepath.Join(dir, "missing.jsonl")}, "missing.jsonl"},
+		{[]string{"report"}, 2, "nothing to report on"},
+		{[]string{"report", "--events", "x.jsonl", "--format", "pdf"}, 2, `--format "pdf": want html, md or json`},
+		{[]string{"report", "--pcap", "x.pcap", "--clickhouse", "127.0.0.1:9000"}, 2, "--clickhouse reads stored data"},
+		{[]string{"report", "--events", filepath.Join(dir, "missing.jsonl")}, 1, "missing.jsonl"},
 	} {
 		r := mcpwatch(t, nil, c.args...)
-		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
-			t.Errorf("%v: exit %d, stderr %q; want an error with %q", c.args, r.code, r.stderr, c.want)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d with %q", c.args, r.code, r.stderr, c.code, c.want)
 		}
 	}
 }
