@@ -31,15 +31,8 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
         />
       </InlineField>
       {has('server') && (
-        <InlineField label="Server" labelWidth={10} tooltip="server_key, e.g. https://mcp.example.com/mcp; template variables allowed">
-          <Input
-            aria-label="Server"
-            width={40}
-            value={query.server ?? ''}
-            onChange={(e) => onChange({ ...query, server: e.currentTarget.value })}
-            onBlur={() => update(query)}
-          />
-        </InlineField>
+        <TextFilter label="Server" width={40} tooltip="server_key, e.g. https://mcp.example.com/mcp; template variables allowed"
+          value={query.server} onChange={(server) => onChange({ ...query, server })} onDone={() => update(query)} />
       )}
       {has('severities') && (
         <InlineField label="Severities" labelWidth={12}>
@@ -56,28 +49,39 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
         </InlineField>
       )}
       {has('rule') && (
-        <InlineField label="Rule" labelWidth={8} tooltip="rule_id, e.g. unexpected-server">
-          <Input
-            aria-label="Rule"
-            width={24}
-            value={query.rule ?? ''}
-            onChange={(e) => onChange({ ...query, rule: e.currentTarget.value })}
-            onBlur={() => update(query)}
-          />
-        </InlineField>
+        <TextFilter label="Rule" width={24} tooltip="rule_id, e.g. unexpected-server"
+          value={query.rule} onChange={(rule) => onChange({ ...query, rule })} onDone={() => update(query)} />
       )}
       {has('limit') && (
-        <InlineField label="Limit" labelWidth={8} tooltip="rows, default 100, at most 10000">
-          <Input
-            aria-label="Limit"
-            type="number"
-            width={10}
-            value={query.limit ?? ''}
-            onChange={(e) => onChange({ ...query, limit: Number(e.currentTarget.value) || undefined })}
-            onBlur={() => update(query)}
-          />
-        </InlineField>
+        <TextFilter label="Limit" width={10} tooltip="rows, default 100, at most 10000" type="number"
+          value={query.limit} onChange={(v) => onChange({ ...query, limit: Number(v) || undefined })} onDone={() => update(query)} />
       )}
     </InlineFieldRow>
+  );
+}
+
+interface TextFilterProps {
+  label: string;
+  tooltip: string;
+  width: number;
+  type?: 'text' | 'number';
+  value?: string | number;
+  onChange: (value: string) => void;
+  // onDone runs the query once the field is left, not at every key.
+  onDone: () => void;
+}
+
+function TextFilter({ label, tooltip, width, type, value, onChange, onDone }: TextFilterProps) {
+  return (
+    <InlineField label={label} labelWidth={label.length + 4} tooltip={tooltip}>
+      <Input
+        aria-label={label}
+        type={type}
+        width={width}
+        value={value ?? ''}
+        onChange={(e) => onChange(e.currentTarget.value)}
+        onBlur={onDone}
+      />
+    </InlineField>
   );
 }
