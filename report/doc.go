@@ -4,8 +4,9 @@
 // SVG charts are inline), Markdown for tickets, or JSON for machines.
 //
 // Interface: a Builder takes events (Observe) and alerts (ObserveAlert) in
-// any order, and capture counters (AddCapture); Build returns the Report,
-// a plain value that WriteHTML, WriteMarkdown and WriteJSON render. The
+// any order, capture counters (AddCapture) and, read back from a store,
+// server rows (AddStoredServer); Build returns the Report, a plain value
+// that Write renders as HTML, Markdown or JSON. The
 // posture grade of each server comes from a Grader (package posture's
 // scorecards once they are on main); without one the grade column says
 // "not graded".

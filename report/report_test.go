@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/report"
 )
 
@@ -126,5 +128,72 @@ func TestReportFormats(t *testing.T) {
 	}
 	if err := report.Write(&bytes.Buffer{}, r, "pdf"); err == nil || !strings.Contains(err.Error(), "want html, md or json") {
 		t.Errorf("format pdf: %v", err)
+	}
+}
+
+// gradeByAlerts is a Grader for the test: a server with an alert of
+// category unauthenticated_server fails auth-required and gets an F, the
+// others an A.
+type gradeByAlerts struct{ seen, failing map[string]bool }
+
+func (g *gradeByAlerts) Observe(ev *event.Event) {
+	if ev.ServerKey != "" {
+		g.seen[ev.ServerKey] = true
+	}
+}
+
+func (g *gradeByAlerts) Grades() []report.Grade {
+	var out []report.Grade
+	for key := range g.seen {
+		if g.failing[key] {
+			out = append(out, report.Grade{ServerKey: key, Grade: "F",
+				Failed: []report.FailedCheck{{ID: "auth-required", Reason: "tools/call answered without credentials"}}})
+		} else {
+			out = append(out, report.Grade{ServerKey: key, Grade: "A"})
+		}
+	}
+	return out
+}
+
+// TestGrades shows the grade column fed by a Grader: each server's grade
+// and the reason of its failed check, in every format.
+func TestGrades(t *testing.T) {
+	o := pipelineOutput(t)
+	g := &gradeByAlerts{seen: map[string]bool{}, failing: map[string]bool{}}
+	for _, a := range o.alerts {
+		if a.Category == "unauthenticated_server" {
+			g.failing[a.ServerKey] = true
+		}
+	}
+	b := report.NewBuilder(report.Config{}, g)
+	for _, ev := range o.events {
+		b.Observe(ev)
+	}
+	r := b.Build(time.Now())
+	if !r.Graded {
+		t.Error("report not marked graded")
+	}
+	for _, s := range r.Servers {
+		want := "A"
+		if g.failing[s.ServerKey] {
+			want = "F"
+			if len(s.FailedChecks) != 1 || s.FailedChecks[0].ID != "auth-required" {
+				t.Errorf("%s: failed checks %+v", s.ServerKey, s.FailedChecks)
+			}
+		}
+		if s.Grade != want {
+			t.Errorf("%s: grade %s, want %s", s.ServerKey, s.Grade, want)
+		}
+	}
+	var html, md bytes.Buffer
+	if err := report.Write(&html, r, report.FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Write(&md, r, report.FormatMarkdown); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), "<li><b>auth-required</b>: tools/call answered without credentials</li>") ||
+		!strings.Contains(md.String(), "**auth-required**: tools/call answered without credentials;") {
+		t.Error("the failed check's reason is missing from the HTML or the Markdown")
 	}
 }
