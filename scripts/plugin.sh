@@ -8,8 +8,11 @@
 #   scripts/plugin.sh          # build dist/ and the zip
 #   scripts/plugin.sh test     # install the npm packages and run the frontend unit tests
 #
-# npm packages come from the lock file (npm ci), preferring the local cache,
-# so a machine that built once installs offline.
+# npm packages come from the lock file (npm ci, preferring npm's cache). The
+# installed tree (about 700 MB, minutes to write) is kept outside the work
+# tree in $MCPWATCH_NODE_CACHE (default ~/.cache/mcpwatch/node_modules), one
+# per lock file, and linked as node_modules: a fresh clone on a machine that
+# installed once reuses it at once, offline.
 set -euo pipefail
 cd "$(dirname "$0")/../dashboards/plugin"
 
@@ -17,11 +20,18 @@ id=mcpwatch-mcpwatch-datasource
 version=$(node -p 'require("./package.json").version')
 
 install() {
-	# node_modules is reused while it was installed from this lock file.
-	local stamp=node_modules/.installed-from-lock.sha256
-	if ! sha256sum --quiet -c "$stamp" 2>/dev/null; then
-		npm ci --prefer-offline --no-audit --no-fund --loglevel=error
-		sha256sum package-lock.json >"$stamp"
+	local lock cache
+	lock=$(sha256sum package-lock.json | cut -c1-16)
+	cache=${MCPWATCH_NODE_CACHE:-$HOME/.cache/mcpwatch/node_modules}/$lock
+	if [ ! -f "$cache/.complete" ]; then
+		rm -rf "$cache" && mkdir -p "$cache"
+		cp package.json package-lock.json "$cache/"
+		(cd "$cache" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+		touch "$cache/.complete"
+	fi
+	if [ "$(readlink node_modules 2>/dev/null)" != "$cache/node_modules" ]; then
+		rm -rf node_modules
+		ln -s "$cache/node_modules" node_modules
 	fi
 }
 

@@ -8,6 +8,8 @@ module.exports = {
   testMatch: ['**/*.test.ts', '**/*.test.tsx'],
   setupFilesAfterEnv: ['<rootDir>/.config/jest-setup.js'],
   transform: { '^.+\\.(m?js|jsx|tsx?)$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript', tsx: true }, transform: { react: { runtime: 'classic' } } } }] },
-  transformIgnorePatterns: [`node_modules/(?!(${esm.join('|')})/)`],
+  // Only the last node_modules of a path counts: the tree may itself sit in a
+  // node_modules (scripts/plugin.sh's cache).
+  transformIgnorePatterns: [`node_modules/(?!(${esm.join('|')})/)(?!.*/node_modules/)`],
   moduleNameMapper: { '\\.(css|scss|sass)$': '<rootDir>/.config/style-mock.js' },
 };
