@@ -286,10 +286,15 @@ func (b *Bus) WaitDrained(ctx context.Context, durables ...string) error {
 	return nil
 }
 
+// drainProgressEvery is how often a long wait for a consumer to drain says
+// what it waits for.
+const drainProgressEvery = 5 * time.Second
+
 func (b *Bus) waitDrained(ctx context.Context, durable string) error {
 	const minPoll, maxPoll = 10 * time.Millisecond, 250 * time.Millisecond
 	poll := minPoll
 	var failingSince time.Time
+	lastSaid := time.Now()
 	for {
 		backlog, err := b.Backlog(ctx, durable)
 		if err == nil && backlog.Pending == 0 && backlog.Unacked == 0 {
@@ -309,6 +314,10 @@ func (b *Bus) waitDrained(ctx context.Context, durable string) error {
 		status := fmt.Sprintf("%d pending, %d unacked", backlog.Pending, backlog.Unacked)
 		if err != nil {
 			status = err.Error()
+		}
+		if time.Since(lastSaid) >= drainProgressEvery {
+			lastSaid = time.Now()
+			b.log.Info("waiting for delivery", "consumer", durable, "backlog", status)
 		}
 		if errors.Is(err, ErrClosed) || !sleep(ctx, poll) {
 			return fmt.Errorf("wait for consumer %s at %s to drain (%s): %w", durable, b.where, status, cmp.Or(ctx.Err(), err))

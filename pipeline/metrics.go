@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -158,12 +160,17 @@ func (s *snapshot[T]) load() any { return s.p.Load() }
 // serveMetrics serves /metrics on addr until ctx ends, and Go's runtime
 // profiles under /debug/pprof/ when pprof is set. Registering fails only on
 // a programming error.
-func serveMetrics(ctx context.Context, addr string, pprof bool, log *slog.Logger, stages map[string]func() any) error {
+// newRegistry is the Go and process metrics and those of every stage.
+func newRegistry(stages map[string]func() any) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for stage, snap := range stages {
 		reg.MustRegister(&statsCollector{stage: stage, snapshot: snap})
 	}
+	return reg
+}
+
+func serveMetrics(ctx context.Context, addr string, pprof bool, log *slog.Logger, reg *prometheus.Registry) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
@@ -188,4 +195,63 @@ func serveMetrics(ctx context.Context, addr string, pprof bool, log *slog.Logger
 	}()
 	log.Info("serving metrics", "url", "http://"+l.Addr().String()+"/metrics")
 	return nil
+}
+
+// statsRecord is one line of --stats-out: every mcpwatch counter and gauge
+// and the process's memory and CPU, as Suricata's stats records are.
+type statsRecord struct {
+	Kind    string             `json:"kind"`
+	TS      time.Time          `json:"ts"`
+	UptimeS float64            `json:"uptime_s"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// writeStats appends a statsRecord to w every interval until ctx ends, and
+// a last one then.
+func writeStats(ctx context.Context, w io.Writer, every time.Duration, reg prometheus.Gatherer, log *slog.Logger) {
+	start := time.Now()
+	enc := json.NewEncoder(w)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-t.C:
+		}
+		rec, err := gatherStats(reg)
+		if err == nil {
+			rec.TS, rec.UptimeS = time.Now().UTC(), time.Since(start).Seconds()
+			err = enc.Encode(rec)
+		}
+		if err != nil {
+			log.Warn("stats record not written", "err", err)
+		}
+	}
+}
+
+// gatherStats flattens the counters and gauges of reg into name{label=value}
+// keys; Go runtime histograms and summaries are left out.
+func gatherStats(reg prometheus.Gatherer) (statsRecord, error) {
+	families, err := reg.Gather()
+	rec := statsRecord{Kind: "stats", Metrics: map[string]float64{}}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				pairs := make([]string, len(m.GetLabel()))
+				for i, l := range m.GetLabel() {
+					pairs[i] = l.GetName() + "=" + l.GetValue()
+				}
+				key += "{" + strings.Join(pairs, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				rec.Metrics[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				rec.Metrics[key] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return rec, err
 }

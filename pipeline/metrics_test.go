@@ -3,10 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/capture"
 	"github.com/mcpwatch/mcpwatch/decode"
 	"github.com/mcpwatch/mcpwatch/detect"
+	"github.com/mcpwatch/mcpwatch/event"
 )
 
 func TestSnake(t *testing.T) {
@@ -151,5 +154,24 @@ func TestMetricsPprof(t *testing.T) {
 		if got := resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("heap profile")); got != pprof {
 			t.Errorf("pprof %v: status %d, profile served %v", pprof, resp.StatusCode, got)
 		}
+	}
+}
+
+// --stats-out gets, at the end of a run, a stats record whose counters are
+// the run's: the packets and message events of the demo capture.
+func TestStatsRecords(t *testing.T) {
+	pcap, _ := demoCapture(t)
+	cfg := testConfig(t, pcap)
+	cfg.StatsOut = filepath.Join(t.TempDir(), "stats.jsonl")
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last statsRecord
+	readLines(t, cfg.StatsOut, func(line []byte) error { return json.Unmarshal(line, &last) })
+	if last.Kind != "stats" || last.Metrics["mcpwatch_capture_packets_total"] != float64(sum.Packets) || sum.Packets == 0 ||
+		last.Metrics["mcpwatch_decode_events_total{kind=message}"] != float64(sum.Events[event.KindMessage]) || last.Metrics["process_resident_memory_bytes"] == 0 {
+		t.Errorf("last stats record %s at %v: packets %v, message events %v; the run had %d and %d",
+			last.Kind, last.TS, last.Metrics["mcpwatch_capture_packets_total"], last.Metrics["mcpwatch_decode_events_total{kind=message}"], sum.Packets, sum.Events[event.KindMessage])
 	}
 }

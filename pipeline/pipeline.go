@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -105,6 +106,10 @@ type Config struct {
 	// Pprof Go's runtime profiles at /debug/pprof/ (heap, goroutines, CPU).
 	MetricsAddr string
 	Pprof       bool
+	// StatsOut, when set, gets a JSON line of every metric each StatsEvery
+	// and at the end ({"kind":"stats",…}; "-" is standard output).
+	StatsOut   string
+	StatsEvery time.Duration
 	// DrainTimeout bounds the delivery of what was read after the input
 	// ended or the job was stopped.
 	DrainTimeout time.Duration
@@ -307,10 +312,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// would only decode every event twice.
 	events, storeAlerts := consumer("run-events", nextEvent), consumer("run-alerts", nextAlert)
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse, feeds: feeds,
-		durables: []string{events.Durable, storeAlerts.Durable}}); err != nil {
+	stopMetrics, err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b, detect: engine, clickhouse: out.clickhouse, feeds: feeds,
+		durables: []string{events.Durable, storeAlerts.Durable}})
+	if err != nil {
 		return nil, err
 	}
+	defer stopMetrics()
 	inv := newInventory()
 	feedConsumers := make([]bus.ConsumerConfig, len(feeds))
 	for i, f := range feeds {
@@ -509,9 +516,11 @@ func Sense(ctx context.Context, cfg Config) (*Summary, error) {
 	deliverCtx, endRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRun()
 	var stages stageStats
-	if err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b}); err != nil {
+	stopMetrics, err := startMetrics(deliverCtx, cfg, metricSources{stages: &stages, bus: b})
+	if err != nil {
 		return nil, err
 	}
+	defer stopMetrics()
 	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
 	if err != nil {
 		return nil, err
@@ -550,9 +559,11 @@ func Detect(ctx context.Context, cfg Config) error {
 	defer stopBus()
 	c := cfg.durable("detect", fmt.Sprintf("%d-of-%d", cfg.Replica, cfg.Replicas))
 	c.FilterSubjects = bus.EventSubjects(nil, parts)
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine, durables: []string{c.Durable}}); err != nil {
+	stopMetrics, err := startMetrics(ctx, cfg, metricSources{bus: b, detect: engine, durables: []string{c.Durable}})
+	if err != nil {
 		return err
 	}
+	defer stopMetrics()
 	if cfg.AllowlistPath != "" {
 		go watchAllowlist(ctx, cfg, engine)
 	}
@@ -612,9 +623,11 @@ func Store(ctx context.Context, cfg Config) error {
 		durables = append(durables, c.Durable)
 		consumers = append(consumers, func() error { return consumeAlertsToWriters(ctx, b, c, []alertfeed.Output{f.out}, nil) })
 	}
-	if err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, feeds: feeds, durables: durables}); err != nil {
+	stopMetrics, err := startMetrics(ctx, cfg, metricSources{bus: b, clickhouse: out.clickhouse, feeds: feeds, durables: durables})
+	if err != nil {
 		return err
 	}
+	defer stopMetrics()
 	var g errgroup.Group
 	for _, consume := range consumers {
 		g.Go(consume)
@@ -717,10 +730,11 @@ type metricSources struct {
 }
 
 // startMetrics serves the metrics of the stages a job runs when an address
-// is configured.
-func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
-	if cfg.MetricsAddr == "" {
-		return nil
+// is configured, and writes them as stats records to StatsOut when set;
+// stop writes the last record and waits for it.
+func startMetrics(ctx context.Context, cfg Config, m metricSources) (stop func(), err error) {
+	if cfg.MetricsAddr == "" && cfg.StatsOut == "" {
+		return func() {}, nil
 	}
 	collect := map[string]func() any{"bus": func() any { return m.bus.Stats() }}
 	if m.stages != nil {
@@ -742,7 +756,50 @@ func startMetrics(ctx context.Context, cfg Config, m metricSources) error {
 	if len(m.durables) > 0 {
 		collect["consumer"] = func() any { return consumerBacklog(ctx, m.bus, m.durables) }
 	}
-	return serveMetrics(ctx, cfg.MetricsAddr, cfg.Pprof, cfg.Log, collect)
+	reg := newRegistry(collect)
+	stop = func() {}
+	if cfg.StatsOut != "" {
+		w, err := statsWriter(cfg.StatsOut)
+		if err != nil {
+			return nil, err
+		}
+		// The last record, with the final counts, is written by stop.
+		statsCtx, endStats := context.WithCancel(ctx)
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			defer w.Close()
+			writeStats(statsCtx, w, cmp.Or(cfg.StatsEvery, DefaultStatsEvery), reg, cfg.Log)
+		}()
+		stop = func() { endStats(); <-written }
+	}
+	if cfg.MetricsAddr != "" {
+		if err := serveMetrics(ctx, cfg.MetricsAddr, cfg.Pprof, cfg.Log, reg); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return stop, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// DefaultStatsEvery is how often a stats record is written (StatsEvery).
+const DefaultStatsEvery = time.Minute
+
+// statsWriter opens --stats-out for appending; "-" is standard output,
+// which Close leaves open.
+func statsWriter(path string) (io.WriteCloser, error) {
+	if path == "-" {
+		return nopCloser{os.Stdout}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--stats-out: %w", err))
+	}
+	return f, nil
 }
 
 // consumerLag is the backlog of the job's durable consumers, for

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/capture"
@@ -224,6 +225,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "log fields filled in: %s\n", fb)
 	}
 	fmt.Fprintf(w, "MCP servers (%d):\n", len(s.Servers))
+	table := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, srv := range s.Servers {
 		name := "(unknown)"
 		if srv.Name != "" {
@@ -233,9 +235,10 @@ func (s *Summary) Print(w io.Writer) {
 		if len(srv.ProtocolVersions) > 0 {
 			versions = event.PrintableList(srv.ProtocolVersions, ",")
 		}
-		fmt.Fprintf(w, "  %-40s  %-22s  protocol %-10s  clients %d  messages %d\n",
+		fmt.Fprintf(table, "  %s\t%s\tprotocol %s\tclients %d\tmessages %d\n",
 			p(srv.ServerKey), name, versions, srv.Clients, srv.Messages)
 	}
+	table.Flush()
 	var total int64
 	rules := make([]string, 0, len(s.AlertsByRule))
 	for r, n := range s.AlertsByRule {
@@ -245,8 +248,9 @@ func (s *Summary) Print(w io.Writer) {
 	sort.Strings(rules)
 	fmt.Fprintf(w, "alerts (%d):\n", total)
 	for _, r := range rules {
-		fmt.Fprintf(w, "  %-40s  %d\n", p(r), s.AlertsByRule[r])
+		fmt.Fprintf(table, "  %s\t%d\n", p(r), s.AlertsByRule[r])
 	}
+	table.Flush()
 	s.printFeeds(w)
 	s.printRuleErrors(w)
 	if len(s.Faults) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"text/tabwriter"
 
 	"github.com/mcpwatch/mcpwatch/detect"
 )
@@ -93,14 +94,16 @@ func (s *Summary) printRuleErrors(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "rule errors (%d rules; their alerts may be missing):\n", len(s.RuleErrors))
+	table := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range s.RuleErrors {
 		state := ""
 		switch {
 		case r.Failing:
-			state = "  FAILING"
+			state = "FAILING"
 		case r.FailingPeriods > 0:
-			state = "  failed for a while"
+			state = "failed for a while"
 		}
-		fmt.Fprintf(w, "  %-40s  %d errors in %d evaluations%s  last: %s\n", r.RuleID, r.Errors, r.Evaluations, state, r.LastError)
+		fmt.Fprintf(table, "  %s\t%d errors in %d evaluations\t%s\tlast: %s\n", r.RuleID, r.Errors, r.Evaluations, state, r.LastError)
 	}
+	table.Flush()
 }

@@ -173,6 +173,8 @@ func addConsumerFlags(f *pflag.FlagSet, cfg *pipeline.Config, job string) {
 
 func addMetricsFlag(f *pflag.FlagSet, cfg *pipeline.Config) {
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9108 (default off)")
+	f.StringVar(&cfg.StatsOut, "stats-out", "", `append every metric as one JSON line ({"kind":"stats","metrics":{…}}) to this file each --stats-every and at the end, as Suricata's stats records (- = stdout)`)
+	f.DurationVar(&cfg.StatsEvery, "stats-every", pipeline.DefaultStatsEvery, "how often --stats-out gets a record")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --metrics-addr (go tool pprof http://ADDR/debug/pprof/heap): for finding where memory or CPU goes; keep the address private")
 }
 

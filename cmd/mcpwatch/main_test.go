@@ -270,7 +270,7 @@ func TestRulesExportAndExtra(t *testing.T) {
 		t.Errorf("with the rule disabled: exit %d\n%s", r.code, r.stderr)
 	}
 	os.WriteFile(filepath.Join(site, "site.yaml"), []byte("disable: [unexpected-servr]\n"), 0o644)
-	if r := mcpwatch(t, nil, "rules", "lint", "--extra", site); r.code != exitFailure || !strings.Contains(r.stdout, `disable "unexpected-servr"`) {
+	if r := mcpwatch(t, nil, "rules", "lint", "--extra", site); r.code != exitFailure || !strings.HasPrefix(r.stdout, filepath.Join(site, "site.yaml")+`: disable "unexpected-servr"`) {
 		t.Errorf("lint of a misspelt disable: exit %d\n%s", r.code, r.stdout)
 	}
 	if r := mcpwatch(t, nil, "rules", "lint", filepath.Join(dir, "nope")); r.code != exitUsage || !strings.Contains(r.stderr, "no such file or directory") {

@@ -145,9 +145,10 @@ func setupLogging(cmd *cobra.Command) error {
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the mcpwatch version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the mcpwatch version",
+		Example: "  mcpwatch version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "mcpwatch", buildVersion())
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,7 @@ type, expressions that do not compile or name fields events do not have. With
 			}
 			errs := detect.Lint(packs...)
 			for _, err := range errs {
-				fmt.Fprintln(cmd.OutOrStdout(), event.Printable(err.Error()))
+				fmt.Fprintln(cmd.OutOrStdout(), event.Printable(inDir(args, err.Error())))
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: lint found %d problem(s)", name, len(errs))
@@ -100,6 +101,17 @@ type, expressions that do not compile or name fields events do not have. With
 	}
 	cmd.Flags().BoolVar(&extra, "extra", false, "check DIR as a --rules-extra pack on top of the built-in one")
 	return cmd
+}
+
+// inDir puts the directory a lint problem's file is in before it (the
+// problem starts "file.yaml:line: …"), so it can be opened from where lint
+// ran; the built-in pack's problems stay as they are.
+func inDir(args []string, problem string) string {
+	file, _, ok := strings.Cut(problem, ":")
+	if len(args) == 0 || args[0] == "-" || !ok || !strings.HasSuffix(file, ".yaml") {
+		return problem
+	}
+	return filepath.Join(args[0], file) + problem[len(file):]
 }
 
 func newRulesTestCommand() *cobra.Command {
