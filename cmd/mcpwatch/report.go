@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/report"
 	"github.com/mcpwatch/mcpwatch/sink"
@@ -67,13 +69,8 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 				}
 				eventsFiles, alertsFiles = append(eventsFiles, files[0]), append(alertsFiles, files[1])
 			}
-			for _, f := range eventsFiles {
-				if err := readJSONL(f, b.Observe); err != nil {
-					return err
-				}
-			}
-			for _, f := range alertsFiles {
-				if err := readJSONL(f, b.ObserveAlert); err != nil {
+			for _, f := range append(eventsFiles, alertsFiles...) {
+				if err := readRecords(f, b); err != nil {
 					return err
 				}
 			}
@@ -88,7 +85,7 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 	f := cmd.Flags()
 	f.StringArrayVar(&cfg.Pcaps, "pcap", nil, "capture file (pcap or pcapng) to analyse; repeatable")
 	f.StringArrayVar(&cfg.Taps, "tap", nil, "proxy log to analyse, FORMAT:FILE with FORMAT envoy-tap, har or access-log; repeatable")
-	f.StringArrayVar(&eventsFiles, "events", nil, "events JSONL file (--events-out of run, tap or store); repeatable")
+	f.StringArrayVar(&eventsFiles, "events", nil, "events JSONL file (--events-out of run, tap or store; alerts in it are read too); repeatable")
 	f.StringArrayVar(&alertsFiles, "alerts", nil, "alerts JSONL file (--alerts-out); repeatable")
 	f.DurationVar(&since, "since", 0, "with --clickhouse: only the last DURATION, e.g. 24h")
 	f.StringVar(&server, "server", "", "with --clickhouse: only this server_key")
@@ -147,11 +144,10 @@ func captureHealth(c pipeline.CaptureSummary, warnings []string) report.Capture 
 	return h
 }
 
-// readJSONL hands each line of file, decoded and validated, to add.
-func readJSONL[T any, P interface {
-	*T
-	Validate() error
-}](file string, add func(P)) error {
+// readRecords adds the records of a JSONL file to b: events and alerts
+// (one stream may hold both, as --events-out - --alerts-out - writes it),
+// each validated; summary and stats records are skipped.
+func readRecords(file string, b *report.Builder) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -160,20 +156,48 @@ func readJSONL[T any, P interface {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for line := 1; sc.Scan(); line++ {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
-			continue
-		}
-		v := P(new(T))
-		if err := json.Unmarshal(sc.Bytes(), v); err != nil {
+		if err := addRecord(sc.Bytes(), b); err != nil {
 			return fmt.Errorf("%s:%d: %w", file, line, err)
 		}
-		if err := v.Validate(); err != nil {
-			return fmt.Errorf("%s:%d: %w", file, line, err)
-		}
-		add(v)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", file, err)
+	}
+	return nil
+}
+
+func addRecord(data []byte, b *report.Builder) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	var head struct {
+		Kind    string `json:"kind"`
+		AlertID string `json:"alert_id"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return err
+	}
+	switch {
+	case head.Kind == "summary" || head.Kind == "stats":
+		return nil
+	case head.Kind == "alert" || head.AlertID != "": // alerts written before they had a kind
+		var a event.Alert
+		if err := json.Unmarshal(data, &a); err != nil {
+			return err
+		}
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		b.ObserveAlert(&a)
+	default:
+		var ev event.Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return err
+		}
+		if err := ev.Validate(); err != nil {
+			return err
+		}
+		b.Observe(&ev)
 	}
 	return nil
 }

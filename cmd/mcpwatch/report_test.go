@@ -51,6 +51,14 @@ func TestReportInputs(t *testing.T) {
 	}
 	fromPcap := decodeReport(t, mcpwatch(t, nil, "report", "--pcap", repoFile("demo.pcap"), "--allowlist", allow, "--format", "json"))
 	fromFiles := decodeReport(t, mcpwatch(t, nil, "report", "--events", events, "--alerts", alerts, "--format", "json"))
+	// One record stream of events and alerts, as --events-out - --alerts-out - writes it.
+	stream := filepath.Join(dir, "records.jsonl")
+	if r := mcpwatch(t, nil, "run", "--pcap", repoFile("demo.pcap"), "--allowlist", allow, "--events-out", "-", "--alerts-out", "-"); r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	} else if err := os.WriteFile(stream, []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromStream := decodeReport(t, mcpwatch(t, nil, "report", "--events", stream, "--format", "json"))
 
 	addr, db := testenv.ClickHouseDatabase(t, "mcpwatch_report")
 	if r := mcpwatch(t, nil, "run", "--pcap", repoFile("demo.pcap"), "--allowlist", allow, "--clickhouse", addr, "--clickhouse-database", db); r.code != 0 {
@@ -58,7 +66,7 @@ func TestReportInputs(t *testing.T) {
 	}
 	fromStore := decodeReport(t, mcpwatch(t, nil, "report", "--clickhouse", addr, "--clickhouse-database", db, "--format", "json"))
 
-	for name, rep := range map[string]reportJSON{"pcap": fromPcap, "files": fromFiles, "clickhouse": fromStore} {
+	for name, rep := range map[string]reportJSON{"pcap": fromPcap, "files": fromFiles, "stream": fromStream, "clickhouse": fromStore} {
 		if rep.Alerts.Count != 5 || len(rep.Servers) != 2 {
 			t.Errorf("%s: %d alerts, %d servers; want demo.pcap's 5 and 2", name, rep.Alerts.Count, len(rep.Servers))
 			continue
