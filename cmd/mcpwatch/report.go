@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpwatch/mcpwatch/event"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/report"
 	"github.com/mcpwatch/mcpwatch/sink"
@@ -181,24 +180,25 @@ func addRecord(data []byte, b *report.Builder) error {
 	case head.Kind == "summary" || head.Kind == "stats":
 		return nil
 	case head.Kind == "alert" || head.AlertID != "": // alerts written before they had a kind
-		var a event.Alert
-		if err := json.Unmarshal(data, &a); err != nil {
-			return err
-		}
-		if err := a.Validate(); err != nil {
-			return err
-		}
-		b.ObserveAlert(&a)
+		return decodeValid(data, b.ObserveAlert)
 	default:
-		var ev event.Event
-		if err := json.Unmarshal(data, &ev); err != nil {
-			return err
-		}
-		if err := ev.Validate(); err != nil {
-			return err
-		}
-		b.Observe(&ev)
+		return decodeValid(data, b.Observe)
 	}
+}
+
+// decodeValid decodes data as a T, validates it and hands it to add.
+func decodeValid[T any, P interface {
+	*T
+	Validate() error
+}](data []byte, add func(P)) error {
+	v := P(new(T))
+	if err := json.Unmarshal(data, v); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	add(v)
 	return nil
 }
 
