@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every mcpwatch test against real services: installs Debian's
-# clickhouse-server when it is missing, starts ClickHouse and a NATS server
-# (built from the Go module cache) on temporary directories, runs go vet,
-# the tests (fuzz seed corpora included), the libpcap build's tests and
-# every benchmark once, then stops what it started. Needs root (or sudo) only
-# to install the Debian packages.
+# clickhouse-server, libpcap-dev, chromium and npm when they are missing,
+# starts ClickHouse and a NATS server (built from the Go module cache) on
+# temporary directories, runs go vet, the tests (fuzz seed corpora included;
+# the report's in headless Chromium), the libpcap build's tests, the Grafana
+# plugin's jest tests (scripts/plugin.sh test) and every benchmark once, then
+# stops what it started. Needs root (or sudo) only to install the Debian
+# packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
