@@ -51,8 +51,13 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
+	// mdcell and mdcode keep text seen on the wire (tool descriptions,
+	// Host headers) inside its table cell or code block.
 	"mdcell": func(s string) string {
-		return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+		return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
+	},
+	"mdcode": func(s string) string {
+		return strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
 	},
 }
 
