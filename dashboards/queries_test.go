@@ -404,14 +404,35 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 	},
 	"mcpwatch-overview / Alerts by severity": demoAlertsBySeverity,
 
+	"mcpwatch-posture / Posture grades": func(t *testing.T, rows []row) {
+		// The demo's and the rug pull's servers take tools/call without
+		// credentials; the OAuth server passes all but TLS.
+		exactly(t, rows,
+			row{"server_key": shadowServer, "grade": "F", "failed": "transport-encrypted, auth-required", "sources": "pcap"},
+			row{"server_key": docsServer, "grade": "F", "grade_reasons": "auth-required failed", "failed": "transport-encrypted, auth-required, manifest-stable"},
+			row{"server_key": filesServer, "grade": "F"},
+			row{"server_key": secureServer, "grade": "D", "grade_reasons": "transport-encrypted failed", "failed": "transport-encrypted", "not_observed": "1"})
+	},
+	"mcpwatch-posture / Posture checks": func(t *testing.T, rows []row) {
+		has(t, rows, row{"server_key": secureServer, "check_id": "prm-served", "status": "pass"})
+		has(t, rows, row{"server_key": secureServer, "check_id": "audience-enforced", "status": "pass"})
+		has(t, rows, row{"server_key": secureServer, "check_id": "origin-validated", "status": "not_observed", "evidence": ""})
+		has(t, rows, row{"server_key": docsServer, "check_id": "manifest-stable", "status": "fail"})
+		if len(rows) != 4*15 {
+			t.Errorf("%d check rows, want 15 for each of 4 servers", len(rows))
+		}
+	},
 	"mcpwatch-posture / Servers": func(t *testing.T, rows []row) {
-		// Newest first; files.corp.example was seen again in mixed.
+		// Newest first; files.corp.example was seen again in mixed. The
+		// PRM document, fetched from its well-known URL, counts for the
+		// server it names.
 		exactly(t, rows,
 			row{"server_key": filesServer, "server_name": "files", "protocol_versions": "2025-11-25",
-				"allowlisted": "yes", "auth_required": "no", "prm_served": "no", "audience_bound_tokens": "no", "sessions": "2"},
+				"allowlisted": "yes", "auth_required": "no", "prm_served": "no", "accepted_audiences": "", "sessions": "2"},
 			row{"server_key": docsServer, "server_name": "docs", "allowlisted": "no", "auth_required": "no"},
-			row{"server_key": secureServer, "protocol_versions": "2025-11-25",
-				"allowlisted": "no", "auth_required": "yes", "prm_served": "yes", "audience_bound_tokens": "yes"},
+			row{"server_key": secureServer, "protocol_versions": "2025-11-25", "allowlisted": "no", "auth_required": "yes",
+				"prm_served": "yes", "accepted_audiences": secureServer, "refused_audiences": "http://other.corp.example/mcp, " + secureServer,
+				"authorization_servers": "http://login.corp.example:8080"},
 			row{"server_key": shadowServer, "server_name": "shadow-db", "protocol_versions": "2025-06-18",
 				"allowlisted": "no", "auth_required": "no", "prm_served": "no", "last_seen": "2026-11-27 17:31:28"})
 	},
@@ -483,7 +504,7 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 
 	"mcpwatch-alerts / Alerts by severity": demoAlertsBySeverity,
 	"mcpwatch-alerts / Alerts by rule": func(t *testing.T, rows []row) {
-		for _, rule := range []string{"unexpected-server", "manifest-changed", "tool-became-destructive", "tool-poisoning", "token-audience-mismatch"} {
+		for _, rule := range []string{"unexpected-server", "manifest-changed", "tool-became-destructive", "tool-poisoning", "token-audience-refused"} {
 			has(t, rows, row{"rule_id": rule})
 		}
 		has(t, rows, row{"rule_id": "unexpected-server", "severity": "high"})
@@ -492,7 +513,8 @@ var panelChecks = map[string]func(t *testing.T, rows []row){
 		has(t, rows, row{"rule_id": "unexpected-server", "severity": "high", "server_key": shadowServer,
 			"client_address": "10.0.1.11", "ts": "2026-11-27 17:31:28"})
 		has(t, rows, row{"rule_id": "tool-poisoning", "server_key": docsServer})
-		has(t, rows, row{"rule_id": "token-audience-mismatch", "server_key": secureServer})
+		// RunAuth's token for another audience is refused, as it must.
+		has(t, rows, row{"rule_id": "token-audience-refused", "severity": "low", "server_key": secureServer})
 		hasNo(t, rows, row{"rule_id": "unexpected-server", "server_key": filesServer})
 		for i := 1; i < len(rows); i++ {
 			if rows[i]["ts"] > rows[i-1]["ts"] {

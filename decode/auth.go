@@ -37,6 +37,10 @@ const (
 
 const (
 	maxWWWAuthenticate = 1024
+	// maxCodeChallengeMethods and maxCodeChallengeMethod cap what an
+	// authorization server's metadata puts in an event.
+	maxCodeChallengeMethods = 8
+	maxCodeChallengeMethod  = 32
 	// maxCredentials bounds the cache of parsed credentials; clients reuse
 	// a handful of tokens, so clearing it when full costs little.
 	maxCredentials = 4096
@@ -336,6 +340,18 @@ func (d *Decoder) authEvents(ex *exchange, resp *capture.Response) {
 	case strings.HasPrefix(ex.path, "/.well-known/oauth-authorization-server"),
 		strings.HasPrefix(ex.path, "/.well-known/openid-configuration"):
 		ev.AuthEvent = authASMetadata
+		if resp != nil && resp.StatusCode == 200 {
+			var meta struct {
+				CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+			}
+			if json.Unmarshal(resp.Body, &meta) == nil {
+				// Method names are short; a list is only as long as the
+				// methods RFC 7636 defines, times a margin.
+				for _, m := range meta.CodeChallengeMethods[:min(len(meta.CodeChallengeMethods), maxCodeChallengeMethods)] {
+					ev.CodeChallengeMethods = append(ev.CodeChallengeMethods, capString(m, maxCodeChallengeMethod))
+				}
+			}
+		}
 	case ex.method == "GET" && ex.query.Get("response_type") != "" && ex.query.Get("client_id") != "":
 		ev.AuthEvent = authAuthorization
 		q := ex.query
@@ -372,6 +388,16 @@ func pkceMethod(q url.Values) string {
 		return "plain"
 	}
 	return ""
+}
+
+// BearerChallengeParams parses a WWW-Authenticate value and returns the
+// parameters (lower-case names) of its Bearer challenge, or of its first
+// challenge; nil when it has none.
+func BearerChallengeParams(h string) map[string]string {
+	if ch := bearerChallenge(parseWWWAuthenticate(h)); ch != nil {
+		return ch.params
+	}
+	return nil
 }
 
 // bearerChallenge picks the Bearer challenge, or the first one.

@@ -138,6 +138,7 @@ type exchange struct {
 	query     url.Values
 	serverKey string
 	userAgent string
+	origin    string
 	cred      *credential
 	// secret is the credential of the request's Authorization header,
 	// which the exchange's text is redacted of; it is never put in an
@@ -229,6 +230,7 @@ func (d *Decoder) newExchange(cs *connState, req *capture.Request) *exchange {
 		query:       query,
 		serverKey:   "http://" + host + path,
 		userAgent:   headerValue(req.Header, "User-Agent"),
+		origin:      headerValue(req.Header, "Origin"),
 		cred:        d.creds.parse(authz),
 		secret:      strings.TrimSpace(secret),
 		redacted:    red.kinds,
@@ -767,7 +769,7 @@ func (d *Decoder) message(ex *exchange, m *message, dir string, ts time.Time, po
 	ev.HeaderMismatch = m.headerMismatch
 	ev.SecretKinds = m.secrets
 	ev.HTTPMethod, ev.HTTPPath, ev.HTTPStatus = ex.method, ex.path, ex.status
-	ev.UserAgent = ex.userAgent
+	ev.UserAgent, ev.Origin = ex.userAgent, ex.origin
 	ex.cred.apply(ev)
 
 	serverBefore := [2]string{s.serverName, s.serverVersion}

@@ -161,7 +161,7 @@ func parseAllowEntry(obj allowObject) (allowEntry, error) {
 		if err != nil || u.Host == "" {
 			return e, fmt.Errorf("bad server_key %q: want scheme://host[:port]/path", obj.Server)
 		}
-		e.kind, e.text = entryServerKey, canonicalURL(s)
+		e.kind, e.text = entryServerKey, event.CanonicalURL(s)
 		if port := u.Port(); port != "" {
 			e.hostPort = joinHostPort(u.Hostname(), port)
 		} else {
@@ -226,7 +226,7 @@ func (s *subject) addHost(host, port string) {
 }
 
 func subjectOfKey(serverKey string) subject {
-	s := subject{key: canonicalURL(serverKey)}
+	s := subject{key: event.CanonicalURL(serverKey)}
 	if u, err := url.Parse(serverKey); err == nil && u.Host != "" {
 		port := u.Port()
 		if port == "" {

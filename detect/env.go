@@ -3,7 +3,6 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -223,8 +222,8 @@ func (s *schema) exprOptions() []expr.Option {
 	// The functions rules apply to server keys and addresses remember
 	// their answers, boxed once.
 	urlHostMemo := newMemo(func(rawURL string) any { return urlHost(rawURL) })
-	loopbackMemo := newMemo(func(host string) any { return isLoopback(host) })
-	canonicalMemo := newMemo(canonicalURL)
+	loopbackMemo := newMemo(func(host string) any { return event.IsLoopbackHost(host) })
+	canonicalMemo := newMemo(event.CanonicalURL)
 	matches := &matchesPatch{}
 	return []expr.Option{
 		expr.Env(s.declaration()),
@@ -304,15 +303,6 @@ func format(v any) string {
 	}
 }
 
-// isLoopback reports whether an address or host name is the local host.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && ip.IsLoopback()
-}
-
 func inCIDRFn(params ...any) (any, error) {
 	addr, cidr := params[0].(string), params[1].(string)
 	prefix, err := netip.ParsePrefix(cidr)
@@ -333,11 +323,8 @@ func urlHost(s string) string {
 	return u.Hostname()
 }
 
-// audienceNames returns audience_names, which reports whether a token
-// audience names the server: the server_key itself, or a prefix of it
-// ending at a path boundary (RFC 8707 lets the resource be the origin or
-// any parent path), compared without a trailing slash and with scheme and
-// host case-folded by canonical, which is canonicalURL or a memo of it.
+// audienceNames returns audience_names (event.AudienceNames), comparing
+// through canonical, a memo of event.CanonicalURL.
 func audienceNames(canonical func(string) string) func(params ...any) (any, error) {
 	return func(params ...any) (any, error) {
 		serverKey := params[1].(string)
@@ -350,36 +337,6 @@ func audienceNames(canonical func(string) string) func(params ...any) (any, erro
 				aud = append(aud, fmt.Sprint(a))
 			}
 		}
-		key := canonical(serverKey)
-		for _, a := range aud {
-			a = canonical(a)
-			if a == key || len(key) > len(a) && key[len(a)] == '/' && strings.HasPrefix(key, a) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return event.AudienceNames(aud, serverKey, canonical), nil
 	}
-}
-
-// canonicalURL folds the case of scheme and host, drops default ports and a
-// trailing slash, so equal endpoints compare equal.
-func canonicalURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return strings.TrimSuffix(s, "/")
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
-		port = ""
-	}
-	switch {
-	case port != "":
-		u.Host = net.JoinHostPort(host, port)
-	case strings.Contains(host, ":"):
-		u.Host = "[" + host + "]"
-	default:
-		u.Host = host
-	}
-	return strings.TrimSuffix(u.String(), "/")
 }

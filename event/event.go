@@ -139,6 +139,9 @@ type Event struct {
 	// threshold (64 KiB by default), on message and auth events: headers
 	// that large slip past sensors and front ends with smaller caps.
 	HeaderBytes int `json:"header_bytes,omitempty"`
+	// Origin is the request's Origin header (browser-based clients send
+	// it): a server must refuse a foreign one with 403.
+	Origin string `json:"origin,omitempty"`
 
 	// kind = session.
 	StartTS            *time.Time `json:"start_ts,omitempty"`
@@ -170,6 +173,9 @@ type Event struct {
 	Resource                string   `json:"resource,omitempty"`
 	PKCEMethod              string   `json:"pkce_method,omitempty"`
 	ClientID                string   `json:"client_id,omitempty"`
+	// CodeChallengeMethods is code_challenge_methods_supported of an
+	// authorization server's metadata (as_metadata).
+	CodeChallengeMethods []string `json:"code_challenge_methods,omitempty"`
 
 	// kind = manifest.
 	ManifestHash     string `json:"manifest_hash,omitempty"`

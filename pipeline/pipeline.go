@@ -88,6 +88,10 @@ type Config struct {
 	EventsOut, AlertsOut string
 	// ClickHouse is used when its Addr is set.
 	ClickHouse sink.ClickHouseConfig
+	// PostureEvery is how often run and store re-grade the servers from
+	// the stored events into the posture tables (refreshPosture); 0 never.
+	// A run with ClickHouse also grades once when everything is delivered.
+	PostureEvery time.Duration
 	// Webhook and Syslog feed alerts to a SOC when their URL / Addr is set.
 	Webhook alertfeed.WebhookConfig
 	Syslog  alertfeed.SyslogConfig
@@ -358,6 +362,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		consumers.Go(func() error { return consumeAlertsToWriters(consumeCtx, b, c, []alertfeed.Output{f}, nil) })
 	}
 
+	// A live run grades as it goes; a run over files once at its end.
+	if cfg.ClickHouse.Addr != "" && cfg.PostureEvery > 0 && slices.ContainsFunc(ins, func(in input) bool { return in.live(cfg) }) {
+		refreshCtx, stopRefresh := context.WithCancel(deliverCtx)
+		refreshed := make(chan struct{})
+		go func() { defer close(refreshed); refreshPosture(refreshCtx, cfg) }()
+		defer func() { stopRefresh(); <-refreshed }()
+	}
 	summary, err := senseAll(ctx, cfg, tokenKey, ins, b, &stages)
 	if err != nil {
 		return nil, notDelivered(b, err)
@@ -387,6 +398,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	stopConsumers()
 	if err := consumers.Wait(); err != nil {
 		return nil, err
+	}
+	// The posture tables follow what was stored; a failure loses no event,
+	// and the next run, store or mcpwatch posture --save grades again.
+	if cfg.ClickHouse.Addr != "" {
+		if err := gradeStored(deliverCtx, cfg); err != nil {
+			cfg.Log.Warn("posture not graded", "clickhouse", cfg.ClickHouse.Addr, "err", err)
+		}
 	}
 	inv.fill(summary)
 	summary.addFeeds(feeds)
@@ -631,6 +649,9 @@ func Store(ctx context.Context, cfg Config) error {
 	var g errgroup.Group
 	for _, consume := range consumers {
 		g.Go(consume)
+	}
+	if cfg.ClickHouse.Addr != "" && cfg.PostureEvery > 0 {
+		g.Go(func() error { return refreshPosture(ctx, cfg) })
 	}
 	cfg.Log.Info("storing", "nats", cfg.Bus.URL, "clickhouse", cfg.ClickHouse.Addr)
 	return g.Wait()

@@ -200,9 +200,9 @@ func TestScenarioAuth(t *testing.T) {
 		{
 			name:     "gateway accepting a token minted for another server",
 			scenario: scenario.AuthPassthrough(),
-			want:     []alertWant{{rule: "token-audience-mismatch", server: scenario.AuthGateway, client: "10.0.1.54", session: true}},
+			want:     []alertWant{{rule: "token-audience-accepted", server: scenario.AuthGateway, client: "10.0.1.54", session: true}},
 			attributes: map[string]map[string]string{
-				"token-audience-mismatch": {"token_aud": secure, "token_iss": scenario.AuthIssuer, "token_client_id": "dyn-client-1"},
+				"token-audience-accepted": {"token_aud": secure, "token_iss": scenario.AuthIssuer, "token_client_id": "dyn-client-1", "outcome": "accepted", "http_status": "200"},
 			},
 		},
 	}

@@ -162,8 +162,8 @@ func TestReportInBrowser(t *testing.T) {
 		if want := alertsPerServer[key]; alertCells[i] != strconv.Itoa(want) {
 			t.Errorf("%s: %s alerts shown, the pipeline raised %d", key, alertCells[i], want)
 		}
-		if grades[i] != report.NotGraded {
-			t.Errorf("%s: grade %q", key, grades[i])
+		if grades[i] != r.Servers[i].Grade || grades[i] == report.NotGraded || grades[i] == "" {
+			t.Errorf("%s: grade %q shown, posture graded %q", key, grades[i], r.Servers[i].Grade)
 		}
 	}
 	if total := texts(t, p, "#alert-total"); total[0] != strconv.Itoa(len(o.alerts)) {

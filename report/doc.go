@@ -7,9 +7,11 @@
 // any order, capture counters (AddCapture) and, read back from a store,
 // server rows (AddStoredServer); Build returns the Report, a plain value
 // that Write renders as HTML, Markdown or JSON. The
-// posture grade of each server comes from a Grader (package posture's
-// scorecards once they are on main); without one the grade column says
-// "not graded".
+// posture grade of each server comes from a Grader: Posture (package
+// posture's scorecards, from the events observed) or StoredGrades
+// (scorecards assessed from ClickHouse); without one the grade column
+// says "not graded", and a server the Grader has no scorecard for (an
+// authorization server's endpoint) a dash.
 //
 // Content: the server inventory (servers not on the allowlist — those
 // detect raised unexpected_server alerts for — first) with grades and the

@@ -107,7 +107,7 @@ func readLines[T any](path string, into *[]*T) error {
 // build is the report of the pipeline's output, as mcpwatch report makes it.
 func build(t *testing.T, o observed) *report.Report {
 	t.Helper()
-	b := report.NewBuilder(report.Config{Source: "report test"}, nil)
+	b := report.NewBuilder(report.Config{Source: "report test"}, report.NewPosture())
 	for _, ev := range o.events {
 		b.Observe(ev)
 	}

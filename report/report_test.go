@@ -2,12 +2,14 @@ package report_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/posture"
 	"github.com/mcpwatch/mcpwatch/report"
 )
 
@@ -25,6 +27,18 @@ func TestReportContent(t *testing.T) {
 		if a.Category == "unexpected_server" {
 			unexpected[a.ServerKey] = true
 		}
+	}
+	// The grades of package posture, assessed on their own.
+	assessor := posture.NewAssessor(posture.Config{})
+	for _, ev := range o.events {
+		assessor.Observe(ev)
+	}
+	scorecards := map[string]posture.Scorecard{}
+	for _, sc := range assessor.Scorecards() {
+		scorecards[sc.ServerKey] = sc
+	}
+	if scorecards["http://10.0.0.9:3000/mcp"].Grade == "" {
+		t.Fatalf("posture graded %d servers, not the shadow server", len(scorecards))
 	}
 	servers := map[string]bool{}
 	sessions := int64(0)
@@ -51,8 +65,20 @@ func TestReportContent(t *testing.T) {
 			t.Errorf("%s is not on the allowlist but comes after a listed server", s.ServerKey)
 		}
 		listedSeen = listedSeen || s.Allowlisted
-		if s.Grade != report.NotGraded {
-			t.Errorf("%s: grade %q without a grader", s.ServerKey, s.Grade)
+		// Endpoints posture does not grade (an authorization server's
+		// token endpoint seen as a server_key) show a dash.
+		card, ok := scorecards[s.ServerKey]
+		if want := cmp.Or(card.Grade, "–"); s.Grade != want {
+			t.Errorf("%s: grade %q, want %q (scorecard: %v)", s.ServerKey, s.Grade, want, ok)
+		}
+		failed := 0
+		for _, c := range card.Checks {
+			if c.Status == posture.Fail {
+				failed++
+			}
+		}
+		if len(s.FailedChecks) != failed {
+			t.Errorf("%s: %d failed checks shown, the scorecard has %d", s.ServerKey, len(s.FailedChecks), failed)
 		}
 	}
 	if !unexpected["http://10.0.0.9:3000/mcp"] || !listedSeen {

@@ -357,3 +357,53 @@ func isBadDataException(err error) bool {
 	}
 	return false
 }
+
+// OpenClickHouseReader connects for queries only: it creates nothing, and
+// fails with a clear error when the database does not exist or its schema
+// is older than this build's (a mistyped name must not read as "no
+// data"; `mcpwatch store --migrate-only` brings a schema up to date).
+func OpenClickHouseReader(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := connectClickHouse(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkSchema(ctx); err != nil {
+		c.conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// MissingSchemaError is a read-only open of a database that does not exist
+// or lacks migrations: a mistyped name, or a store that never ran.
+type MissingSchemaError struct{ msg string }
+
+func (e *MissingSchemaError) Error() string { return e.msg }
+
+func (c *ClickHouse) checkSchema(ctx context.Context) error {
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", c.cfg.Database).Scan(&n); err != nil {
+		return fmt.Errorf("look up database %s on ClickHouse at %s: %w", c.cfg.Database, c.cfg.Addr, err)
+	}
+	if n == 0 {
+		return &MissingSchemaError{fmt.Sprintf("database %s not found on ClickHouse at %s (check --clickhouse-database; `mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)}
+	}
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", c.cfg.Database).Scan(&n); err != nil {
+		return fmt.Errorf("look up the schema of %s on ClickHouse at %s: %w", c.cfg.Database, c.cfg.Addr, err)
+	}
+	if n == 0 {
+		return &MissingSchemaError{fmt.Sprintf("database %s on ClickHouse at %s has no mcpwatch schema (`mcpwatch store --migrate-only` creates it)", c.cfg.Database, c.cfg.Addr)}
+	}
+	pending, err := c.pendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		m := pending[0]
+		return &MissingSchemaError{fmt.Sprintf("the schema of %s on ClickHouse at %s lacks migration %03d_%s (`mcpwatch store --migrate-only` applies it)", c.cfg.Database, c.cfg.Addr, m.version, m.name)}
+	}
+	return nil
+}

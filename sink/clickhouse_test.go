@@ -71,6 +71,19 @@ func TestClickHouseWritesEveryColumn(t *testing.T) {
 	for _, a := range als {
 		checkStoredRow(t, c, c.alerts, "alert_id", a.AlertID, a)
 	}
+	// The inventory views and the posture read LowCardinality columns.
+	if servers, err := c.Servers(ctx); err != nil || len(servers) == 0 {
+		t.Errorf("servers on a LowCardinality schema: %d, %v", len(servers), err)
+	}
+	if _, err := c.Clients(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.Manifests(ctx); err != nil {
+		t.Error(err)
+	}
+	if cards, err := c.AssessPosture(ctx); err != nil || len(cards) == 0 {
+		t.Errorf("posture on a LowCardinality schema: %d, %v", len(cards), err)
+	}
 }
 
 // A server that stops reading makes a write fail after the timeout instead

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 //go:embed migrations/*.sql
@@ -144,7 +147,8 @@ func splitStatements(sql string) []string {
 // and the record is a ReplacingMergeTree keyed by version. A migration that
 // fails part-way is not recorded, so the next run retries it; statements that
 // cannot say IF NOT EXISTS on 18.16 (ALTER ... ADD COLUMN) therefore belong in
-// a migration of their own.
+// a migration of their own, and an ADD COLUMN that meets its column counts as
+// done (columnAlreadyAdded).
 func (c *ClickHouse) Migrate(ctx context.Context) error {
 	p := c.schemaParams()
 	if err := c.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(p.database)); err != nil {
@@ -157,18 +161,11 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 	if err := c.execAll(ctx, bootstrapFile, boot); err != nil {
 		return err
 	}
-	applied, err := c.appliedMigrations(ctx)
+	pending, err := c.pendingMigrations(ctx)
 	if err != nil {
 		return err
 	}
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if applied[m.version] {
-			continue
-		}
+	for _, m := range pending {
 		stmts, err := p.render(migrationFiles, m.file)
 		if err != nil {
 			return err
@@ -185,11 +182,23 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 
 func (c *ClickHouse) execAll(ctx context.Context, file string, stmts []string) error {
 	for i, s := range stmts {
-		if err := c.conn.Exec(ctx, s); err != nil {
+		if err := c.conn.Exec(ctx, s); err != nil && !columnAlreadyAdded(s, err) {
 			return fmt.Errorf("apply migration %s (statement %d) on %s: %w", file, i+1, c.cfg.Addr, err)
 		}
 	}
 	return nil
+}
+
+// codeDuplicateColumn is ClickHouse's DUPLICATE_COLUMN error.
+const codeDuplicateColumn = 44
+
+// columnAlreadyAdded reports whether err is an ADD COLUMN meeting the
+// column it adds: 18.16 has no ADD COLUMN IF NOT EXISTS, and another
+// process migrating at the same time, or a run that stopped between the
+// ALTER and its record, has added it already.
+func columnAlreadyAdded(stmt string, err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == codeDuplicateColumn && strings.Contains(strings.ToUpper(stmt), "ADD COLUMN")
 }
 
 func (c *ClickHouse) appliedMigrations(ctx context.Context) (map[int]bool, error) {
@@ -227,4 +236,24 @@ func (c *ClickHouse) recordMigration(ctx context.Context, m migration) error {
 		return fmt.Errorf("record migration %s on %s: %w", m.file, c.cfg.Addr, err)
 	}
 	return nil
+}
+
+// pendingMigrations lists, in order, the migrations not recorded in
+// schema_migrations.
+func (c *ClickHouse) pendingMigrations(ctx context.Context) ([]migration, error) {
+	applied, err := c.appliedMigrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	var pending []migration
+	for _, m := range ms {
+		if !applied[m.version] {
+			pending = append(pending, m)
+		}
+	}
+	return pending, nil
 }

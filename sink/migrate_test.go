@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -110,5 +111,23 @@ func TestLoadMigrationsRejectsBadNames(t *testing.T) {
 	}
 	if len(ms) != 2 || ms[0].version != 2 || ms[1].version != 10 {
 		t.Errorf("loadMigrations = %+v, want versions 2 then 10", ms)
+	}
+}
+
+// TestMigrateAgainAfterLostRecord: a run that added columns but did not
+// record its migrations (stopped in between, or raced by another process)
+// is completed by the next run: ADD COLUMN meeting its column is done.
+func TestMigrateAgainAfterLostRecord(t *testing.T) {
+	c := openTestClickHouse(t)
+	ctx := context.Background()
+	if err := c.conn.Exec(ctx, "DROP TABLE "+quoteIdent(c.Database())+".schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Migrate(ctx); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+	pending, err := c.pendingMigrations(ctx)
+	if err != nil || len(pending) != 0 {
+		t.Errorf("pending after the second run: %v, %v", pending, err)
 	}
 }

@@ -3,65 +3,60 @@ package sink
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/inventory"
 )
 
-// Server is one row of the servers inventory view (migrations/004_inventory.sql).
-type Server struct {
-	ServerKey             string    `json:"server_key"`
-	FirstSeen             time.Time `json:"first_seen"`
-	LastSeen              time.Time `json:"last_seen"`
-	ServerName            string    `json:"server_name,omitempty"`
-	ServerVersion         string    `json:"server_version,omitempty"`
-	ProtocolVersions      []string  `json:"protocol_versions,omitempty"`
-	Transports            []string  `json:"transports,omitempty"`
-	ServerAddresses       []string  `json:"server_addresses,omitempty"`
-	Clients               uint64    `json:"clients"`
-	Sessions              uint64    `json:"sessions"`
-	Requests              uint64    `json:"requests"`
-	ToolCalls             uint64    `json:"tool_calls"`
-	Errors                uint64    `json:"errors"`
-	AuthenticatedRequests uint64    `json:"authenticated_requests"`
-	UnauthenticatedOK     uint64    `json:"unauthenticated_ok"`
-	TokenAudiences        []string  `json:"token_audiences,omitempty"`
-	Challenges            uint64    `json:"challenges"`
-	Forbidden             uint64    `json:"forbidden"`
-	PRMServed             bool      `json:"prm_served"`
-	AuthorizationServers  []string  `json:"authorization_servers,omitempty"`
-	AuthRequired          bool      `json:"auth_required"`
-}
-
-// Servers lists the server inventory, most recently seen first.
-func (c *ClickHouse) Servers(ctx context.Context) ([]Server, error) {
+// Servers lists the server inventory (the servers view,
+// migrations/008_inventory_v2.sql), most recently seen first.
+func (c *ClickHouse) Servers(ctx context.Context) ([]inventory.Server, error) {
 	rows, err := c.conn.Query(ctx, fmt.Sprintf(`SELECT server_key, first_seen, last_seen, server_name, server_version,
-		protocol_versions, transports, server_addresses, clients, sessions, requests, tool_calls, errors,
-		authenticated_requests, unauthenticated_ok, token_audiences, challenges, forbidden, prm_served,
-		authorization_servers, auth_required
+		protocol_versions, transports, server_addresses, sources, clients, sessions, requests, tool_calls, errors,
+		authenticated_requests, unauthenticated_ok, accepted_audiences, refused_audiences, challenges, forbidden,
+		prm_documents, authorization_servers, allowlisted, tls_only, tls_sni
 		FROM %s.servers ORDER BY last_seen DESC, server_key`, quoteIdent(c.cfg.Database)))
 	if err != nil {
 		return nil, fmt.Errorf("query servers in %s at %s: %w", c.cfg.Database, c.cfg.Addr, err)
 	}
 	defer rows.Close()
-	var out []Server
+	var out []inventory.Server
 	for rows.Next() {
-		var s Server
-		var prm, required uint8
+		var s inventory.Server
+		var allowlisted, tlsOnly uint8
 		if err := rows.Scan(&s.ServerKey, &s.FirstSeen, &s.LastSeen, &s.ServerName, &s.ServerVersion,
-			&s.ProtocolVersions, &s.Transports, &s.ServerAddresses, &s.Clients, &s.Sessions, &s.Requests,
-			&s.ToolCalls, &s.Errors, &s.AuthenticatedRequests, &s.UnauthenticatedOK, &s.TokenAudiences,
-			&s.Challenges, &s.Forbidden, &prm, &s.AuthorizationServers, &required); err != nil {
+			&s.ProtocolVersions, &s.Transports, &s.ServerAddresses, &s.Sources, &s.Clients, &s.Sessions, &s.Requests,
+			&s.ToolCalls, &s.Errors, &s.AuthenticatedRequests, &s.UnauthenticatedOK, &s.AcceptedAudiences, &s.RefusedAudiences,
+			&s.Challenges, &s.Forbidden, &s.PRMDocuments, &s.AuthorizationServers, &allowlisted, &tlsOnly, &s.TLSSNI); err != nil {
 			return nil, fmt.Errorf("read servers in %s at %s: %w", c.cfg.Database, c.cfg.Addr, err)
 		}
-		s.PRMServed, s.AuthRequired = prm == 1, required == 1
+		allowed := allowlisted == 1
+		s.Allowlisted, s.TLSOnly = &allowed, tlsOnly == 1
+		s.PRMServed = s.PRMDocuments > 0
+		s.AuthRequired = s.UnauthenticatedOK == 0 && (s.AuthenticatedRequests > 0 || s.Challenges > 0)
+		for _, l := range []*[]string{&s.ProtocolVersions, &s.Transports, &s.ServerAddresses, &s.Sources, &s.AcceptedAudiences, &s.RefusedAudiences, &s.AuthorizationServers} {
+			*l = sortedOrNil(*l)
+		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read servers in %s at %s: %w", c.cfg.Database, c.cfg.Addr, err)
 	}
+	inventory.SortServers(out)
 	return out, nil
+}
+
+// sortedOrNil sorts a set read from a groupUniqArray, nil when empty as
+// the JSON of the Go inventory has it.
+func sortedOrNil(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	slices.Sort(l)
+	return l
 }
 
 // AlertFilter selects alerts; zero fields select everything.

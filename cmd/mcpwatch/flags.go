@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -138,6 +139,7 @@ func addOutputFlags(f *pflag.FlagSet, cfg *pipeline.Config, alertsDefault string
 	f.StringVar(&cfg.ClickHouse.Database, "clickhouse-database", "mcpwatch", "ClickHouse database (created if missing)")
 	f.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
+	f.DurationVar(&cfg.PostureEvery, "posture-every", 15*time.Minute, "with --clickhouse: re-grade every server from the stored events into the posture tables this often (mcpwatch posture; 0 never); a run over files also grades once at its end")
 	f.StringVar(&cfg.Webhook.URL, "alert-webhook", "", "POST every alert as JSON to this URL (retried with backoff)")
 	f.StringVar(&cfg.Webhook.Secret, "alert-webhook-secret", "", "sign webhook requests: X-Mcpwatch-Timestamp: UNIX-SECONDS, X-Mcpwatch-Signature-256: sha256=HMAC-SHA256(secret, timestamp + \".\" + body) (see sink/alertfeed/README.md)")
 	f.StringVar(&o.syslog, "alert-syslog", "", "send every alert as RFC 5424 syslog to udp://host:port or tcp://host:port")

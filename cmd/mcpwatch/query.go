@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,24 +12,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/inventory"
 	"github.com/mcpwatch/mcpwatch/pipeline"
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
-// openStore connects to ClickHouse for the query commands; it applies the
-// migrations, so querying an empty server works and shows nothing.
-func openStore(cmd *cobra.Command, cfg sink.ClickHouseConfig) (*sink.ClickHouse, error) {
-	if cfg.Addr == "" {
-		return nil, errors.New("--clickhouse ADDR is required")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return sink.OpenClickHouse(cmd.Context(), cfg)
-}
-
 func migrate(cmd *cobra.Command, cfg pipeline.Config) error {
-	ch, err := openStore(cmd, cfg.ClickHouse)
+	if cfg.ClickHouse.Addr == "" {
+		return errors.New("--clickhouse ADDR is required")
+	}
+	ch, err := sink.OpenClickHouse(cmd.Context(), cfg.ClickHouse)
 	if err != nil {
 		return err
 	}
@@ -38,64 +30,73 @@ func migrate(cmd *cobra.Command, cfg pipeline.Config) error {
 	return nil
 }
 
-func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig, defaultAddr string) {
+func addClickHouseFlags(cmd *cobra.Command, cfg *sink.ClickHouseConfig) {
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "clickhouse", defaultAddr, "ClickHouse native address host:port")
+	f.StringVar(&cfg.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native address host:port")
 	f.StringVar(&cfg.Database, "clickhouse-database", "mcpwatch", "ClickHouse database")
 	f.StringVar(&cfg.Username, "clickhouse-user", "default", "ClickHouse user")
 	f.StringVar(&cfg.Password, "clickhouse-password", "", "ClickHouse password")
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// listCommand is a read-only command listing inventory rows, from an
+// events file or a capture (inventory.Builder) or from ClickHouse's views.
+type listCommand[T any] struct {
+	use, short, long, example string
+	fromFile                  func(*inventory.Builder) ([]T, error)
+	fromStore                 func(*sink.ClickHouse, context.Context) ([]T, error)
+	print                     func(io.Writer, []T) error
 }
 
-func newServersCommand() *cobra.Command {
-	var cfg sink.ClickHouseConfig
+func (l listCommand[T]) command() *cobra.Command {
+	var src querySource
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "servers [flags]",
-		Short: "List the MCP server inventory with its authorization posture",
-		Long: `servers prints every MCP server seen, most recently seen first, with what the
-traffic says of its posture: negotiated protocol versions, whether requests
-succeed without credentials, 401 challenges, Protected Resource Metadata served,
-token audiences, and how many clients, sessions and tool calls it had.`,
-		Example: `  mcpwatch servers --clickhouse 127.0.0.1:9000
-  mcpwatch servers --json | jq '.[] | select(.auth_required | not) | .server_key'`,
+		Use: l.use + " (--events FILE | --pcap FILE | --clickhouse ADDR) [flags]", Short: l.short, Example: l.example,
+		Long: l.long + `
+
+It reads an events JSONL file (--events), decodes a capture (--pcap), or
+queries ClickHouse (--clickhouse, the default), where it creates nothing: a
+database that does not exist is an error, not an empty list.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ch, err := openStore(cmd, cfg)
-			if err != nil {
-				return err
-			}
-			defer ch.Close()
-			servers, err := ch.Servers(cmd.Context())
+			rows, err := l.rows(cmd, &src)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), servers)
+				return writeJSONLines(cmd.OutOrStdout(), rows)
 			}
-			// Wire strings are escaped for the terminal (event.Printable);
-			// --json output is JSON, escaped by its encoder.
-			p := event.Printable
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVER\tNAME\tPROTOCOL\tAUTH\tUNAUTH OK\t401s\tPRM\tCLIENTS\tTOOL CALLS\tLAST SEEN")
-			for _, s := range servers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%d\t%s\n",
-					p(s.ServerKey), p(strings.TrimSpace(s.ServerName+" "+s.ServerVersion)), event.PrintableList(s.ProtocolVersions, ","),
-					yesNo(s.AuthRequired, "required", "none"), s.UnauthenticatedOK, s.Challenges, yesNo(s.PRMServed, "yes", "no"),
-					s.Clients, s.ToolCalls, s.LastSeen.Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return l.print(cmd.OutOrStdout(), rows)
 		},
 	}
-	addClickHouseFlags(cmd, &cfg, "127.0.0.1:9000")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	addQuerySourceFlags(cmd, &src)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	return cmd
 }
+
+func (l listCommand[T]) rows(cmd *cobra.Command, src *querySource) ([]T, error) {
+	fromFile, err := src.fromFile()
+	if err != nil {
+		return nil, err
+	}
+	if fromFile {
+		b := inventory.NewBuilder()
+		if err := src.eachEvent(cmd.Context(), b.Observe); err != nil {
+			return nil, err
+		}
+		return l.fromFile(b)
+	}
+	ch, err := src.store(cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer ch.Close()
+	return l.fromStore(ch, cmd.Context())
+}
+
+// Wire strings are escaped for the terminal (event.Printable); --json
+// output is JSON, escaped by its encoder.
+var p = event.Printable
 
 func yesNo(b bool, yes, no string) string {
 	if b {
@@ -112,6 +113,8 @@ func newAlertsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alerts [flags]",
 		Short: "List recent alerts, filtered by rule, severity or server",
+		Long: `alerts prints the stored alerts, newest first. It reads ClickHouse and creates
+nothing there: a database that does not exist is an error, not an empty list.`,
 		Example: `  mcpwatch alerts --since 24h --severity high,critical
   mcpwatch alerts --rule unexpected-server --json`,
 		Args: cobra.NoArgs,
@@ -124,7 +127,7 @@ func newAlertsCommand() *cobra.Command {
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
 			}
-			ch, err := openStore(cmd, cfg)
+			ch, err := (&querySource{ch: cfg}).store(cmd)
 			if err != nil {
 				return err
 			}
@@ -134,7 +137,7 @@ func newAlertsCommand() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), alerts)
+				return writeJSONLines(cmd.OutOrStdout(), alerts)
 			}
 			p := event.Printable
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -145,13 +148,13 @@ func newAlertsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	addClickHouseFlags(cmd, &cfg, "127.0.0.1:9000")
+	addClickHouseFlags(cmd, &cfg)
 	f := cmd.Flags()
 	f.StringVar(&filter.RuleID, "rule", "", "only this rule id")
 	f.StringSliceVar(&filter.Severities, "severity", nil, "only these severities (low, medium, high, critical)")
 	f.StringVar(&filter.ServerKey, "server", "", "only alerts about this server_key")
 	f.DurationVar(&since, "since", 0, "only alerts of the last DURATION, e.g. 24h (by alert time)")
 	f.IntVar(&filter.Limit, "limit", 100, "most alerts to print")
-	f.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	return cmd
 }

@@ -28,7 +28,7 @@ func TestServersAndAlertsCommands(t *testing.T) {
 		ProtocolVersions []string `json:"protocol_versions"`
 		AuthRequired     bool     `json:"auth_required"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &servers); err != nil || r.code != 0 {
+	if err := jsonLines(r.stdout, &servers); err != nil || r.code != 0 {
 		t.Fatalf("servers --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
 	byKey := map[string]string{}
@@ -47,7 +47,7 @@ func TestServersAndAlertsCommands(t *testing.T) {
 
 	r = mcpwatch(t, nil, append([]string{"alerts", "--json", "--rule", "unexpected-server"}, ch...)...)
 	var alerts []*event.Alert
-	if err := json.Unmarshal([]byte(r.stdout), &alerts); err != nil || r.code != 0 {
+	if err := jsonLines(r.stdout, &alerts); err != nil || r.code != 0 {
 		t.Fatalf("alerts --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
 	if len(alerts) != 1 || alerts[0].ServerKey != "http://10.0.0.9:3000/mcp" {
@@ -59,4 +59,16 @@ func TestServersAndAlertsCommands(t *testing.T) {
 	if r := mcpwatch(t, nil, append([]string{"alerts", "--severity", "loud"}, ch...)...); r.code == 0 || !strings.Contains(r.stderr, "--severity") {
 		t.Errorf("bad severity accepted: %s", r.stderr)
 	}
+}
+
+// jsonLines decodes --json output, one object per line, into a slice.
+func jsonLines[T any](out string, into *[]T) error {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			return fmt.Errorf("line %q: %w", line, err)
+		}
+		*into = append(*into, v)
+	}
+	return nil
 }

@@ -52,15 +52,32 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 				return usage(fmt.Errorf("--format %q: want html, md or json", format))
 			}
 			packets := len(cfg.Pcaps) + len(cfg.Taps)
-			switch {
-			case packets+len(eventsFiles)+len(alertsFiles) == 0 && ch.Addr == "":
-				return usage(fmt.Errorf("nothing to report on: give --pcap, --tap, --events/--alerts or --clickhouse"))
-			case ch.Addr != "" && packets+len(eventsFiles)+len(alertsFiles) > 0:
+			// Without a capture, logs or files, the report is of what
+			// ClickHouse stored (--clickhouse, by default on this host).
+			stored := packets+len(eventsFiles)+len(alertsFiles) == 0
+			if !stored && cmd.Flags().Changed("clickhouse") {
 				return usage(fmt.Errorf("--clickhouse reads stored data: give it without --pcap, --tap, --events or --alerts"))
 			}
+			if !stored {
+				ch.Addr = ""
+			}
 			rc.Source = reportSource(cfg, eventsFiles, alertsFiles, ch, since, server)
-			b := report.NewBuilder(rc, nil)
 			ctx := cmd.Context()
+			var grader report.Grader = report.NewPosture()
+			var store *sink.ClickHouse
+			if stored {
+				var err error
+				if store, err = (&querySource{ch: ch}).store(cmd); err != nil {
+					return err
+				}
+				defer store.Close()
+				cards, err := store.AssessPosture(ctx)
+				if err != nil {
+					return err
+				}
+				grader = report.StoredGrades(report.GradesOf(cards))
+			}
+			b := report.NewBuilder(rc, grader)
 			if packets > 0 {
 				files, err := analyse(ctx, cfg, b)
 				if err != nil {
@@ -73,8 +90,8 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 					return err
 				}
 			}
-			if ch.Addr != "" {
-				if err := fromClickHouse(cmd, ch, since, server, b); err != nil {
+			if store != nil {
+				if err := fromClickHouse(ctx, store, since, server, b); err != nil {
 					return err
 				}
 			}
@@ -93,7 +110,7 @@ the servers view and the alerts table (evidence ids are those of the alerts).`,
 	f.StringVar(&rc.Title, "title", "", "heading of the report")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", defaultStateDir("token.key"), "HMAC key for bearer-token fingerprints (created if missing)")
 	addRuleFlags(f, &cfg)
-	addClickHouseFlags(cmd, &ch, "") // read stored servers and alerts from there
+	addClickHouseFlags(cmd, &ch) // read stored servers, posture and alerts from there
 	return cmd
 }
 
@@ -203,19 +220,14 @@ func decodeValid[T any, P interface {
 }
 
 // fromClickHouse adds the stored servers and alerts.
-func fromClickHouse(cmd *cobra.Command, cfg sink.ClickHouseConfig, since time.Duration, server string, b *report.Builder) error {
-	store, err := openStore(cmd, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func fromClickHouse(ctx context.Context, store *sink.ClickHouse, since time.Duration, server string, b *report.Builder) error {
 	filter := sink.AlertFilter{ServerKey: server, Limit: maxStoredAlerts}
 	var from time.Time
 	if since > 0 {
 		from = time.Now().Add(-since)
 		filter.Since = from
 	}
-	servers, err := store.Servers(cmd.Context())
+	servers, err := store.Servers(ctx)
 	if err != nil {
 		return err
 	}
@@ -227,7 +239,7 @@ func fromClickHouse(cmd *cobra.Command, cfg sink.ClickHouseConfig, since time.Du
 				FirstSeen: s.FirstSeen, LastSeen: s.LastSeen})
 		}
 	}
-	alerts, err := store.Alerts(cmd.Context(), filter)
+	alerts, err := store.Alerts(ctx, filter)
 	if err != nil {
 		return err
 	}

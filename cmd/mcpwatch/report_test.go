@@ -13,9 +13,13 @@ import (
 // reportJSON is the part of mcpwatch report --format json the tests read.
 type reportJSON struct {
 	Servers []struct {
-		ServerKey   string `json:"server_key"`
-		Allowlisted bool   `json:"allowlisted"`
-		Alerts      struct {
+		ServerKey    string `json:"server_key"`
+		Allowlisted  bool   `json:"allowlisted"`
+		Grade        string `json:"grade"`
+		FailedChecks []struct {
+			ID string `json:"id"`
+		} `json:"failed_checks"`
+		Alerts struct {
 			Count int `json:"count"`
 		} `json:"alerts"`
 	} `json:"servers"`
@@ -75,6 +79,10 @@ func TestReportInputs(t *testing.T) {
 		if first.ServerKey != "http://10.0.0.9:3000/mcp" || first.Allowlisted || first.Alerts.Count != 3 {
 			t.Errorf("%s: first server %+v, want the shadow server off the allowlist with 3 alerts", name, first)
 		}
+		// Posture grades it the same from every input: plaintext, no auth.
+		if first.Grade != fromPcap.Servers[0].Grade || first.Grade == "" || len(first.FailedChecks) == 0 {
+			t.Errorf("%s: grade %q with failed checks %+v; from the capture %q", name, first.Grade, first.FailedChecks, fromPcap.Servers[0].Grade)
+		}
 	}
 	if len(fromPcap.Capture) != 1 || fromPcap.Capture[0].Packets != 50 || len(fromFiles.Capture) != 0 {
 		t.Errorf("capture health from the pcap %+v, from files %+v; want demo.pcap's 50 packets, nothing from files", fromPcap.Capture, fromFiles.Capture)
@@ -108,7 +116,7 @@ func TestReportOutput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"report"}, 2, "nothing to report on"},
+		{[]string{"report", "--clickhouse", "127.0.0.1:1"}, 1, "127.0.0.1:1"},
 		{[]string{"report", "--events", "x.jsonl", "--format", "pdf"}, 2, `--format "pdf": want html, md or json`},
 		{[]string{"report", "--pcap", "x.pcap", "--clickhouse", "127.0.0.1:9000"}, 2, "--clickhouse reads stored data"},
 		{[]string{"report", "--events", filepath.Join(dir, "missing.jsonl")}, 1, "missing.jsonl"},

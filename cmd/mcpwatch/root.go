@@ -48,7 +48,7 @@ Flags win over the environment, which wins over the config file.`,
 		return err
 	}
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return stopProfile() }
-	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newAlertsCommand(), newReportCommand(), newRulesCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newPostureCommand(), newToolsCommand(), newClientsCommand(), newManifestsCommand(), newProbeCommand(), newAlertsCommand(), newReportCommand(), newRulesCommand(), newVersionCommand())
 	// A command line mcpwatch cannot place is a usage error (exit status
 	// 2), whichever command it is for; so is no command at all.
 	root.RunE = func(cmd *cobra.Command, _ []string) error {

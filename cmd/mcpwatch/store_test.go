@@ -121,7 +121,7 @@ func TestStoreSurvivesClickHouseKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := sink.ClickHouseConfig{Addr: ch.addr, Database: "mcpwatch"}
-	store := startProcess(t, "store", "--nats", natsURL, "--clickhouse", ch.addr, "--batch-size", "64", "--ack-wait", "2s")
+	store := startProcess(t, "store", "--nats", natsURL, "--clickhouse", ch.addr, "--batch-size", "64", "--ack-wait", "2s", "--posture-every", "200ms")
 	db, err := sink.OpenClickHouse(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -170,5 +170,20 @@ func TestStoreSurvivesClickHouseKill(t *testing.T) {
 		if final != uint64(want[kind]) || distinct != uint64(want[kind]) {
 			t.Errorf("%s: %d rows after dedup, %d distinct event ids; the capture has %d", table, final, distinct, want[kind])
 		}
+	}
+	// The store's posture refresh outlived the kill too: once every
+	// event is in, a later pass grades every server the events name.
+	graded := func() (cards, servers uint64) {
+		q := "SELECT (SELECT count() FROM mcpwatch.posture FINAL WHERE NOT tls_only), (SELECT count() FROM mcpwatch.servers WHERE NOT tls_only)"
+		if err := db.Conn().QueryRow(ctx, q).Scan(&cards, &servers); err != nil {
+			t.Fatal(err)
+		}
+		return cards, servers
+	}
+	for cards, servers := graded(); cards != servers || servers == 0; cards, servers = graded() {
+		if ctx.Err() != nil {
+			t.Fatalf("%d scorecards stored for %d servers; store said:\n%s", cards, servers, store.output(t))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

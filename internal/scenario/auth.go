@@ -105,7 +105,7 @@ func RunAuth(ctx context.Context, rec *tcprec.Recorder) (*Log, error) {
 		return nil, err
 	}
 	defer rs.Close()
-	as, err := serve(authorizationServer())
+	as, err := serve(AuthorizationServerHandler(AuthorizationServerSpec{CodeChallengeMethods: []string{"S256"}}))
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func RunAuth(ctx context.Context, rec *tcprec.Recorder) (*Log, error) {
 	if err := getJSON(ctx, rsClient, AuthPRM, nil); err != nil {
 		return nil, err
 	}
-	token, err := obtainToken(ctx, asClient)
+	token, err := obtainToken(ctx, asClient, OAuthFlow{PKCEMethod: "S256"}, AuthResource)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +168,38 @@ func authResourceServer() http.Handler {
 	return mux
 }
 
-// authorizationServer is a minimal OAuth 2.1 authorization server: metadata,
-// dynamic registration, an authorization endpoint that approves at once,
-// and a token endpoint that mints a JWT for the requested resource.
-func authorizationServer() http.Handler {
+// AuthorizationServerSpec is how the scenario's authorization server is
+// set up.
+type AuthorizationServerSpec struct {
+	// CodeChallengeMethods is the code_challenge_methods_supported of its
+	// metadata; empty leaves the field out.
+	CodeChallengeMethods []string
+	// OmitMetadata serves no RFC 8414 metadata (404): clients cannot
+	// discover the endpoints.
+	OmitMetadata bool
+	// Issuer is its URL; default AuthIssuer.
+	Issuer string
+}
+
+// AuthorizationServerHandler is a minimal OAuth 2.1 authorization server:
+// metadata, dynamic registration, an authorization endpoint that approves
+// at once, and a token endpoint that mints a JWT for the requested
+// resource.
+func AuthorizationServerHandler(spec AuthorizationServerSpec) http.Handler {
+	issuer := AuthIssuer
+	if spec.Issuer != "" {
+		issuer = spec.Issuer
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		if spec.OmitMetadata {
+			http.NotFound(w, r)
+			return
+		}
 		writeJSON(w, http.StatusOK, &oauthex.AuthServerMeta{
-			Issuer: AuthIssuer, AuthorizationEndpoint: AuthIssuer + "/authorize", TokenEndpoint: AuthIssuer + "/token",
-			RegistrationEndpoint: AuthIssuer + "/register", ResponseTypesSupported: []string{"code"},
-			CodeChallengeMethodsSupported: []string{"S256"}, GrantTypesSupported: []string{"authorization_code"},
+			Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize", TokenEndpoint: issuer + "/token",
+			RegistrationEndpoint: issuer + "/register", ResponseTypesSupported: []string{"code"},
+			CodeChallengeMethodsSupported: spec.CodeChallengeMethods, GrantTypesSupported: []string{"authorization_code"},
 		})
 	})
 	mux.HandleFunc("POST /register", func(w http.ResponseWriter, _ *http.Request) {
@@ -197,8 +219,19 @@ func authorizationServer() http.Handler {
 	return mux
 }
 
-// obtainToken runs the client side of the authorization code flow.
-func obtainToken(ctx context.Context, c *http.Client) (string, error) {
+// OAuthFlow is how a client runs the authorization code flow.
+type OAuthFlow struct {
+	// PKCEMethod is S256, plain (the verifier sent as the challenge) or
+	// empty (no PKCE).
+	PKCEMethod string
+	// OmitResource leaves the RFC 8707 resource parameter out of the
+	// authorization and token requests.
+	OmitResource bool
+}
+
+// obtainToken runs the client side of the authorization code flow for
+// resource (golang.org/x/oauth2).
+func obtainToken(ctx context.Context, c *http.Client, flow OAuthFlow, resource string) (string, error) {
 	var meta oauthex.AuthServerMeta
 	if err := getJSON(ctx, c, AuthIssuer+"/.well-known/oauth-authorization-server", &meta); err != nil {
 		return "", err
@@ -216,9 +249,19 @@ func obtainToken(ctx context.Context, c *http.Client) (string, error) {
 		Scopes:      []string{AuthScope},
 	}
 	verifier := oauth2.GenerateVerifier()
-	resource := oauth2.SetAuthURLParam("resource", AuthResource)
-	authURL := conf.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier), resource)
-	req, err := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+	var authOpts, exchangeOpts []oauth2.AuthCodeOption
+	switch flow.PKCEMethod {
+	case "S256":
+		authOpts, exchangeOpts = append(authOpts, oauth2.S256ChallengeOption(verifier)), append(exchangeOpts, oauth2.VerifierOption(verifier))
+	case "plain":
+		authOpts = append(authOpts, oauth2.SetAuthURLParam("code_challenge", verifier), oauth2.SetAuthURLParam("code_challenge_method", "plain"))
+		exchangeOpts = append(exchangeOpts, oauth2.VerifierOption(verifier))
+	}
+	if !flow.OmitResource {
+		res := oauth2.SetAuthURLParam("resource", resource)
+		authOpts, exchangeOpts = append(authOpts, res), append(exchangeOpts, res)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", conf.AuthCodeURL("state-1", authOpts...), nil)
 	if err != nil {
 		return "", err
 	}
@@ -231,23 +274,29 @@ func obtainToken(ctx context.Context, c *http.Client) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("authorize redirect: %w", err)
 	}
-	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, c), loc.Query().Get("code"), oauth2.VerifierOption(verifier), resource)
+	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, c), loc.Query().Get("code"), exchangeOpts...)
 	if err != nil {
 		return "", fmt.Errorf("token exchange: %w", err)
 	}
 	return tok.AccessToken, nil
 }
 
-// bearer adds an Authorization header to every request.
+// bearer adds an Authorization header, and an Origin header, to every
+// request.
 type bearer struct {
-	token string
-	next  http.RoundTripper
+	token, origin string
+	next          http.RoundTripper
 }
 
 func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if b.token != "" {
+	if b.token != "" || b.origin != "" {
 		r = r.Clone(r.Context())
+	}
+	if b.token != "" {
 		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	if b.origin != "" {
+		r.Header.Set("Origin", b.origin)
 	}
 	return b.next.RoundTrip(r)
 }

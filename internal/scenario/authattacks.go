@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -30,6 +32,19 @@ type AuthServerSpec struct {
 	// challenge and serves no Protected Resource Metadata document, as
 	// servers written before MCP 2025-06-18 do.
 	OmitResourceMetadata bool
+	// PRMResource is the resource its Protected Resource Metadata names;
+	// empty names Resource, as it should.
+	PRMResource string
+	// Open serves MCP without the bearer token middleware.
+	Open bool
+	// OriginProtection puts net/http's CrossOriginProtection in front of
+	// MCP: a request whose Origin is another host gets 403.
+	OriginProtection bool
+	// CountedSessionIDs makes session ids a counter ("1", "2", …) instead
+	// of the SDK's random ids.
+	CountedSessionIDs bool
+	// AuthorizationServer is the issuer its PRM lists; default AuthIssuer.
+	AuthorizationServer string
 }
 
 // urls parses the resource URL and derives the URL where RFC 9728 puts
@@ -43,25 +58,47 @@ func (spec AuthServerSpec) urls() (resource, prm *url.URL, err error) {
 	return resource, prm, nil
 }
 
-func (spec AuthServerSpec) handler() (http.Handler, error) {
+// Handler is the server: MCP at Resource's path, its PRM document at the
+// RFC 9728 well-known URL.
+func (spec AuthServerSpec) Handler() (http.Handler, error) {
 	resource, prm, err := spec.urls()
 	if err != nil {
 		return nil, err
 	}
-	srv := mcp.NewServer(&mcp.Implementation{Name: "secure-files", Version: "2.0.0"}, nil)
+	var serverOpts *mcp.ServerOptions
+	if spec.CountedSessionIDs {
+		var n atomic.Int64
+		serverOpts = &mcp.ServerOptions{GetSessionID: func() string { return strconv.FormatInt(n.Add(1), 10) }}
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "secure-files", Version: "2.0.0"}, serverOpts)
 	DemoTools(srv)
 	opts := &auth.RequireBearerTokenOptions{ResourceMetadataURL: prm.String(), Scopes: []string{AuthScope}}
 	mux := http.NewServeMux()
+	prmResource := spec.Resource
+	if spec.PRMResource != "" {
+		prmResource = spec.PRMResource
+	}
 	if spec.OmitResourceMetadata {
 		opts.ResourceMetadataURL = ""
 	} else {
+		issuer := AuthIssuer
+		if spec.AuthorizationServer != "" {
+			issuer = spec.AuthorizationServer
+		}
 		mux.Handle(prm.Path, auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
-			Resource: spec.Resource, AuthorizationServers: []string{AuthIssuer}, ScopesSupported: []string{AuthScope},
+			Resource: prmResource, AuthorizationServers: []string{issuer}, ScopesSupported: []string{AuthScope},
 			BearerMethodsSupported: []string{"header"},
 		}))
 	}
-	mux.Handle(resource.Path, auth.RequireBearerToken(verifyToken, opts)(mcp.NewStreamableHTTPHandler(
-		func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{DisableLocalhostProtection: true})))
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true})
+	if spec.OriginProtection {
+		h = http.NewCrossOriginProtection().Handler(h)
+	}
+	if !spec.Open {
+		h = auth.RequireBearerToken(verifyToken, opts)(h)
+	}
+	mux.Handle(resource.Path, h)
 	return mux, nil
 }
 
@@ -79,7 +116,17 @@ type AuthAttempt struct {
 type AuthScenario struct {
 	Server   AuthServerSpec
 	ClientIP netip.Addr
-	Attempts []AuthAttempt
+	// Authorize, when set, has the client run the authorization code
+	// flow at an authorization server set up as AuthorizationServer
+	// (AuthIssuer, seen at 10.0.0.31:8080) before its attempts.
+	Authorize           *OAuthFlow
+	AuthorizationServer AuthorizationServerSpec
+	// Origin is sent as the Origin header of every MCP request.
+	Origin string
+	// ProtocolVersion is the MCP revision the client asks for; default
+	// 2025-11-25.
+	ProtocolVersion string
+	Attempts        []AuthAttempt
 }
 
 // Auth scenarios' parties, as they appear in the capture.
@@ -148,7 +195,7 @@ func AuthPassthrough() AuthScenario {
 // the Protected Resource Metadata at its well-known URL, as an MCP client
 // discovering the authorization server does.
 func RunAuthScenario(ctx context.Context, rec *tcprec.Recorder, s AuthScenario) (*Log, error) {
-	h, err := s.Server.handler()
+	h, err := s.Server.Handler()
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +204,16 @@ func RunAuthScenario(ctx context.Context, rec *tcprec.Recorder, s AuthScenario) 
 		return nil, err
 	}
 	defer hs.Close()
-	c := &authClient{rec: rec, realAddr: hs.Addr().String(), spec: s.Server, ip: s.ClientIP, log: &Log{}}
+	c := &authClient{rec: rec, realAddr: hs.Addr().String(), spec: s.Server, ip: s.ClientIP, origin: s.Origin, version: s.ProtocolVersion, log: &Log{}}
+	if c.version == "" {
+		c.version = "2025-11-25"
+	}
 	defer c.closeIdle()
+	if s.Authorize != nil {
+		if err := c.authorize(ctx, s.AuthorizationServer, *s.Authorize); err != nil {
+			return nil, err
+		}
+	}
 	for i, a := range s.Attempts {
 		cs, err := c.connect(ctx, a.Token)
 		switch {
@@ -190,6 +245,8 @@ type authClient struct {
 	realAddr string
 	spec     AuthServerSpec
 	ip       netip.Addr
+	origin   string
+	version  string
 	log      *Log
 
 	mu         sync.Mutex
@@ -201,7 +258,25 @@ func (c *authClient) httpClient(token string) *http.Client {
 	c.mu.Lock()
 	c.transports = append(c.transports, tr)
 	c.mu.Unlock()
-	return &http.Client{Transport: &bearer{token: token, next: tr}}
+	return &http.Client{Transport: &bearer{token: token, origin: c.origin, next: tr}}
+}
+
+// authorize serves an authorization server and runs flow at it.
+func (c *authClient) authorize(ctx context.Context, spec AuthorizationServerSpec, flow OAuthFlow) error {
+	as, err := serve(AuthorizationServerHandler(spec))
+	if err != nil {
+		return err
+	}
+	defer as.Close()
+	tr := &http.Transport{DialContext: c.rec.DialContext(as.Addr().String(), c.ip, authASAs)}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if spec.OmitMetadata {
+		// A client finds no endpoints and gives up.
+		return getJSON(ctx, client, AuthIssuer+"/.well-known/oauth-authorization-server", nil)
+	}
+	_, err = obtainToken(ctx, client, flow, c.spec.Resource)
+	return err
 }
 
 // closeIdle closes the connections left open, so every recorded
@@ -218,7 +293,7 @@ func (c *authClient) connect(ctx context.Context, token string) (*mcp.ClientSess
 	client := mcp.NewClient(&mcp.Implementation{Name: "secure-agent", Version: "3.0"}, nil)
 	return client.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.StreamableClientTransport{
 		Endpoint: c.spec.Resource, HTTPClient: c.httpClient(token), MaxRetries: -1, DisableStandaloneSSE: true,
-	}, Writer: c.log}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	}, Writer: c.log}, &mcp.ClientSessionOptions{ProtocolVersion: c.version})
 }
 
 func (c *authClient) fetchPRM(ctx context.Context) error {

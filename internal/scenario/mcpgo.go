@@ -21,6 +21,28 @@ var MCPGoServer = ServerSpec{Name: "mcpgo-files", Version: "0.5.0", As: netip.Mu
 // github.com/mark3labs/mcp-go server over Streamable HTTP, with the demo's
 // tools rebuilt in mcp-go's API. The Log is the go-sdk client's.
 func RunMCPGo(ctx context.Context, rec *tcprec.Recorder, client ClientSpec, stateless bool) (*Log, error) {
+	srv, err := serve(MCPGoHandler(stateless))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	fronted := &Server{Spec: MCPGoServer, realAddr: srv.Addr().String()}
+	log := &Log{}
+	cs, err := fronted.Connect(ctx, rec, client, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := DemoConversation(ctx, cs); err != nil {
+		cs.Close()
+		return nil, fmt.Errorf("%s → mcp-go: %w", client.Name, err)
+	}
+	return log, cs.Close()
+}
+
+// MCPGoHandler is the github.com/mark3labs/mcp-go server of RunMCPGo: the
+// demo's tools, resource and prompt over Streamable HTTP at /mcp, without
+// authentication.
+func MCPGoHandler(stateless bool) http.Handler {
 	s := mcpgoserver.NewMCPServer(MCPGoServer.Name, MCPGoServer.Version, mcpgoserver.WithToolCapabilities(true))
 	s.AddTool(mcpgo.NewTool("search_docs",
 		mcpgo.WithDescription("Search the internal documentation."),
@@ -47,22 +69,6 @@ func RunMCPGo(ctx context.Context, rec *tcprec.Recorder, client ClientSpec, stat
 		func(context.Context, mcpgo.GetPromptRequest) (*mcpgo.GetPromptResult, error) {
 			return mcpgo.NewGetPromptResult("", []mcpgo.PromptMessage{mcpgo.NewPromptMessage(mcpgo.RoleUser, mcpgo.NewTextContent("Summarize it."))}), nil
 		})
-	h := mcpgoserver.NewStreamableHTTPServer(s, mcpgoserver.WithEndpointPath(MCPGoServer.Path),
+	return mcpgoserver.NewStreamableHTTPServer(s, mcpgoserver.WithEndpointPath(MCPGoServer.Path),
 		mcpgoserver.WithStateLess(stateless), mcpgoserver.WithDisableLocalhostProtection(true))
-	srv, err := serve(http.Handler(h))
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	fronted := &Server{Spec: MCPGoServer, realAddr: srv.Addr().String()}
-	log := &Log{}
-	cs, err := fronted.Connect(ctx, rec, client, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := DemoConversation(ctx, cs); err != nil {
-		cs.Close()
-		return nil, fmt.Errorf("%s → mcp-go: %w", client.Name, err)
-	}
-	return log, cs.Close()
 }

@@ -36,6 +36,45 @@ const TSProxyPort = 18931
 // connections; the Log is what it printed of every message. The first run
 // installs the npm packages (npm ci).
 func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, mode string) (*Log, error) {
+	ts, err := StartTypeScriptServer(ctx, mode)
+	if err != nil {
+		return nil, err
+	}
+	defer ts.Stop()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", TSProxyPort))
+	if err != nil {
+		return nil, fmt.Errorf("recording proxy: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer l.Close()
+	dial := rec.DialContext(ts.Addr, tsClientIP, TSServerAs)
+	wg.Go(func() { proxy(ctx, l, dial) })
+
+	log := &Log{}
+	var clientErr bytes.Buffer
+	client := command(ctx, ts.dir, "node", "client.mjs", mode, fmt.Sprintf("http://127.0.0.1:%d%s", TSProxyPort, ts.path))
+	client.Stdout, client.Stderr = log, &clientErr
+	if err := client.Run(); err != nil {
+		return nil, fmt.Errorf("TypeScript client (%s): %w\n%s\nserver: %s", mode, err, clientErr.String(), ts.out.String())
+	}
+	return log, nil
+}
+
+// TypeScriptServer is a TypeScript SDK server running under Node on a
+// loopback port.
+type TypeScriptServer struct {
+	// Addr is its 127.0.0.1:port, URL its MCP endpoint there.
+	Addr, URL string
+	dir, path string
+	cmd       *exec.Cmd
+	out       bytes.Buffer
+}
+
+// StartTypeScriptServer starts the server of RunTypeScript's mode
+// (server.mjs over "streamable" HTTP or "sse", or server-everything) and
+// waits until it listens.
+func StartTypeScriptServer(ctx context.Context, mode string) (*TypeScriptServer, error) {
 	dir, err := nodeDir(ctx, "typescript")
 	if err != nil {
 		return nil, err
@@ -44,44 +83,31 @@ func RunTypeScript(ctx context.Context, rec *tcprec.Recorder, mode string) (*Log
 	if err != nil {
 		return nil, err
 	}
-	server := command(ctx, dir, "node", "server.mjs", mode)
-	path := "/mcp"
+	ts := &TypeScriptServer{Addr: "127.0.0.1:" + port, dir: dir, path: "/mcp"}
+	ts.cmd = command(ctx, dir, "node", "server.mjs", mode)
 	switch mode {
 	case "everything":
-		server = command(ctx, dir, "node", "node_modules/@modelcontextprotocol/server-everything/dist/index.js", "streamableHttp")
+		ts.cmd = command(ctx, dir, "node", "node_modules/@modelcontextprotocol/server-everything/dist/index.js", "streamableHttp")
 	case "sse":
-		path = "/sse"
+		ts.path = "/sse"
 	}
-	server.Env = append(os.Environ(), "PORT="+port)
-	var serverOut bytes.Buffer
-	server.Stdout, server.Stderr = &serverOut, &serverOut
-	if err := server.Start(); err != nil {
+	ts.URL = "http://" + ts.Addr + ts.path
+	ts.cmd.Env = append(os.Environ(), "PORT="+port)
+	ts.cmd.Stdout, ts.cmd.Stderr = &ts.out, &ts.out
+	if err := ts.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start TypeScript server: %w", err)
 	}
-	defer server.Wait()
-	defer server.Process.Kill()
-	if err := awaitListener(ctx, "127.0.0.1:"+port); err != nil {
-		return nil, fmt.Errorf("TypeScript server (%s): %w\n%s", mode, err, serverOut.String())
+	if err := awaitListener(ctx, ts.Addr); err != nil {
+		ts.Stop()
+		return nil, fmt.Errorf("TypeScript server (%s): %w\n%s", mode, err, ts.out.String())
 	}
+	return ts, nil
+}
 
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", TSProxyPort))
-	if err != nil {
-		return nil, fmt.Errorf("recording proxy: %w", err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer l.Close()
-	dial := rec.DialContext("127.0.0.1:"+port, tsClientIP, TSServerAs)
-	wg.Go(func() { proxy(ctx, l, dial) })
-
-	log := &Log{}
-	var clientErr bytes.Buffer
-	client := command(ctx, dir, "node", "client.mjs", mode, fmt.Sprintf("http://127.0.0.1:%d%s", TSProxyPort, path))
-	client.Stdout, client.Stderr = log, &clientErr
-	if err := client.Run(); err != nil {
-		return nil, fmt.Errorf("TypeScript client (%s): %w\n%s\nserver: %s", mode, err, clientErr.String(), serverOut.String())
-	}
-	return log, nil
+// Stop ends the server.
+func (ts *TypeScriptServer) Stop() {
+	ts.cmd.Process.Kill()
+	ts.cmd.Wait()
 }
 
 // freePort returns a loopback port nothing listens on right now.
