@@ -88,7 +88,7 @@ func New(s Settings) (*Datasource, error) {
 func (d *Datasource) Dispose() { d.conn.Close() }
 
 // schemaObjects are the tables and views the dashboards and views read.
-var schemaObjects = []string{"messages", "sessions", "auth", "manifests", "flows", "alerts", "servers", "clients", "server_tools"}
+var schemaObjects = []string{"messages", "sessions", "auth", "manifests", "flows", "alerts", "servers", "clients", "server_tools", "posture"}
 
 // CheckHealth reports whether ClickHouse answers and the mcpwatch schema
 // has been applied to the database.

@@ -54,7 +54,7 @@ func TestCheckHealth(t *testing.T) {
 	}{
 		{"migrated", seeded(t), backend.HealthStatusOk, "mcpwatch schema in mcpwatch_plugin_seed_"},
 		{"empty database", open(t, Settings{Addr: addr, Database: empty}), backend.HealthStatusError,
-			"lacks messages, sessions, auth, manifests, flows, alerts, servers, clients, server_tools"},
+			"lacks messages, sessions, auth, manifests, flows, alerts, servers, clients, server_tools, posture"},
 		// Port 1 on loopback: nothing listens there.
 		{"unreachable", open(t, Settings{Addr: "127.0.0.1:1"}), backend.HealthStatusError, "at 127.0.0.1:1 does not answer"},
 	}
@@ -158,13 +158,16 @@ func TestQueryData(t *testing.T) {
 	equal("tools", column(t, frame("tools"), "tool_name"), "read_file", "search_docs")
 	equal("tools", column(t, frame("tools"), "read_only"), "0", "1")
 
-	// demo.pcap's servers answer without credentials: neither requires
-	// auth nor serves PRM.
+	// demo.pcap's servers answer tools/call without credentials over
+	// plaintext HTTP: posture fails auth-required for both.
 	posture := frame("posture")
 	equal("posture", column(t, posture, "server_key"), "http://10.0.0.9:3000/mcp", "http://files.corp.example:8080/mcp")
-	equal("posture", column(t, posture, "auth_required"), "0", "0")
-	equal("posture", column(t, posture, "prm_served"), "0", "0")
-	equal("posture", column(t, posture, "unauthenticated_ok"), "6", "6")
+	equal("posture", column(t, posture, "grade"), "F", "F")
+	for _, failed := range column(t, posture, "failed") {
+		if !strings.Contains(failed, "auth-required") {
+			t.Errorf("posture: failed checks %q, want auth-required among them", failed)
+		}
+	}
 	equal("clients", column(t, frame("clients"), "client_name"), "claude-code", "cursor")
 	equal("shadow-clients", column(t, frame("shadow-clients"), "client_address"), "10.0.1.11")
 	manifests := frame("manifests")

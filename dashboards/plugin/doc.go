@@ -8,7 +8,7 @@
 // Query model (the JSON of a panel target, what src/types.ts edits):
 //
 //	{"view": "servers"}                               server inventory (sink's servers view)
-//	{"view": "posture"}                               auth posture facts per server (servers view)
+//	{"view": "posture"}                               latest scorecard per server (posture table)
 //	{"view": "alerts", "severities": ["high"], "rule": "unexpected-server", "server": "…", "limit": 100}
 //	{"view": "tools", "server": "…"}                  tools per server (server_tools view)
 //	{"view": "clients", "server": "…"}                clients, filtered to those that used the server

@@ -49,12 +49,12 @@ var views = map[string]view{
 		sql:  "SELECT ts, severity, rule_id, summary, server_key, client_address, tool_name, session_id, alert_id FROM alerts FINAL",
 		seen: "ts >= ? AND ts <= ?", server: true, severity: true, rule: true, order: "ts DESC, alert_id", limited: true,
 	},
-	// posture: the facts of the auth posture per server the servers view
-	// derives (auth required, PRM served, audiences, challenges).
+	// posture: the latest scorecard of each server (package posture, stored
+	// by run, store and mcpwatch posture --save), worst grade first.
 	"posture": {
-		sql: "SELECT server_key, auth_required, prm_served, unauthenticated_ok, authenticated_requests, challenges, forbidden," +
-			" token_audiences, authorization_servers, protocol_versions, transports, last_seen FROM servers",
-		seen: "last_seen >= ? AND first_seen <= ?", server: true, order: "auth_required, server_key",
+		sql: "SELECT server_key, grade, grade_reasons, failed, not_observed, tls_only, sources, first_seen, last_seen," +
+			" assessed_at FROM posture FINAL",
+		seen: "last_seen >= ? AND first_seen <= ?", server: true, order: "grade DESC, server_key",
 	},
 	"tools": {
 		sql:  "SELECT server_key, tool_name, read_only, destructive, definitions, first_seen, last_seen FROM server_tools",

@@ -25,7 +25,7 @@ export interface ViewInfo {
 
 export const VIEWS: ViewInfo[] = [
   { value: 'servers', label: 'Servers', description: 'MCP server inventory', filters: ['server'] },
-  { value: 'posture', label: 'Posture', description: 'auth posture per server', filters: ['server'] },
+  { value: 'posture', label: 'Posture', description: 'grade and failed checks per server', filters: ['server'] },
   { value: 'alerts', label: 'Alerts', description: 'stored alerts', filters: ['server', 'severities', 'rule', 'limit'] },
   { value: 'tools', label: 'Tools', description: 'tools per server', filters: ['server'] },
   { value: 'clients', label: 'Clients', description: 'clients and the servers they used', filters: ['server'] },
