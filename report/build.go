@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/event"
+	"github.com/mcpwatch/mcpwatch/inventory"
 )
 
 // Build returns the report of everything observed so far.
@@ -116,33 +117,28 @@ func timeline(minutes map[int64][]int64, series []string, totals map[string]*Evi
 }
 
 // drift is the changes between the distinct manifests of a server in the
-// order they were first seen.
+// order they were first seen (inventory.WithDiffs), each tool with its
+// definition before and after.
 func drift(server string, manifests map[string]*manifest) []Drift {
-	hashes := slices.Collect(maps.Keys(manifests))
-	slices.SortFunc(hashes, func(x, y string) int { return cmp.Or(manifests[x].ts.Compare(manifests[y].ts), cmp.Compare(x, y)) })
+	versions := make([]inventory.Manifest, 0, len(manifests))
+	for hash, m := range manifests {
+		versions = append(versions, inventory.Manifest{ServerKey: server, ManifestHash: hash, FirstSeen: m.ts, Tools: slices.Collect(maps.Values(m.tools))})
+	}
+	versions = inventory.WithDiffs(versions)
 	var out []Drift
-	for i := 1; i < len(hashes); i++ {
-		before, after := manifests[hashes[i-1]], manifests[hashes[i]]
-		d := Drift{ServerKey: server, TS: after.ts, From: hashes[i-1], To: hashes[i],
+	for i := 1; i < len(versions); i++ {
+		before, after := manifests[versions[i-1].ManifestHash], manifests[versions[i].ManifestHash]
+		d := Drift{ServerKey: server, TS: after.ts, From: versions[i-1].ManifestHash, To: versions[i].ManifestHash,
 			Evidence: Evidence{Count: 1, IDs: []string{before.id, after.id}}}
-		names := slices.Sorted(maps.Keys(before.tools))
-		for name := range after.tools {
-			if _, ok := before.tools[name]; !ok {
-				names = append(names, name)
-			}
+		diff := versions[i].Diff
+		for _, name := range diff.Removed {
+			d.Changes = append(d.Changes, ToolDiff{Op: "-", Tool: name, Before: describe(before.tools[name])})
 		}
-		slices.Sort(names)
-		for _, name := range names {
-			b, inBefore := before.tools[name]
-			a, inAfter := after.tools[name]
-			switch {
-			case !inAfter:
-				d.Changes = append(d.Changes, ToolDiff{Op: "-", Tool: name, Before: describe(b)})
-			case !inBefore:
-				d.Changes = append(d.Changes, ToolDiff{Op: "+", Tool: name, After: describe(a)})
-			case a.Hash != b.Hash:
-				d.Changes = append(d.Changes, ToolDiff{Op: "~", Tool: name, Before: describe(b), After: describe(a)})
-			}
+		for _, name := range diff.Added {
+			d.Changes = append(d.Changes, ToolDiff{Op: "+", Tool: name, After: describe(after.tools[name])})
+		}
+		for _, name := range diff.Changed {
+			d.Changes = append(d.Changes, ToolDiff{Op: "~", Tool: name, Before: describe(before.tools[name]), After: describe(after.tools[name])})
 		}
 		out = append(out, d)
 	}
