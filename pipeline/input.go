@@ -270,9 +270,13 @@ func sense(ctx context.Context, cfg Config, tokenKey []byte, in input, pub bus.P
 	if cause := context.Cause(pubCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
+	captured := CaptureSummary{Input: in.path, Stats: stats}
 	if rs, ok := in.src.(interface{ ReadStats() capture.ReadStats }); ok {
-		summary.addReadStats(cfg.Log, in.path, rs.ReadStats())
+		read := rs.ReadStats()
+		captured.Read = &read
+		summary.addReadStats(cfg.Log, in.path, read)
 	}
+	summary.Captures = append(summary.Captures, captured)
 	switch {
 	case errors.Is(runErr, capture.ErrTruncated):
 		// As a damaged record: what came before was read (exit status 3).

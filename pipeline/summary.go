@@ -74,6 +74,18 @@ type Summary struct {
 	// StoreRestarts counts the times the embedded server's JetStream was
 	// started again after a write to the data dir had failed (a full disk).
 	StoreRestarts int64 `json:"store_restarts,omitempty"`
+	// Captures are the capture's own counters of each packet input (gaps,
+	// truncations, drops), for reports on the capture's health; the
+	// summary's JSON leaves them out (capture.Stats has no JSON names).
+	Captures []CaptureSummary `json:"-"`
+}
+
+// CaptureSummary is what capture counted reading one packet input; Read
+// is set for capture files.
+type CaptureSummary struct {
+	Input string
+	Stats capture.Stats
+	Read  *capture.ReadStats
 }
 
 // Resume names the interrupted run a run resumed.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every mcpwatch test against real services: installs Debian's
-# clickhouse-server and nats-server (2.9, the oldest NATS release supported)
-# when they are missing, starts ClickHouse and a current NATS server (built
-# from the Go module cache) on temporary directories, runs go vet, checks that
-# the release targets compile, runs the tests (fuzz seed corpora included),
-# the libpcap build's tests and every benchmark once, then stops what it
-# started. Needs root (or sudo) only to install the Debian packages.
+# clickhouse-server, nats-server (2.9, the oldest NATS release supported),
+# libpcap-dev, chromium and npm when they are missing, starts ClickHouse and a
+# current NATS server (built from the Go module cache) on temporary
+# directories, runs go vet, checks that the release targets compile, runs the
+# tests (fuzz seed corpora included; the report's in headless Chromium), the
+# libpcap build's tests, the Grafana plugin's jest tests (scripts/plugin.sh
+# test) and every benchmark once, then stops what it started. Needs root (or
+# sudo) only to install the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,8 @@ trap cleanup EXIT
 missing=""
 command -v clickhouse-server >/dev/null || missing="clickhouse-server clickhouse-client"
 [ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
+command -v npm >/dev/null || missing="$missing nodejs npm"
+command -v chromium >/dev/null || missing="$missing chromium"
 [ -f /usr/include/pcap/pcap.h ] || missing="$missing libpcap-dev"
 if [ -n "$missing" ]; then
 	echo "== installing $missing (Debian packages)"
@@ -36,7 +40,9 @@ echo "== starting ClickHouse and NATS"
 MCPWATCH_TEST_CLICKHOUSE=$(scripts/clickhouse.sh start "$work/clickhouse")
 MCPWATCH_TEST_NATS_URL=$(scripts/nats.sh start "$work/nats")
 MCPWATCH_TEST_NATS_OLDEST_BIN=/usr/sbin/nats-server
-export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL MCPWATCH_TEST_NATS_OLDEST_BIN
+# Screenshots of the report tests (headless Chromium) are kept here.
+MCPWATCH_TEST_ARTEFACTS=${MCPWATCH_TEST_ARTEFACTS:-$PWD/artefacts}
+export MCPWATCH_TEST_CLICKHOUSE MCPWATCH_TEST_NATS_URL MCPWATCH_TEST_NATS_OLDEST_BIN MCPWATCH_TEST_ARTEFACTS
 echo "ClickHouse at $MCPWATCH_TEST_CLICKHOUSE, NATS at $MCPWATCH_TEST_NATS_URL, oldest NATS $($MCPWATCH_TEST_NATS_OLDEST_BIN --version)"
 
 echo "== go vet"
@@ -56,6 +62,9 @@ go test -count=1 -timeout 20m ./... 2>&1 | tee "$work/test.txt"
 
 echo "== go test -tags libpcap (BPF filters through libpcap)"
 go test -count=1 -tags libpcap -run 'Libpcap|BPF' ./capture/ ./pipeline/ 2>&1 | tee -a "$work/test.txt"
+
+echo "== Grafana plugin frontend: jest (npm packages from the lock file, cache first)"
+scripts/plugin.sh test 2>&1 | tee -a "$work/test.txt"
 
 echo "== benchmarks (one iteration each, so they cannot rot)"
 if ! go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./... >"$work/bench.txt" 2>&1; then

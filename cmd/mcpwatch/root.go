@@ -46,7 +46,7 @@ and a key that is a flag of no command is an error.`,
 		return err
 	}
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return stopProfile() }
-	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newPostureCommand(), newToolsCommand(), newClientsCommand(), newManifestsCommand(), newProbeCommand(), newAlertsCommand(), newRulesCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newTapCommand(), newSensorCommand(), newDetectCommand(), newStoreCommand(), newServersCommand(), newPostureCommand(), newToolsCommand(), newClientsCommand(), newManifestsCommand(), newProbeCommand(), newAlertsCommand(), newReportCommand(), newRulesCommand(), newVersionCommand())
 	// A command line mcpwatch cannot place is a usage error (exit status
 	// 2), whichever command it is for; so is no command at all.
 	root.RunE = func(cmd *cobra.Command, _ []string) error {

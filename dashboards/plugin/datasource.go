@@ -17,6 +17,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
+// ID is the id Grafana knows the plugin by (src/plugin.json).
+const ID = "mcpwatch-mcpwatch-datasource"
+
 // Settings are the datasource's jsonData: where ClickHouse is and which
 // database the sink writes. Password comes from secureJsonData.
 type Settings struct {
@@ -24,6 +27,11 @@ type Settings struct {
 	Database string `json:"database"`
 	Username string `json:"username"`
 	Password string `json:"-"`
+	// NATSURL is the NATS server of the bus, for live alerts; empty turns
+	// them off. NATSCredsFile is a .creds file on Grafana's host for a
+	// server that requires one.
+	NATSURL       string `json:"natsUrl"`
+	NATSCredsFile string `json:"natsCredsFile"`
 }
 
 // Datasource answers Grafana's queries and health checks from ClickHouse.
@@ -35,6 +43,7 @@ type Datasource struct {
 var (
 	_ backend.QueryDataHandler      = (*Datasource)(nil)
 	_ backend.CheckHealthHandler    = (*Datasource)(nil)
+	_ backend.StreamHandler         = (*Datasource)(nil)
 	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
 )
 
@@ -79,7 +88,7 @@ func New(s Settings) (*Datasource, error) {
 func (d *Datasource) Dispose() { d.conn.Close() }
 
 // schemaObjects are the tables and views the dashboards and views read.
-var schemaObjects = []string{"messages", "sessions", "auth", "manifests", "flows", "alerts", "servers", "clients", "server_tools"}
+var schemaObjects = []string{"messages", "sessions", "auth", "manifests", "flows", "alerts", "servers", "clients", "server_tools", "posture"}
 
 // CheckHealth reports whether ClickHouse answers and the mcpwatch schema
 // has been applied to the database.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
@@ -18,33 +17,11 @@ import (
 	"github.com/mcpwatch/mcpwatch/sink"
 )
 
-// database creates a database of the test's own on the test ClickHouse,
-// dropped when the test ends.
-func database(t *testing.T, addr, kind string) string {
-	t.Helper()
-	db := fmt.Sprintf("mcpwatch_plugin_%s_%d", kind, time.Now().UnixNano())
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		conn.Close()
-	})
-	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // seeded is a datasource on a database the pipeline filled from
 // testdata/demo.pcap with the demo allowlist.
 func seeded(t *testing.T) *Datasource {
 	t.Helper()
-	addr := testenv.ClickHouseAddr(t)
-	db := database(t, addr, "seed")
+	addr, db := testenv.ClickHouseDatabase(t, "mcpwatch_plugin_seed")
 	cfg := pipeline.DefaultConfig()
 	cfg.Sensor = "plugin-test"
 	cfg.Pcaps = []string{"../../testdata/demo.pcap"}
@@ -68,7 +45,7 @@ func open(t *testing.T, s Settings) *Datasource {
 }
 
 func TestCheckHealth(t *testing.T) {
-	addr := testenv.ClickHouseAddr(t)
+	addr, empty := testenv.ClickHouseDatabase(t, "mcpwatch_plugin_empty")
 	cases := []struct {
 		name   string
 		ds     *Datasource
@@ -76,8 +53,8 @@ func TestCheckHealth(t *testing.T) {
 		want   string
 	}{
 		{"migrated", seeded(t), backend.HealthStatusOk, "mcpwatch schema in mcpwatch_plugin_seed_"},
-		{"empty database", open(t, Settings{Addr: addr, Database: database(t, addr, "empty")}), backend.HealthStatusError,
-			"lacks messages, sessions, auth, manifests, flows, alerts, servers, clients, server_tools"},
+		{"empty database", open(t, Settings{Addr: addr, Database: empty}), backend.HealthStatusError,
+			"lacks messages, sessions, auth, manifests, flows, alerts, servers, clients, server_tools, posture"},
 		// Port 1 on loopback: nothing listens there.
 		{"unreachable", open(t, Settings{Addr: "127.0.0.1:1"}), backend.HealthStatusError, "at 127.0.0.1:1 does not answer"},
 	}
@@ -131,6 +108,10 @@ func TestQueryData(t *testing.T) {
 		q("unexpected", around, Query{View: "alerts", Rule: "unexpected-server", Limit: 10}),
 		q("earlier", before, Query{View: "alerts"}),
 		q("tools", around, Query{View: "tools", Server: "http://files.corp.example:8080/mcp"}),
+		q("posture", around, Query{View: "posture"}),
+		q("clients", around, Query{View: "clients"}),
+		q("shadow-clients", around, Query{View: "clients", Server: "http://10.0.0.9:3000/mcp"}),
+		q("manifests", around, Query{View: "manifests", Limit: 1}),
 		q("unknown", around, Query{View: "sessions"}),
 		q("no-filter", around, Query{View: "tools", Severities: []string{"high"}}),
 		{RefID: "bad-json", TimeRange: around, JSON: json.RawMessage(`{"view":`)},
@@ -177,6 +158,21 @@ func TestQueryData(t *testing.T) {
 	equal("tools", column(t, frame("tools"), "tool_name"), "read_file", "search_docs")
 	equal("tools", column(t, frame("tools"), "read_only"), "0", "1")
 
+	// demo.pcap's servers answer tools/call without credentials over
+	// plaintext HTTP: posture fails auth-required for both.
+	posture := frame("posture")
+	equal("posture", column(t, posture, "server_key"), "http://10.0.0.9:3000/mcp", "http://files.corp.example:8080/mcp")
+	equal("posture", column(t, posture, "grade"), "F", "F")
+	for _, failed := range column(t, posture, "failed") {
+		if !strings.Contains(failed, "auth-required") {
+			t.Errorf("posture: failed checks %q, want auth-required among them", failed)
+		}
+	}
+	equal("clients", column(t, frame("clients"), "client_name"), "claude-code", "cursor")
+	equal("shadow-clients", column(t, frame("shadow-clients"), "client_address"), "10.0.1.11")
+	manifests := frame("manifests")
+	equal("manifests", column(t, manifests, "server_key"), "http://files.corp.example:8080/mcp")
+	equal("manifests", column(t, manifests, "tools"), "read_file, search_docs")
 	for refID, want := range map[string]string{
 		"unknown":   `unknown view "sessions"`,
 		"no-filter": "view tools has no severities filter",

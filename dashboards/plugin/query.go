@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -14,7 +15,7 @@ type Query struct {
 	Server     string   `json:"server,omitempty"`
 	Severities []string `json:"severities,omitempty"`
 	Rule       string   `json:"rule,omitempty"`
-	// Limit caps the rows of the alerts view. Default 100, at most 10000.
+	// Limit caps the rows of the alerts and manifests views. Default 100, at most 10000.
 	Limit int `json:"limit,omitempty"`
 }
 
@@ -29,8 +30,11 @@ type view struct {
 	// seen is the condition that keeps rows of the time range.
 	seen                   string
 	server, severity, rule bool
-	order                  string
-	limited                bool
+	// serverCond is the condition of the server filter; default
+	// server_key = ?.
+	serverCond string
+	order      string
+	limited    bool
 }
 
 // views are the selectable views. Values are bound as query parameters,
@@ -45,17 +49,40 @@ var views = map[string]view{
 		sql:  "SELECT ts, severity, rule_id, summary, server_key, client_address, tool_name, session_id, alert_id FROM alerts FINAL",
 		seen: "ts >= ? AND ts <= ?", server: true, severity: true, rule: true, order: "ts DESC, alert_id", limited: true,
 	},
+	// posture: the latest scorecard of each server (package posture, stored
+	// by run, store and mcpwatch posture --save), worst grade first.
+	"posture": {
+		sql: "SELECT server_key, grade, grade_reasons, failed, not_observed, tls_only, sources, first_seen, last_seen," +
+			" assessed_at FROM posture FINAL",
+		seen: "last_seen >= ? AND first_seen <= ?", server: true, order: "grade DESC, server_key",
+	},
 	"tools": {
 		sql:  "SELECT server_key, tool_name, read_only, destructive, definitions, first_seen, last_seen FROM server_tools",
 		seen: "last_seen >= ? AND first_seen <= ?", server: true, order: "server_key, tool_name",
 	},
+	"clients": {
+		sql: "SELECT client_address, client_name, client_version, user_agents, servers, sessions, requests, tool_calls," +
+			" first_seen, last_seen FROM clients",
+		seen: "last_seen >= ? AND first_seen <= ?", server: true, order: "last_seen DESC, client_address, client_name",
+		// A client has many servers: the filter keeps clients that talked
+		// to the server.
+		serverCond: "has(servers, ?)",
+	},
+	"manifests": {
+		sql: "SELECT ts, server_key, manifest_hash, tool_count, arrayStringConcat(tools.name, ', ') AS tools," +
+			" after_list_changed, event_id FROM manifests FINAL",
+		seen: "ts >= ? AND ts <= ?", server: true, order: "ts DESC, event_id", limited: true,
+	},
 }
+
+// viewNames are the keys of views, for errors.
+const viewNames = "servers, posture, alerts, tools, clients or manifests"
 
 // sql is the statement for q over the time range, and its parameters.
 func (q Query) sql(tr backend.TimeRange) (string, []any, error) {
 	v, ok := views[q.View]
 	if !ok {
-		return "", nil, fmt.Errorf("unknown view %q: want servers, alerts or tools", q.View)
+		return "", nil, fmt.Errorf("unknown view %q: want %s", q.View, viewNames)
 	}
 	where, args := []string{v.seen}, []any{tr.From.UTC(), tr.To.UTC()}
 	add := func(allowed bool, name, cond string, arg any) error {
@@ -66,7 +93,7 @@ func (q Query) sql(tr backend.TimeRange) (string, []any, error) {
 		return nil
 	}
 	if q.Server != "" {
-		if err := add(v.server, "server", "server_key = ?", q.Server); err != nil {
+		if err := add(v.server, "server", cmp.Or(v.serverCond, "server_key = ?"), q.Server); err != nil {
 			return "", nil, err
 		}
 	}

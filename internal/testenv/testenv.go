@@ -1,16 +1,22 @@
 // Package testenv gives integration tests the external services the test
 // command (scripts/test.sh) starts or installs: a NATS server, Debian's
-// nats-server 2.9 (the oldest release supported) and a ClickHouse server.
+// nats-server 2.9 (the oldest release supported), a ClickHouse server and a
+// Chromium browser.
 // Under CI a missing service fails the test; elsewhere the test is skipped
 // with the command that provides the service.
 package testenv
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // NATSURL is the external NATS server (MCPWATCH_TEST_NATS_URL).
@@ -77,10 +83,64 @@ func require(t testing.TB, env, start string) string {
 	if v := os.Getenv(env); v != "" {
 		return v
 	}
-	msg := env + " is not set; run scripts/test.sh, or provide it with\n\t" + start
+	msg := env + " is not set; run scripts/test.sh, or start or install the service with\n\t" + start
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Chromium is the path of a Chromium browser (Debian's chromium package;
+// MCPWATCH_TEST_CHROMIUM names another), for tests that open pages in a
+// real browser.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("MCPWATCH_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return require(t, "MCPWATCH_TEST_CHROMIUM", "apt-get install chromium")
+}
+
+// Artefacts is the directory where tests keep what a person may want to
+// look at afterwards (screenshots): MCPWATCH_TEST_ARTEFACTS, else a
+// directory under the system's temporary directory.
+func Artefacts(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MCPWATCH_TEST_ARTEFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mcpwatch-test-artefacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// ClickHouseDatabase creates a database of the test's own, named
+// prefix_<nanoseconds>, on the test ClickHouse and drops it when the test
+// ends. It returns the server's address and the database.
+func ClickHouseDatabase(t testing.TB, prefix string) (addr, db string) {
+	t.Helper()
+	addr = ClickHouseAddr(t)
+	db = fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+	if err != nil {
+		t.Fatalf("connect to ClickHouse at %s: %v", addr, err)
+	}
+	t.Cleanup(func() {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop database %s: %v", db, err)
+		}
+		conn.Close()
+	})
+	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+		t.Fatalf("create database %s: %v", db, err)
+	}
+	return addr, db
 }

@@ -1,10 +1,8 @@
 // Command gpx_mcpwatch is the backend executable of the mcpwatch Grafana
 // datasource plugin (package plugin). Grafana starts it and talks to it
-// over gRPC (hashicorp/go-plugin); it is not run by hand.
-//
-// Grafana loads a plugin from a directory with a plugin.json and a
-// frontend module as well; those are not written yet (see the package doc
-// of dashboards/plugin).
+// over gRPC (hashicorp/go-plugin); it is not run by hand. scripts/plugin.sh
+// builds it for linux/amd64 and linux/arm64 into the plugin's dist/, as
+// gpx_mcpwatch_linux_<arch> (plugin.json names the executable gpx_mcpwatch).
 package main
 
 import (
@@ -16,11 +14,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/dashboards/plugin"
 )
 
-// pluginID is the id Grafana knows the plugin by (its plugin.json).
-const pluginID = "mcpwatch-mcpwatch-datasource"
-
 func main() {
-	if err := datasource.Manage(pluginID, plugin.NewInstance, datasource.ManageOpts{}); err != nil {
+	if err := datasource.Manage(plugin.ID, plugin.NewInstance, datasource.ManageOpts{}); err != nil {
 		log.DefaultLogger.Error("mcpwatch datasource plugin stopped", "error", err)
 		os.Exit(1)
 	}
