@@ -20,28 +20,33 @@ import (
 type querySource struct {
 	ch     sink.ClickHouseConfig
 	events string
-	pcap   string
+	pcaps  []string
 }
 
 func addQuerySourceFlags(cmd *cobra.Command, q *querySource) {
 	addClickHouseFlags(cmd, &q.ch)
 	f := cmd.Flags()
 	f.StringVar(&q.events, "events", "", "read this events JSONL file (as written by --events-out) instead of ClickHouse")
-	f.StringVar(&q.pcap, "pcap", "", "decode this pcap or pcapng file instead of reading ClickHouse")
+	f.StringSliceVar(&q.pcaps, "pcap", nil, "decode this pcap or pcapng file instead of reading ClickHouse (repeatable)")
 }
 
 // fromFile reports whether the command reads a file rather than ClickHouse.
 func (q *querySource) fromFile() (bool, error) {
-	if q.events != "" && q.pcap != "" {
+	if q.events != "" && len(q.pcaps) > 0 {
 		return false, usage(errors.New("--events and --pcap: give one"))
 	}
-	return q.events != "" || q.pcap != "", nil
+	return q.events != "" || len(q.pcaps) > 0, nil
 }
 
 // eachEvent calls fn with every event of the file.
 func (q *querySource) eachEvent(ctx context.Context, fn func(*event.Event)) error {
-	if q.pcap != "" {
-		return pipeline.DecodeCapture(ctx, q.pcap, "mcpwatch", fn)
+	for _, pcap := range q.pcaps {
+		if err := pipeline.DecodeCapture(ctx, pcap, "mcpwatch", fn); err != nil {
+			return err
+		}
+	}
+	if len(q.pcaps) > 0 {
+		return nil
 	}
 	f, err := os.Open(q.events)
 	if err != nil {
