@@ -19,7 +19,10 @@ import (
 func TestPanelsOnCluster(t *testing.T) {
 	addrs := os.Getenv("MCPWATCH_TEST_CLICKHOUSE_CLUSTER")
 	if addrs == "" {
-		t.Skip("MCPWATCH_TEST_CLICKHOUSE_CLUSTER is not set: scripts/scaleout.sh runs this test on the cluster it fills")
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but MCPWATCH_TEST_CLICKHOUSE_CLUSTER is empty; scripts/test.sh runs this test on a cluster it fills")
+		}
+		t.Skip("MCPWATCH_TEST_CLICKHOUSE_CLUSTER is not set: scripts/test.sh and scripts/scaleout.sh run this test on a cluster they fill")
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: strings.Split(addrs, ","), Auth: clickhouse.Auth{Database: "mcpwatch"}})
 	if err != nil {

@@ -20,7 +20,7 @@ func posture() *dashboard.DashboardBuilder {
 			Height(2 * tableHeight)).
 		WithPanel(tablePanel("Posture checks", "Each check of each server: pass, fail or not_observed, the events that decided it and the section of the specification or RFC that requires it.",
 			"SELECT server_key, check_id, status, arrayStringConcat(evidence, ' ') AS evidence, spec"+
-				" FROM posture_checks FINAL WHERE "+server+" AND server_key IN (SELECT server_key FROM posture FINAL WHERE last_seen >= $__fromTime AND first_seen <= $__toTime)"+
+				" FROM posture_checks FINAL WHERE "+server+" AND server_key GLOBAL IN (SELECT server_key FROM posture FINAL WHERE last_seen >= $__fromTime AND first_seen <= $__toTime)"+
 				" ORDER BY server_key, status, check_id").
 			Height(2 * tableHeight)).
 		WithPanel(tablePanel("Servers", "One row per MCP endpoint active in the time range (inventory over all stored data; the servers view). "+
