@@ -12,7 +12,7 @@ import (
 
 // TestPanelsOnCluster runs every panel of every dashboard against the
 // mcpwatch database of a ClickHouse cluster (Distributed tables over two
-// servers, scripts/clickhouse-cluster.sh) that scripts/scaleout.sh filled,
+// servers, scripts/clickhouse-cluster.sh) that scripts/test.sh or scripts/scaleout.sh filled,
 // over the time range of what it stored: every query runs, and every
 // dashboard shows rows. The script sets MCPWATCH_TEST_CLICKHOUSE_CLUSTER to
 // the servers' addresses, host:port,host:port.
